@@ -1,0 +1,330 @@
+"""PyTorch backend: any ``torch.nn.Module`` that maps a batch to class scores.
+
+The backend owns the module it is given. It puts it in evaluation mode once,
+moves it to the chosen device, and runs every forward pass under
+``torch.inference_mode()``. Nothing is restored afterwards: the caller handed
+the module over to run inference, and silently flipping it back to training
+mode would bring back the very bug this backend exists to prevent.
+
+Importing this module imports torch; only code that already holds a torch
+module (or asked for a torch model by name) should import it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from twoends.backends.base import Backend, ModelInfo
+from twoends.errors import ConfigError, ModelError
+
+__all__ = ["TorchBackend", "available_devices", "resolve_device", "info_from_module"]
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def available_devices() -> list[str]:
+    """The devices this process can run on, in the order "auto" prefers them."""
+    devices = []
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if _mps_available():
+        devices.append("mps")
+    devices.append("cpu")
+    return devices
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Turn "auto", "cpu", "cuda", "cuda:1", "mps" or a ``torch.device`` into a usable device.
+
+    "auto" picks CUDA if available, else MPS if available, else the CPU.
+    An unknown or unavailable device raises ConfigError naming the available ones.
+    """
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+
+    available = ", ".join(["auto", *available_devices()])
+    try:
+        dev = device if isinstance(device, torch.device) else torch.device(str(device).strip().lower())
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(
+            f"unknown device {device!r}: expected one of {available}"
+        ) from None
+
+    if dev.type == "cpu":
+        return torch.device("cpu")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {device!r} was asked for but CUDA is not available here; "
+                f"available devices: {available}"
+            )
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {device!r} does not exist: this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s); available devices: {available}"
+            )
+        return torch.device("cuda", index)
+    if dev.type == "mps":
+        if not _mps_available():
+            raise ConfigError(
+                f"device {device!r} was asked for but MPS is not available here; "
+                f"available devices: {available}"
+            )
+        return torch.device("mps")
+    raise ConfigError(f"unsupported device {device!r}: expected one of {available}")
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return f"cuda:{dev.index if dev.index is not None else 0}"
+    return dev.type
+
+
+# --------------------------------------------------------------------------- module info
+
+
+def info_from_module(module: torch.nn.Module, *, name: str | None = None) -> ModelInfo:
+    """Read what can be read from a module without running it.
+
+    ``num_outputs`` comes from, in order: ``module.num_classes``,
+    ``module.config.num_labels`` (Hugging Face), or the ``out_features`` of the
+    last ``nn.Linear`` registered in the module (a guess that holds for plain
+    classifiers; it is None when there is no Linear layer — the backend then
+    learns it from the first forward pass). Labels come from
+    ``module.config.id2label`` when present. The activation is left unknown.
+    """
+    num_outputs: int | None = None
+    labels: list[str] | None = None
+    notes: list[str] = []
+
+    num_classes = getattr(module, "num_classes", None)
+    config = getattr(module, "config", None)
+    if isinstance(num_classes, int) and not isinstance(num_classes, bool) and num_classes > 0:
+        num_outputs = num_classes
+        notes.append("num_outputs from module.num_classes")
+    elif config is not None and isinstance(getattr(config, "num_labels", None), int):
+        num_outputs = int(config.num_labels)
+        notes.append("num_outputs from module.config.num_labels")
+    else:
+        last_linear = None
+        for sub in module.modules():
+            if isinstance(sub, torch.nn.Linear):
+                last_linear = sub
+        if last_linear is not None:
+            num_outputs = int(last_linear.out_features)
+            notes.append("num_outputs from the last nn.Linear's out_features")
+
+    id2label = getattr(config, "id2label", None) if config is not None else None
+    if isinstance(id2label, Mapping) and id2label:
+        try:
+            ordered = sorted((int(k), str(v)) for k, v in id2label.items())
+        except (TypeError, ValueError):
+            ordered = []
+        if ordered and [k for k, _ in ordered] == list(range(len(ordered))):
+            labels = [v for _, v in ordered]
+            notes.append("labels from module.config.id2label")
+
+    return ModelInfo(
+        name=name or type(module).__name__,
+        labels=labels,
+        num_outputs=num_outputs,
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _extract_logits(output: Any) -> torch.Tensor:
+    """The logits tensor out of whatever the module returned.
+
+    - a tensor is the logits;
+    - an object with a ``.logits`` attribute (Hugging Face ``ModelOutput``) gives ``.logits``;
+    - a mapping gives its "logits" entry, else its only tensor value;
+    - a tuple or list gives its first element (torchvision's Inception/GoogLeNet
+      auxiliary outputs and HF ``return_dict=False`` put the logits first).
+    """
+    if isinstance(output, torch.Tensor):
+        return output
+    logits = getattr(output, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    if isinstance(output, Mapping):
+        if isinstance(output.get("logits"), torch.Tensor):
+            return output["logits"]
+        tensors = [v for v in output.values() if isinstance(v, torch.Tensor)]
+        if len(tensors) == 1:
+            return tensors[0]
+        raise ModelError(
+            f"the model returned a dict with keys {sorted(map(str, output))} and no 'logits' "
+            "entry; expected a tensor, a dict with 'logits', or an object with .logits. "
+            "Wrap the model so that it returns the logits tensor."
+        )
+    if isinstance(output, (tuple, list)) and output:
+        return _extract_logits(output[0])
+    raise ModelError(
+        f"the model returned {type(output).__name__}; expected a tensor of logits "
+        "(or a tuple/dict/object holding one). Wrap the model so that it returns the logits."
+    )
+
+
+# --------------------------------------------------------------------------- backend
+
+
+class TorchBackend(Backend):
+    """Run a ``torch.nn.Module`` as a classifier's middle step.
+
+    On construction the module is put in evaluation mode **once** and moved to
+    the device; nothing is restored later. The backend owns the module: it
+    restores nothing the user did not ask for. If the module is found back in
+    training mode before a forward pass (someone called ``.train()``), it is
+    put back in evaluation mode and a warning is issued once.
+
+    ``forward(batch)`` accepts a NumPy array (wrapped with ``torch.from_numpy``,
+    no copy, then moved to the device) or a torch tensor (moved to the model's
+    device if it is elsewhere) and returns the logits **tensor**, on the
+    model's device, created under ``torch.inference_mode()`` (no autograd
+    graph, ``torch.is_inference(out)`` is true). When the module returns a
+    tuple/list (first element), a dict ("logits" entry) or an object with
+    ``.logits`` (Hugging Face), the logits are taken from it.
+
+    ``info.num_outputs`` is learnt from the first forward pass when unknown.
+
+    ``channels_last`` and ``dtype`` are hooks for speed work: channels-last
+    memory format for the module and the inputs, and a floating dtype the
+    inputs are cast to (the module is cast too when ``dtype`` is given).
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        *,
+        info: ModelInfo | None = None,
+        device: str | torch.device | None = "auto",
+        channels_last: bool = False,
+        dtype: torch.dtype | str | None = None,
+    ) -> None:
+        if not isinstance(module, torch.nn.Module):
+            raise ModelError(
+                f"TorchBackend needs a torch.nn.Module, got {type(module).__name__}"
+            )
+        self._device = resolve_device(device)
+        self.device = _device_name(self._device)
+        self._dtype = _resolve_dtype(dtype)
+        self._channels_last = bool(channels_last)
+        self.info = info if info is not None else info_from_module(module)
+        self._warned_train = False
+
+        module.eval()
+        module.to(self._device)
+        if self._dtype is not None:
+            module.to(dtype=self._dtype)
+        if self._channels_last:
+            module.to(memory_format=torch.channels_last)
+        self.module = module
+        self._param_dtype = next(
+            (p.dtype for p in module.parameters() if p.is_floating_point()), None
+        )
+
+    # -- the contract ---------------------------------------------------------
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        self._ensure_eval()
+        x = self._to_tensor(batch)
+        with torch.inference_mode():
+            output = self._call(x)
+        logits = _extract_logits(output)
+        if self.info.num_outputs is None and logits.ndim >= 2:
+            self.info = dataclasses.replace(
+                self.info,
+                num_outputs=int(logits.shape[-1]),
+                notes=(*self.info.notes, "num_outputs from the first forward pass"),
+            )
+        return logits
+
+    def describe(self) -> str:
+        extras = []
+        if self._channels_last:
+            extras.append("channels_last")
+        if self._dtype is not None:
+            extras.append(str(self._dtype).replace("torch.", ""))
+        extra = (", " + ", ".join(extras)) if extras else ""
+        return f"TorchBackend({self.info.name}, device={self.device}{extra})"
+
+    # -- steps ----------------------------------------------------------------
+
+    def _ensure_eval(self) -> None:
+        if any(m.training for m in self.module.modules()):
+            self.module.eval()
+            if not self._warned_train:
+                self._warned_train = True
+                warnings.warn(
+                    f"{self.info.name}: the module was put back in training mode "
+                    "(.train() was called after it was handed to twoends); dropout and "
+                    "batch-norm statistics would make predictions random and wrong. "
+                    "It has been put back in evaluation mode.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+
+    def _to_tensor(self, batch: Any) -> torch.Tensor:
+        if isinstance(batch, torch.Tensor):
+            x = batch
+        elif isinstance(batch, np.ndarray):
+            if not batch.flags.writeable:
+                # from_numpy shares memory and warns on read-only arrays; the
+                # model never writes its input, but copy rather than lie.
+                batch = np.array(batch)
+            x = torch.from_numpy(np.ascontiguousarray(batch))  # no copy when contiguous
+        else:
+            raise ModelError(
+                f"TorchBackend.forward expects a NumPy array or a torch tensor, "
+                f"got {type(batch).__name__}"
+            )
+        if x.device != self._device:
+            non_blocking = self._device.type == "cuda" and x.device.type == "cpu" and x.is_pinned()
+            x = x.to(self._device, non_blocking=non_blocking)
+        # float64 NumPy input into a float32 model is a plain dtype mismatch error in
+        # torch; cast floating inputs to the module's floating dtype instead.
+        target = self._dtype or self._param_dtype
+        if target is not None and x.is_floating_point() and x.dtype != target:
+            x = x.to(target)
+        if self._channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _call(self, x: torch.Tensor) -> Any:
+        # The one place where a later speed issue adds autocast / compiled calls.
+        return self.module(x)
+
+
+def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        if dtype is not None and not dtype.is_floating_point:
+            raise ConfigError(f"dtype must be a floating dtype, got {dtype}")
+        return dtype
+    names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+             "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
+             "half": torch.float16, "float": torch.float32, "float64": torch.float64}
+    key = str(dtype).strip().lower().replace("torch.", "")
+    if key not in names:
+        raise ConfigError(
+            f"unknown dtype {dtype!r}: expected one of {', '.join(sorted(names))}"
+        )
+    return names[key]

@@ -1,0 +1,171 @@
+"""Models that can be loaded by name.
+
+Two kinds of names:
+
+- **registered names** ("efficientnet_lite0", ...): ``register(name, builder,
+  description, requires=...)`` adds one; the builder runs only when the model
+  is loaded, so registering imports no framework.
+- **prefixed names** ("torchvision:resnet50", "timm:...", "hf:...",
+  "onnx:model.onnx"): ``register_prefix(prefix, builder, description)`` maps a
+  prefix to a builder that receives the rest of the name.
+
+``load_backend(name, **kwargs)`` resolves a name to a ``Backend``;
+``available()`` lists (name, description, installed) for ``twoends models``.
+An unknown name raises ModelError listing what is available, with a
+"did you mean ...?" suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Sequence
+
+from twoends.errors import ModelError
+
+__all__ = [
+    "ModelEntry",
+    "register",
+    "register_prefix",
+    "available",
+    "load_backend",
+    "imagenet_labels",
+]
+
+Builder = Callable[..., "object"]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    builder: Builder
+    description: str
+    requires: tuple[str, ...]  # importable module names needed to build it
+
+    def installed(self) -> bool:
+        return all(_importable(m) for m in self.requires)
+
+
+class ModelEntry(NamedTuple):
+    """One row of ``available()``."""
+
+    name: str
+    description: str
+    installed: bool
+
+
+_NAMED: dict[str, _Entry] = {}
+_PREFIXES: dict[str, _Entry] = {}  # "torchvision" -> builder(rest_of_name, **kwargs)
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _normalize(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def register(
+    name: str,
+    builder: Builder,
+    description: str,
+    *,
+    requires: Sequence[str] = (),
+    replace: bool = False,
+) -> None:
+    """Register a model by name. ``builder(**kwargs)`` returns a Backend.
+
+    ``requires`` names the modules the builder imports, so ``available()``
+    can say whether the model is installed without importing anything.
+    Names are case-insensitive and "-" equals "_".
+    """
+    key = _normalize(name)
+    if ":" in key:
+        raise ModelError(f"model name {name!r} must not contain ':' (that is a prefix); use register_prefix")
+    if key in _NAMED and not replace:
+        raise ModelError(f"a model named {key!r} is already registered (pass replace=True to override)")
+    _NAMED[key] = _Entry(key, builder, description, tuple(requires))
+
+
+def register_prefix(
+    prefix: str,
+    builder: Builder,
+    description: str,
+    *,
+    requires: Sequence[str] = (),
+    replace: bool = False,
+) -> None:
+    """Register a family of names "prefix:rest". ``builder(rest, **kwargs)`` returns a Backend."""
+    key = prefix.strip().lower().rstrip(":")
+    if not key or ":" in key:
+        raise ModelError(f"invalid prefix {prefix!r}: expected a word such as 'timm'")
+    if key in _PREFIXES and not replace:
+        raise ModelError(f"the prefix {key!r}: is already registered (pass replace=True to override)")
+    _PREFIXES[key] = _Entry(key + ":", builder, description, tuple(requires))
+
+
+def available() -> list[ModelEntry]:
+    """(name, description, installed) for every registered name and prefix, names first."""
+    rows = [ModelEntry(e.name, e.description, e.installed()) for e in _NAMED.values()]
+    rows += [ModelEntry(e.name + "...", e.description, e.installed()) for e in _PREFIXES.values()]
+    return rows
+
+
+def load_backend(name: str, **kwargs):
+    """Build the backend for a model name (registered name or "prefix:rest")."""
+    if not isinstance(name, str) or not name.strip():
+        raise ModelError(f"a model name must be a non-empty string, got {name!r}")
+    prefix, sep, rest = name.strip().partition(":")
+    if sep:
+        entry = _PREFIXES.get(prefix.lower())
+        if entry is None:
+            raise ModelError(_unknown_message(name, prefix_of=prefix.lower()))
+        if not rest:
+            raise ModelError(f"{name!r} names no model after the prefix; expected e.g. '{entry.name}NAME'")
+        return entry.builder(rest, **kwargs)
+    entry = _NAMED.get(_normalize(name))
+    if entry is None:
+        raise ModelError(_unknown_message(name))
+    return entry.builder(**kwargs)
+
+
+def _unknown_message(name: str, prefix_of: str | None = None) -> str:
+    names = sorted(_NAMED)
+    prefixes = sorted(e.name for e in _PREFIXES.values())
+    if prefix_of is not None:
+        what = f"unknown model prefix {prefix_of + ':'!r} in {name!r}"
+        pool, query = [p.rstrip(":") for p in prefixes], prefix_of
+        fmt = "{}:"
+    else:
+        what = f"unknown model {name!r}"
+        pool, query = names, _normalize(name)
+        fmt = "{}"
+    close = difflib.get_close_matches(query, pool, n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(fmt.format(c)) for c in close)}?" if close else ""
+    listing = ", ".join(names + [p + "..." for p in prefixes]) or "(none registered)"
+    return f"{what}.{hint} Available: {listing}. Run `twoends models` to see them with descriptions."
+
+
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet-1k class names in the standard index order (bundled, no framework needed)."""
+    from importlib.resources import files
+
+    text = (files("twoends") / "data" / "imagenet_classes.txt").read_text(encoding="utf-8")
+    labels = [line for line in text.splitlines() if line]
+    if len(labels) != 1000:  # a packaging error, not a user error
+        raise ModelError(f"the bundled ImageNet class list has {len(labels)} names, expected 1000")
+    return labels
+
+
+def _register_builtins() -> None:
+    from twoends.models import efficientnet_lite
+
+    efficientnet_lite.register_all(register)
+
+
+_register_builtins()
