@@ -1,0 +1,69 @@
+"""The one exception tree of twoends.
+
+Every error a user can cause is a ``TwoEndsError``; catch that one to catch them all::
+
+    TwoEndsError
+    ├── ConfigError        a bad argument or setting (temperature <= 0, unknown activation, ...)
+    ├── LabelError         labels that do not match the model's outputs
+    ├── InputError         one input that cannot be turned into a model input
+    │   ├── DecodeError    corrupt, truncated, empty or non-image file
+    │   └── ImageTooLargeError   over the pixel limit (decompression-bomb guard)
+    ├── OutputError        model outputs that cannot honestly become an answer (NaN, +inf)
+    ├── ModelError         a model that cannot be found, loaded or run
+    └── CalibrationError   a calibration that does not fit the model it is applied to
+
+Messages say what was expected, what was got, and how to fix it.
+``ConfigError``, ``LabelError`` and ``InputError`` are also ``ValueError`` so that
+code written against plain Python conventions keeps working.
+"""
+
+from __future__ import annotations
+
+
+class TwoEndsError(Exception):
+    """Base class of every error raised by twoends."""
+
+
+class ConfigError(TwoEndsError, ValueError):
+    """A bad argument or setting."""
+
+
+class LabelError(TwoEndsError, ValueError):
+    """Labels that do not match the model's outputs."""
+
+
+class InputError(TwoEndsError, ValueError):
+    """One input that cannot be turned into a model input."""
+
+
+class DecodeError(InputError):
+    """A file or buffer that is not a readable image."""
+
+
+class ImageTooLargeError(InputError):
+    """An image over the pixel limit."""
+
+
+class OutputError(TwoEndsError, ValueError):
+    """Model outputs that cannot honestly become an answer (NaN, +inf, every class masked)."""
+
+
+class ModelError(TwoEndsError):
+    """A model that cannot be found, loaded or run."""
+
+
+class CalibrationError(TwoEndsError, ValueError):
+    """A calibration that does not fit the model it is applied to."""
+
+
+__all__ = [
+    "TwoEndsError",
+    "ConfigError",
+    "LabelError",
+    "InputError",
+    "DecodeError",
+    "ImageTooLargeError",
+    "OutputError",
+    "ModelError",
+    "CalibrationError",
+]

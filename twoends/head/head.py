@@ -1,0 +1,224 @@
+"""Head: turns a batch of raw model outputs into Predictions, correctly.
+
+It owns the decisions people get silently wrong at the output end:
+
+* the activation is explicit: "softmax" (one class per input), "sigmoid"
+  (multi-label), or "auto": sigmoid for a single output logit, softmax otherwise.
+  Softmax over a single logit is always 1.0, so asking for it is an error.
+* a single-logit binary model is shown as two classes ``[not X, X]`` with
+  logits ``[0, z]``: softmax([0, z]) == [1 - sigmoid(z), sigmoid(z)], so top-k,
+  entropy and margin mean the same as for any other model.
+* the class axis is explicit, and the label count must match it.
+* rows with NaN or +inf logits, or with every class masked (-inf), become
+  error rows, never confident answers.
+* outputs that are already probabilities (a model ending in a softmax) are
+  turned back into logits (log p) instead of being softmaxed a second time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..labels import LabelMap
+from ..prediction import ClassScore, Prediction, PredictionBatch
+from ._xp import check_temperature, namespace, select_top, to_numpy
+from .activations import _quiet, log_sigmoid, log_softmax, sigmoid
+from .uncertainty import binary_entropy, entropy, margin
+
+__all__ = ["Head"]
+
+ACTIVATIONS = ("auto", "softmax", "sigmoid")
+OUTPUTS = ("logits", "probabilities")
+
+#: A conformal (or any) set-valued predictor: probabilities [B, C] (NumPy) -> class indices per row.
+SetFunction = Callable[[np.ndarray], Sequence[Sequence[int]]]
+
+
+class Head:
+    """Activation, temperature, thresholds and class axis -> Predictions.
+
+    ``labels``: anything ``LabelMap.from_any`` takes, or None for "0".."C-1".
+    ``thresholds``: per-class (or one) probability thresholds for sigmoid heads,
+    default 0.5; classes at or over it are the prediction's ``positive_labels``.
+    ``prediction_sets``: an optional function (a fitted conformal calibration)
+    giving each row's set of plausible classes.
+    """
+
+    def __init__(
+        self,
+        labels: Any = None,
+        *,
+        activation: str = "auto",
+        temperature: float = 1.0,
+        thresholds: Any = None,
+        top_k: int = 5,
+        axis: int = -1,
+        outputs: str = "logits",
+        model: str | None = None,
+        prediction_sets: SetFunction | None = None,
+        calibration: str | None = None,
+    ):
+        if activation not in ACTIVATIONS:
+            raise ConfigError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if outputs not in OUTPUTS:
+            raise ConfigError(f"outputs must be one of {OUTPUTS} (what the model returns), got {outputs!r}")
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ConfigError(f"top_k must be a whole number >= 1, got {top_k!r}")
+        self.labels = None if labels is None else LabelMap.from_any(labels)
+        self.activation = activation
+        self.temperature = check_temperature(temperature)
+        self.thresholds = None if thresholds is None else np.asarray(thresholds, dtype=np.float64)
+        self.top_k = top_k
+        self.axis = axis
+        self.outputs = outputs
+        self.model = model
+        self.prediction_sets = prediction_sets
+        self.calibration = calibration
+
+    def __repr__(self) -> str:
+        return (
+            f"Head(activation={self.activation!r}, temperature={self.temperature}, top_k={self.top_k}, "
+            f"outputs={self.outputs!r}, labels={self.labels!r})"
+        )
+
+    # --- decisions made from the number of outputs ------------------------------------
+
+    def resolve_activation(self, num_outputs: int) -> str:
+        """The activation this head applies to a model with ``num_outputs`` outputs."""
+        if self.activation == "auto":
+            return "sigmoid" if num_outputs == 1 else "softmax"
+        if self.activation == "softmax" and num_outputs == 1:
+            raise ConfigError(
+                "softmax over a single output is always 1.0: a model with one output logit is a binary "
+                'classifier and needs activation="sigmoid" (or "auto")'
+            )
+        return self.activation
+
+    def resolve_labels(self, num_outputs: int) -> LabelMap:
+        """The names of the classes shown, checked against the outputs."""
+        binary = num_outputs == 1
+        if self.labels is None:
+            return LabelMap.default(2 if binary else num_outputs)
+        if binary and len(self.labels) == 1:
+            return LabelMap([f"not {self.labels[0]}", self.labels[0]], source=self.labels.source)
+        return self.labels.check(2 if binary else num_outputs)
+
+    # --- the work ---------------------------------------------------------------------
+
+    @_quiet
+    def __call__(self, logits: Any, inputs: Sequence[str | None] | None = None) -> PredictionBatch:
+        """Predictions for a batch of outputs [B, C] (or one input's outputs [C])."""
+        xp, x = namespace(logits)
+        if x.ndim == 1:
+            x = xp.reshape(x, (1, x.shape[0]))
+        elif self.axis not in (-1, x.ndim - 1):
+            x = xp.moveaxis(x, self.axis, -1)
+        if x.ndim != 2:
+            raise ConfigError(
+                f"Head turns outputs of shape [batch, classes] into Predictions, got shape {tuple(x.shape)}: "
+                "for [batch, tokens, classes] use twoends.head.softmax / topk on the array directly"
+            )
+        batch, n_out = x.shape
+        if inputs is not None and len(inputs) != batch:
+            raise ConfigError(f"got {len(inputs)} input ids for a batch of {batch} outputs")
+        activation = self.resolve_activation(n_out)
+        labels = self.resolve_labels(n_out)
+        if self.outputs == "probabilities":
+            x = _probabilities_to_logits(xp, x, activation)
+        if n_out == 1:
+            x = xp.concat([xp.zeros_like(x), x], axis=1)  # [0, z]: see the module docstring
+        return self._predictions(xp, x, activation, labels, inputs, n_out == 1)
+
+    def _predictions(self, xp, x, activation, labels, inputs, binary) -> PredictionBatch:
+        z = x if self.temperature == 1.0 else x / self.temperature
+        if activation == "softmax" or binary:
+            logp = log_softmax(z)
+            p = xp.exp(logp)
+            ent = entropy(p)
+        else:
+            p = sigmoid(z)
+            logp = log_sigmoid(z)
+            ent = binary_entropy(p)
+        k = min(self.top_k, x.shape[1])
+        _, idx = select_top(z, k, -1)
+        bad = _bad_rows(xp, x)
+        host = [to_numpy(a) for a in (x, p, logp, idx, ent, margin(p), bad)]
+        x_np, p_np, logp_np, idx_np, ent_np, mar_np, bad_np = host
+        sets = self._sets(p_np, bad_np)
+        preds = []
+        for i in range(x_np.shape[0]):
+            name = None if inputs is None else inputs[i]
+            if bad_np[i]:
+                preds.append(_error_row(name, x_np[i], self.model))
+                continue
+            top = tuple(
+                ClassScore(int(j), labels[int(j)], float(p_np[i, j]), float(x_np[i, j])) for j in idx_np[i]
+            )
+            preds.append(
+                Prediction(
+                    input=name,
+                    label=top[0].label,
+                    index=top[0].index,
+                    probability=top[0].probability,
+                    top_k=top,
+                    entropy=float(ent_np[i]),
+                    margin=float(mar_np[i]),
+                    activation="sigmoid" if binary else activation,
+                    temperature=self.temperature,
+                    logits=x_np[i],
+                    probabilities=p_np[i],
+                    log_probabilities=logp_np[i],
+                    positive_labels=self._positives(p_np[i], labels) if activation == "sigmoid" and not binary else None,
+                    prediction_set=None if sets is None else tuple(labels[int(j)] for j in sets[i]),
+                    calibration=self.calibration,
+                    model=self.model,
+                )
+            )
+        return PredictionBatch(preds, x_np, p_np, logp_np)
+
+    def _positives(self, p_row: np.ndarray, labels: LabelMap) -> tuple[str, ...]:
+        thr = 0.5 if self.thresholds is None else self.thresholds
+        hits = np.flatnonzero(p_row >= thr)
+        return tuple(labels[int(j)] for j in hits[np.argsort(-p_row[hits], kind="stable")])
+
+    def _sets(self, p_np: np.ndarray, bad: np.ndarray):
+        if self.prediction_sets is None:
+            return None
+        safe = np.where(bad[:, None], 0.0, p_np)  # error rows get no set; keep NaN out of the set function
+        return self.prediction_sets(safe)
+
+
+def _bad_rows(xp, x):
+    """Rows that cannot honestly be answered: NaN or +inf anywhere, or every class -inf."""
+    invalid = xp.isnan(x) | (x == float("inf"))
+    all_masked = xp.all(x == float("-inf"), axis=1)
+    return xp.any(invalid, axis=1) | all_masked
+
+
+def _error_row(name, row: np.ndarray, model) -> Prediction:
+    n = row.shape[0]
+    nan, pinf = int(np.isnan(row).sum()), int(np.isposinf(row).sum())
+    if nan or pinf:
+        what = " and ".join(s for s in (f"NaN at {nan}" if nan else "", f"+inf at {pinf}" if pinf else "") if s)
+        msg = (
+            f"model outputs contain {what} of {n} classes; expected finite logits (-inf allowed for masked classes). "
+            "Check the input for NaN/inf values and the precision (float16 overflows above 65504)"
+        )
+    else:
+        msg = f"every one of the {n} classes is masked (-inf): there is no class left to predict"
+    return Prediction(
+        input=name, model=model, logits=row, error={"type": "OutputError", "message": msg}
+    )
+
+
+def _probabilities_to_logits(xp, p, activation):
+    """Probabilities back to logits: log p for softmax, log(p / (1 - p)) for sigmoid.
+
+    softmax(log p) == p exactly when p sums to 1, so nothing is applied twice.
+    """
+    if activation == "softmax":
+        return xp.log(p)
+    return xp.log(p) - xp.log1p(-p)

@@ -1,0 +1,174 @@
+"""Prediction: what one input became. The ONE output schema of twoends.
+
+The CLI's JSON lines and CSV, the server's responses and batch jobs all write
+``Prediction.to_dict()``. The schema (also in README and in
+``twoends/data/prediction.schema.json``)::
+
+    {
+      "input":          str | null,   # the path or id of the input
+      "label":          str | null,   # top-1 class name (null when error is set)
+      "index":          int | null,   # top-1 class index
+      "probability":    float | null, # top-1 probability
+      "top_k":          [{"index": int, "label": str, "probability": float, "logit": float}, ...],
+      "entropy":        float | null, # nats; sum of per-class entropies for sigmoid heads
+      "margin":         float | null, # top-1 minus top-2 probability
+      "activation":     "softmax" | "sigmoid",
+      "temperature":    float,
+      "positive_labels": [str] | null,  # sigmoid (multi-label) heads: classes over threshold
+      "prediction_set": [str] | null,   # conformal set, when a calibration provides one
+      "calibration":    str | null,     # which calibration was applied, if any
+      "model":          str | null,
+      "error":          null | {"type": str, "message": str},
+      "logits":         [float],        # only with include_vectors=True
+      "probabilities":  [float]         # only with include_vectors=True
+    }
+
+Every input yields exactly one Prediction: either a result, or ``error`` set
+and the result fields null.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+__all__ = ["ClassScore", "Prediction", "PredictionBatch"]
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One class of the top-k: its index, name, probability and raw logit."""
+
+    index: int
+    label: str
+    probability: float
+    logit: float
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "label": self.label, "probability": self.probability, "logit": _num(self.logit)}
+
+
+def _num(x: float) -> float | str | None:
+    # JSON has no inf/nan; -inf logits (masked classes) are legitimate and must survive a round trip
+    if x is None or math.isfinite(x):
+        return x
+    return None if math.isnan(x) else ("-inf" if x < 0 else "inf")
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """The result for one input.
+
+    ``logits``, ``probabilities`` and ``log_probabilities`` are the full
+    vectors (NumPy, float32 or float64), always kept; ``top_k`` holds the best
+    classes. ``error`` is set (and the result fields are None) when this input
+    could not be predicted; the run goes on.
+    """
+
+    input: str | None = None
+    label: str | None = None
+    index: int | None = None
+    probability: float | None = None
+    top_k: tuple[ClassScore, ...] = ()
+    entropy: float | None = None
+    margin: float | None = None
+    activation: str = "softmax"
+    temperature: float = 1.0
+    logits: np.ndarray | None = field(default=None, repr=False)
+    probabilities: np.ndarray | None = field(default=None, repr=False)
+    log_probabilities: np.ndarray | None = field(default=None, repr=False)
+    positive_labels: tuple[str, ...] | None = None
+    prediction_set: tuple[str, ...] | None = None
+    calibration: str | None = None
+    model: str | None = None
+    error: dict | None = None
+
+    @classmethod
+    def failed(cls, input: str | None, error: BaseException | str, *, model: str | None = None) -> "Prediction":
+        """An error row: one input that could not be predicted, and why."""
+        if isinstance(error, BaseException):
+            err = {"type": type(error).__name__, "message": str(error)}
+        else:
+            err = {"type": "Error", "message": str(error)}
+        return cls(input=input, model=model, error=err)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def max_probability(self) -> float | None:
+        return self.probability
+
+    def top(self, k: int | None = None) -> list[tuple[str, float]]:
+        """``[(label, probability), ...]`` best first (up to the k the head kept)."""
+        scores = self.top_k if k is None else self.top_k[:k]
+        return [(s.label, s.probability) for s in scores]
+
+    def to_dict(self, include_vectors: bool = False) -> dict:
+        """The one JSON-ready schema (see the module docstring)."""
+        out = {
+            "input": self.input,
+            "label": self.label,
+            "index": self.index,
+            "probability": self.probability,
+            "top_k": [s.to_dict() for s in self.top_k],
+            "entropy": self.entropy,
+            "margin": self.margin,
+            "activation": self.activation,
+            "temperature": self.temperature,
+            "positive_labels": list(self.positive_labels) if self.positive_labels is not None else None,
+            "prediction_set": list(self.prediction_set) if self.prediction_set is not None else None,
+            "calibration": self.calibration,
+            "model": self.model,
+            "error": self.error,
+        }
+        if include_vectors:
+            out["logits"] = _vector(self.logits)
+            out["probabilities"] = _vector(self.probabilities)
+        return out
+
+    def __repr__(self) -> str:
+        if self.error:
+            return f"Prediction(input={self.input!r}, error={self.error['type']}: {self.error['message']!r})"
+        return f"Prediction(input={self.input!r}, label={self.label!r}, probability={self.probability:.4f})"
+
+
+def _vector(v: np.ndarray | None) -> list | None:
+    return None if v is None else [_num(float(x)) for x in v]
+
+
+class PredictionBatch(Sequence[Prediction]):
+    """The Predictions of one batch, in input order, with the stacked arrays.
+
+    ``logits``, ``probabilities`` and ``log_probabilities`` are [B, C] NumPy
+    arrays (rows of error inputs are NaN where the batch had no logits for them).
+    """
+
+    def __init__(self, predictions: Sequence[Prediction], logits=None, probabilities=None, log_probabilities=None):
+        self._predictions = list(predictions)
+        self.logits = logits
+        self.probabilities = probabilities
+        self.log_probabilities = log_probabilities
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._predictions[i]
+
+    def __len__(self) -> int:
+        return len(self._predictions)
+
+    def __iter__(self) -> Iterator[Prediction]:
+        return iter(self._predictions)
+
+    @property
+    def labels(self) -> list[str | None]:
+        return [p.label for p in self._predictions]
+
+    def to_dicts(self, include_vectors: bool = False) -> list[dict]:
+        return [p.to_dict(include_vectors) for p in self._predictions]
+
+    def __repr__(self) -> str:
+        return f"PredictionBatch({len(self)} predictions)"
