@@ -1,0 +1,249 @@
+"""Decode anything a user calls "an image" into one RGB PIL image, the same way every time.
+
+Rules (each one is a silent mistake when left to chance):
+
+* EXIF orientation is applied, so a phone photo is upright as a viewer shows it.
+* Every Pillow mode becomes 8-bit RGB by a defined rule (see ``to_rgb``); alpha is
+  composited over white.
+* Animated images (GIF, WebP, APNG) give their first frame.
+* The pixel count is checked from the header before any pixel is decoded.
+* Untrusted files stay data: formats whose decoders run external programs (EPS
+  runs Ghostscript) are refused, and every failure is a ``DecodeError`` naming
+  the input and the reason - never a bare Pillow exception.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import threading
+import warnings
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import DecodeError, ImageTooLargeError, InputError
+
+#: Pillow's own warning threshold (1024 * 1024 * 1024 // 4 // 3 pixels, about 89.5 M).
+DEFAULT_MAX_PIXELS = 89_478_485
+
+# EPS is decoded by running Ghostscript on the file: never on untrusted input.
+_REFUSED_FORMATS = frozenset({"EPS"})
+_WHITE = (255, 255, 255, 255)
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+# Pillow's limit is a module global; we only lift it (briefly, under this lock) when
+# the caller's own max_pixels allows an image that Pillow alone would refuse.
+_PILLOW_LIMIT_LOCK = threading.Lock()
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError)
+
+
+def decode_image(
+    payload: Any,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    draft_size: int | tuple[int, int] | None = None,
+) -> Image.Image:
+    """Decode ``payload`` into an RGB PIL image, fully loaded and detached from any file.
+
+    payload: a path (``str`` / ``os.PathLike``), ``bytes`` / ``bytearray`` / ``memoryview``,
+    a binary file-like object (left open: the caller owns it), a PIL image, or a NumPy
+    ``uint8`` array shaped (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA.
+
+    max_pixels: refuse images with more pixels (``ImageTooLargeError``); None = no limit.
+
+    draft_size: (H, W) (or one int for both) that the image will be resized to at
+    least. JPEGs at least twice that size in both sides are decoded at a reduced
+    DCT scale (1/2, 1/4 or 1/8), but never below twice that size, so the final
+    antialiased resize barely changes while decoding gets several times faster.
+
+    Alpha: transparent pixels have no defined colour (encoders store black, white or
+    leftovers), so dropping the alpha channel would feed the model arbitrary colours.
+    Images with alpha are composited over white, as viewers and web pages show them.
+    """
+    if isinstance(payload, InputError):
+        raise payload  # an input already known to be bad (see sources.Item)
+    if isinstance(payload, Image.Image):
+        # A PIL image keeps the frame the caller chose: only files start at frame 0.
+        return _finish(_loaded(payload, "<PIL image>", max_pixels, first_frame=False), "<PIL image>")
+    if isinstance(payload, np.ndarray):
+        return _from_array(payload, max_pixels)
+    if isinstance(payload, (str, os.PathLike)):
+        return _from_path(os.fspath(payload), max_pixels, draft_size)
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        data = bytes(payload)
+        if not data:
+            raise DecodeError("cannot decode <bytes>: the buffer is empty (0 bytes); expected image file bytes")
+        return _from_file(io.BytesIO(data), "<bytes>", max_pixels, draft_size)
+    if hasattr(payload, "read"):
+        name = str(getattr(payload, "name", "<file object>"))
+        return _from_file(payload, name, max_pixels, draft_size)
+    raise InputError(
+        f"cannot decode {type(payload).__name__}: expected a path, bytes, a binary file object, "
+        "a PIL image or a uint8 NumPy array (H, W[, C])"
+    )
+
+
+def _from_path(path: str, max_pixels: int | None, draft_size: Any) -> Image.Image:
+    try:
+        fp = open(path, "rb")
+    except FileNotFoundError:
+        raise DecodeError(f"cannot decode {path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise DecodeError(f"cannot decode {path}: it is a directory; pass the folder as a source instead") from None
+    except OSError as e:
+        raise DecodeError(f"cannot decode {path}: cannot open it ({e.strerror or e})") from None
+    with fp:
+        if os.fstat(fp.fileno()).st_size == 0:
+            raise DecodeError(f"cannot decode {path}: the file is empty (0 bytes); expected an image file")
+        return _from_file(fp, path, max_pixels, draft_size)
+
+
+def _from_file(fp: Any, name: str, max_pixels: int | None, draft_size: Any) -> Image.Image:
+    image = _open(fp, name, max_pixels)
+    try:
+        if draft_size is not None:
+            _draft(image, draft_size)
+        image = _loaded(image, name, max_pixels)
+        return _finish(image, name)
+    finally:
+        image.close()  # frees Pillow's reference to fp (the caller closes fp itself)
+
+
+def _open(fp: Any, name: str, max_pixels: int | None) -> Image.Image:
+    """Read the header only, and check the pixel count before any pixel is decoded."""
+    start = fp.tell() if hasattr(fp, "tell") else 0
+    Image.init()
+    formats = [f for f in Image.ID if f not in _REFUSED_FORMATS]
+    try:
+        try:
+            with warnings.catch_warnings():  # our own limit is checked just below
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image = Image.open(fp, formats=formats)
+        except Image.DecompressionBombError as e:
+            pixels = int(_BOMB_PIXELS.search(str(e)).group(1))  # type: ignore[union-attr]
+            if max_pixels is not None and pixels > max_pixels:
+                raise ImageTooLargeError(_too_large(name, None, pixels, max_pixels)) from None
+            fp.seek(start)
+            with _PILLOW_LIMIT_LOCK:
+                saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    image = Image.open(fp, formats=formats)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved
+    except UnidentifiedImageError:
+        raise DecodeError(
+            f"cannot decode {name}: not an image format Pillow can read "
+            "(expected JPEG, PNG, GIF, WebP, BMP, TIFF, ...)"
+        ) from None
+    except _DECODE_ERRORS as e:
+        raise DecodeError(f"cannot decode {name}: the header is unreadable ({_reason(e)})") from None
+    _check_pixels(image, name, max_pixels)
+    return image
+
+
+def _check_pixels(image: Image.Image, name: str, max_pixels: int | None) -> None:
+    w, h = image.size
+    if max_pixels is not None and w * h > max_pixels:
+        raise ImageTooLargeError(_too_large(name, (w, h), w * h, max_pixels))
+
+
+def _too_large(name: str, size: tuple[int, int] | None, pixels: int, limit: int) -> str:
+    dims = f"{size[0]}x{size[1]} = " if size else ""
+    return (
+        f"{name}: image is {dims}{pixels / 1e6:.1f} M pixels, over the limit of {limit / 1e6:.1f} M "
+        f"(a decompression-bomb guard); raise max_pixels={pixels} if you trust this file"
+    )
+
+
+def _draft(image: Image.Image, draft_size: int | tuple[int, int]) -> None:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale, keeping at least 2x the target size."""
+    if image.format != "JPEG":
+        return
+    th, tw = (draft_size, draft_size) if isinstance(draft_size, int) else draft_size
+    if image.getexif().get(ImageOps.ExifTags.Base.Orientation, 1) in (5, 6, 7, 8):
+        th, tw = tw, th  # the stored image is transposed relative to what the model sees
+    # Pillow picks the largest scale that keeps both stored sides >= the requested size.
+    image.draft(image.mode, (2 * max(1, tw), 2 * max(1, th)))
+
+
+def _loaded(image: Image.Image, name: str, max_pixels: int | None, first_frame: bool = True) -> Image.Image:
+    """Decode the pixels (first frame for animations), turning every failure into DecodeError."""
+    _check_pixels(image, name, max_pixels)
+    try:
+        if first_frame and image.tell() != 0:
+            image.seek(0)
+        image.load()
+    except Image.DecompressionBombError as e:
+        raise ImageTooLargeError(f"{name}: {e}; raise max_pixels if you trust this file") from None
+    except _DECODE_ERRORS as e:
+        hint = " (the file is probably cut short)" if "truncated" in str(e) else ""
+        raise DecodeError(f"cannot decode {name}: {_reason(e)}{hint}") from None
+    return image
+
+
+def _finish(image: Image.Image, name: str) -> Image.Image:
+    """Apply EXIF orientation and convert to RGB; always returns a new, detached image."""
+    try:
+        upright = ImageOps.exif_transpose(image)  # a copy, even when nothing rotates
+    except _DECODE_ERRORS:
+        # A broken EXIF block should not lose an otherwise good photo.
+        upright = image.copy()
+    try:
+        return to_rgb(upright)
+    except (ValueError, OSError) as e:
+        raise DecodeError(f"cannot decode {name}: Pillow mode {image.mode!r} has no RGB conversion ({_reason(e)})") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB by one defined rule.
+
+    * ``RGB``: unchanged.  ``1``, ``L``, ``P``, ``CMYK``, ``YCbCr``: Pillow's conversion.
+    * Alpha (``RGBA``, ``LA``, ``PA``, ``RGBa``, ``La``) and palette / grey / RGB images with a
+      ``transparency`` colour: composited over white (see ``decode_image`` for why).
+    * ``I;16*`` (16-bit): divided by 256, i.e. scaled by the full 16-bit range, not clipped.
+    * ``I`` (32-bit int, how Pillow opens many 16-bit files): taken as 16-bit, divided by
+      256, values outside 0..65535 clipped.
+    * ``F`` (float): taken as 0..255 as Pillow's own conversion does, rounded and clipped.
+    """
+    mode = image.mode
+    if mode == "RGB" and "transparency" not in image.info:
+        return image
+    if mode.startswith("I;16") or mode == "I":
+        wide = np.asarray(image).astype(np.int64)
+        return Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8)).convert("RGB")
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
+        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8)).convert("RGB")
+    if "A" in mode or "a" in mode or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, _WHITE), rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _from_array(array: np.ndarray, max_pixels: int | None) -> Image.Image:
+    if array.dtype != np.uint8:
+        raise InputError(
+            f"a NumPy image must be uint8 (0..255 pixels), got {array.dtype} with shape {array.shape}; "
+            "floating-point arrays are taken as ready model inputs, not images - "
+            "pass them to the model as they are, or convert with (x * 255).round().astype('uint8')"
+        )
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
+        raise InputError(
+            f"a NumPy image must be shaped (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {array.shape}; "
+            "for channels-first arrays use x.transpose(1, 2, 0)"
+        )
+    h, w = array.shape[:2]
+    if max_pixels is not None and h * w > max_pixels:
+        raise ImageTooLargeError(_too_large("<array>", (w, h), w * h, max_pixels))
+    image = Image.fromarray(np.ascontiguousarray(array))  # uint8: L, RGB or RGBA
+    return to_rgb(image)
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
