@@ -1,0 +1,32 @@
+"""Calibration: honest probabilities from held-out labels.
+
+Metrics (accuracy, NLL, Brier, ECE, MCE, reliability bins), temperature and
+vector scaling, split-conformal prediction sets and multi-label thresholds.
+Pure NumPy; SciPy and matplotlib are imported only by the functions that use them.
+"""
+
+from .binning import ReliabilityBins
+from .metrics import (
+    CalibrationMetrics,
+    CalibrationReport,
+    accuracy,
+    brier_score,
+    calibration_report,
+    expected_calibration_error,
+    maximum_calibration_error,
+    negative_log_likelihood,
+    reliability_bins,
+)
+
+__all__ = [
+    "CalibrationMetrics",
+    "CalibrationReport",
+    "ReliabilityBins",
+    "accuracy",
+    "brier_score",
+    "calibration_report",
+    "expected_calibration_error",
+    "maximum_calibration_error",
+    "negative_log_likelihood",
+    "reliability_bins",
+]
