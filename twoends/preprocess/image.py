@@ -36,6 +36,9 @@ _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 # Pillow's limit is a module global; we only lift it (briefly, under this lock) when
 # the caller's own max_pixels allows an image that Pillow alone would refuse.
 _PILLOW_LIMIT_LOCK = threading.Lock()
+#: ``image.info`` key of a draft-decoded image: its full size and the box of the full
+#: image in its own pixels, so that ``ImagePlan`` resizes exactly as from the full image.
+DRAFT_INFO_KEY = "twoends.draft"
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError)
 
 
@@ -103,10 +106,11 @@ def _from_path(path: str, max_pixels: int | None, draft_size: Any) -> Image.Imag
 def _from_file(fp: Any, name: str, max_pixels: int | None, draft_size: Any) -> Image.Image:
     image = _open(fp, name, max_pixels)
     try:
-        if draft_size is not None:
-            _draft(image, draft_size)
-        image = _loaded(image, name, max_pixels)
-        return _finish(image, name)
+        draft = _draft(image, draft_size) if draft_size is not None else None
+        rgb = _finish(_loaded(image, name, max_pixels), name)
+        if draft is not None:
+            rgb.info[DRAFT_INFO_KEY] = {"size": rgb.size, **draft}
+        return rgb
     finally:
         image.close()  # frees Pillow's reference to fp (the caller closes fp itself)
 
@@ -157,15 +161,43 @@ def _too_large(name: str, size: tuple[int, int] | None, pixels: int, limit: int)
     )
 
 
-def _draft(image: Image.Image, draft_size: int | tuple[int, int]) -> None:
-    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale, keeping at least 2x the target size."""
+def _draft(image: Image.Image, draft_size: int | tuple[int, int]) -> dict[str, Any] | None:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale, keeping at least 2x the target size.
+
+    Returns the upright full size and the box of the full image in the reduced
+    image's pixels (libjpeg rounds the reduced size up, so the last row and
+    column cover less than a full block), or None when nothing was reduced.
+    """
     if image.format != "JPEG":
-        return
+        return None
     th, tw = (draft_size, draft_size) if isinstance(draft_size, int) else draft_size
-    if image.getexif().get(ImageOps.ExifTags.Base.Orientation, 1) in (5, 6, 7, 8):
+    orientation = image.getexif().get(ImageOps.ExifTags.Base.Orientation, 1)
+    if orientation in (5, 6, 7, 8):
         th, tw = tw, th  # the stored image is transposed relative to what the model sees
+    full = image.size
     # Pillow picks the largest scale that keeps both stored sides >= the requested size.
-    image.draft(image.mode, (2 * max(1, tw), 2 * max(1, th)))
+    result = image.draft(image.mode, (2 * max(1, tw), 2 * max(1, th)))
+    if result is None or image.size == full:
+        return None
+    box = _upright_box(result[1], image.size, orientation)
+    full_upright = (full[1], full[0]) if orientation in (5, 6, 7, 8) else full
+    return {"full_size": full_upright, "box": box}
+
+
+def _upright_box(box: tuple[float, ...], size: tuple[int, int], orientation: Any) -> tuple[float, ...]:
+    """Map a box in stored pixels to the pixels of the EXIF-transposed image."""
+    w, h = size
+    point = {
+        2: lambda x, y: (w - x, y),
+        3: lambda x, y: (w - x, h - y),
+        4: lambda x, y: (x, h - y),
+        5: lambda x, y: (y, x),
+        6: lambda x, y: (h - y, x),
+        7: lambda x, y: (h - y, w - x),
+        8: lambda x, y: (y, w - x),
+    }.get(orientation, lambda x, y: (x, y))
+    (ax, ay), (bx, by) = point(box[0], box[1]), point(box[2], box[3])
+    return (min(ax, bx), min(ay, by), max(ax, bx), max(ay, by))
 
 
 def _loaded(image: Image.Image, name: str, max_pixels: int | None, first_frame: bool = True) -> Image.Image:

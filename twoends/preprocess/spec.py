@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ConfigError, InputError
+from .image import DRAFT_INFO_KEY, to_rgb
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -291,9 +292,14 @@ class ImagePlan:
     def geometry(self, image: Image.Image) -> Image.Image:
         """Resize and crop (padding with black where the crop is bigger), as torchvision."""
         spec = self.spec
-        th, tw = spec.resize_target(image.height, image.width)
-        if (image.height, image.width) != (th, tw):  # torchvision skips an identity resize
-            image = image.resize((tw, th), self._resample)
+        (full_w, full_h), box = image.size, None
+        draft = image.info.get(DRAFT_INFO_KEY)
+        if draft and draft["size"] == image.size:
+            # decoded at reduced scale: size as the full image would, read the whole of it
+            (full_w, full_h), box = draft["full_size"], draft["box"]
+        th, tw = spec.resize_target(full_h, full_w)
+        if box is not None or image.size != (tw, th):  # torchvision skips an identity resize
+            image = image.resize((tw, th), self._resample, box=box)
         if spec.crop == "center":
             image = _center_crop(image, *spec.input_size)
         return image
@@ -306,9 +312,7 @@ class ImagePlan:
                 "decode it first with twoends.preprocess.decode_image"
             )
         if image.mode != "RGB":
-            from .image import to_rgb  # the one alpha/mode rule lives in image.py
-
-            image = to_rgb(image)
+            image = to_rgb(image)  # the one mode/alpha rule lives in image.py
         pixels = np.asarray(self.geometry(image))  # (H, W, 3) uint8
         return self.normalize(pixels)
 
