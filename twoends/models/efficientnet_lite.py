@@ -18,9 +18,16 @@ Preprocessing is the one the TensorFlow checkpoints were evaluated with
 - inception-style normalisation ``(pixel - 127) / 128`` on 0..255 pixels,
   written as scale 1/255, mean 127/255, std 128/255 (the same numbers).
 
-TensorFlow's bicubic resize did not antialias; Pillow does. The difference
-matters only for large downscales and is the one knowing deviation (see the
-tests for the effect on real photos).
+Evidence besides the TF source: on real photos, the stem convolution's
+outputs have about the variance its BatchNorm recorded in training with
+``(pixel - 127) / 128`` (median log-ratio about -0.3), and 3.7x too much with
+torchvision's ImageNet mean/std, which the architecture package's README
+suggests (wrongly, for these TF-ported weights); see
+``tests/models/test_efficientnet_lite.py``.
+
+Known deviations: TensorFlow's bicubic resize did not antialias, Pillow does
+(it matters for large downscales only); later TF code uses a crop fraction of
+0.875 for every size, the checkpoints' era (and timm) used ``size + 32``.
 
 Outputs: 1000 logits in the standard ImageNet-1k order (no background class).
 """
