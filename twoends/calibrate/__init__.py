@@ -17,6 +17,7 @@ from .metrics import (
     negative_log_likelihood,
     reliability_bins,
 )
+from .temperature import TemperatureScaler, fit_temperature, fit_vector_scaling, nll_at_temperature
 
 __all__ = [
     "CalibrationMetrics",
@@ -29,4 +30,8 @@ __all__ = [
     "maximum_calibration_error",
     "negative_log_likelihood",
     "reliability_bins",
+    "TemperatureScaler",
+    "fit_temperature",
+    "fit_vector_scaling",
+    "nll_at_temperature",
 ]
