@@ -16,18 +16,23 @@ from .errors import (
     OutputError,
     TwoEndsError,
 )
+from .api import load, wrap
+from .classifier import Classifier
 from .head import Head, log_softmax, logsumexp, sigmoid, softmax, topk
 from .labels import LabelMap
 from .prediction import ClassScore, Prediction, PredictionBatch
+from .preprocess import ImageSpec
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CalibrationError",
     "ClassScore",
+    "Classifier",
     "ConfigError",
     "DecodeError",
     "Head",
+    "ImageSpec",
     "ImageTooLargeError",
     "InputError",
     "LabelError",
@@ -38,9 +43,11 @@ __all__ = [
     "PredictionBatch",
     "TwoEndsError",
     "__version__",
+    "load",
     "log_softmax",
     "logsumexp",
     "sigmoid",
     "softmax",
     "topk",
+    "wrap",
 ]

@@ -1,0 +1,51 @@
+"""The middle: one adapter per framework behind the narrow ``Backend`` contract.
+
+``backend_for(model, **options)`` finds the adapter for an in-memory model by
+its type, without importing any framework: each adapter registers a test on the
+names of the model's classes (their modules), and its own module - which
+imports the framework - is imported only when it matches.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from ..errors import ModelError
+from .base import Backend, ModelInfo
+
+__all__ = ["Backend", "ModelInfo", "backend_for", "register_adapter"]
+
+# (test on the model object, "module:function" that builds the backend)
+_ADAPTERS: list[tuple[Callable[[Any], bool], str]] = []
+
+
+def _from_library(*roots: str) -> Callable[[Any], bool]:
+    def matches(obj: Any) -> bool:
+        return any(c.__module__.split(".")[0] in roots for c in type(obj).__mro__)
+
+    return matches
+
+
+def register_adapter(matches: Callable[[Any], bool], target: str, *, first: bool = False) -> None:
+    """Register an adapter: ``target`` is "twoends.backends.x:build", called as build(model, **options)."""
+    entry = (matches, target)
+    _ADAPTERS.insert(0, entry) if first else _ADAPTERS.append(entry)
+
+
+def backend_for(model: Any, **options: Any) -> Backend:
+    """The Backend for an in-memory model, chosen by the model's type."""
+    if isinstance(model, Backend):
+        return model
+    for matches, target in _ADAPTERS:
+        if matches(model):
+            module, func = target.split(":")
+            return getattr(importlib.import_module(module), func)(model, **options)
+    raise ModelError(
+        f"twoends does not know how to run a {type(model).__module__}.{type(model).__name__}: "
+        "expected a torch.nn.Module (or a model of another supported framework); "
+        "wrap a plain function in a Backend subclass"
+    )
+
+
+register_adapter(_from_library("torch"), "twoends.backends.torch:wrap_module")

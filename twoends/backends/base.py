@@ -53,5 +53,24 @@ class Backend(abc.ABC):
         on it without converting.
         """
 
+    def collate(self, inputs: Sequence[Any]) -> Any:
+        """Stack prepared model inputs into one batch.
+
+        NumPy inputs are stacked with NumPy; a backend whose users may pass its
+        framework's tensors overrides this to stack them without leaving the device.
+        """
+        import numpy as np
+
+        from ..errors import InputError
+
+        first = inputs[0].shape
+        for i, x in enumerate(inputs):
+            if x.shape != first:
+                raise InputError(
+                    f"inputs of one batch must share a shape; input 0 is {tuple(first)}, input {i} is "
+                    f"{tuple(x.shape)}: preprocess them with the model's spec, or pass them in separate calls"
+                )
+        return np.stack([np.asarray(x) for x in inputs])
+
     def describe(self) -> str:
         return f"{type(self).__name__}({self.info.name}, device={self.device})"

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from twoends.backends.base import Backend, ModelInfo
-from twoends.errors import ConfigError, ModelError
+from twoends.errors import ConfigError, InputError, ModelError
 
 __all__ = ["TorchBackend", "available_devices", "resolve_device", "info_from_module"]
 
@@ -258,6 +258,19 @@ class TorchBackend(Backend):
             )
         return logits
 
+    def collate(self, inputs: Any) -> Any:
+        """Stack a batch; tensors the user passed are stacked with torch, on their device."""
+        if any(isinstance(x, torch.Tensor) for x in inputs):
+            first = tuple(inputs[0].shape)
+            bad = next((i for i, x in enumerate(inputs) if tuple(x.shape) != first), None)
+            if bad is not None:
+                raise InputError(
+                    f"inputs of one batch must share a shape; input 0 is {first}, input {bad} is "
+                    f"{tuple(inputs[bad].shape)}: preprocess them alike, or pass them in separate calls"
+                )
+            return torch.stack([x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x)) for x in inputs])
+        return super().collate(inputs)
+
     def describe(self) -> str:
         extras = []
         if self._channels_last:
@@ -328,3 +341,23 @@ def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
             f"unknown dtype {dtype!r}: expected one of {', '.join(sorted(names))}"
         )
     return names[key]
+
+
+def wrap_module(
+    module: torch.nn.Module,
+    *,
+    spec: Any = None,
+    labels: Any = None,
+    activation: str | None = None,
+    device: str | torch.device | None = "auto",
+    name: str | None = None,
+) -> TorchBackend:
+    """The backend for a plain ``torch.nn.Module`` handed to ``twoends.wrap``."""
+    info = info_from_module(module, name=name)
+    info = dataclasses.replace(
+        info,
+        spec=spec if spec is not None else info.spec,
+        labels=labels if labels is not None else info.labels,
+        activation=activation or info.activation,
+    )
+    return TorchBackend(module, info=info, device=device)

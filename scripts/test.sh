@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up everything the tests need and run them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+.venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,157 @@
+"""Classifier: the four steps - preprocess, batch, forward, postprocess - for one input or a stream.
+
+Everything that can be decided once is decided when the classifier is built
+(rule 3: plan once, apply per batch): the preprocessing spec with where it came
+from, the labels checked against the outputs, the activation. Per batch, the
+plan is only applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from .backends.base import Backend
+from .errors import ConfigError
+from .head import Head
+from .prediction import Prediction, PredictionBatch
+from .preprocess import DEFAULT_MAX_PIXELS, ImagePlan, ImageSpec, decode_image, is_single, iter_items, resolve_spec
+from .runner import Prepared, batches, default_workers, prepare_stream
+
+__all__ = ["Classifier"]
+
+
+class Classifier:
+    """A model with both of its ends attached.
+
+    ``predict(x)`` gives one ``Prediction`` for one input (a path, bytes, a PIL
+    image, a uint8 array, one preprocessed tensor) and a list for many (a
+    folder, a glob, a list, a 4-D batch). ``predict_iter`` streams in input
+    order with bounded memory. Every input yields exactly one Prediction: a
+    bad input becomes an error row and the rest go on.
+
+    Precedence for each setting: an explicit argument here > what the model
+    ships (its backend's ``info``) > defaults; ``describe()`` says which.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        spec: ImageSpec | dict | None = None,
+        labels: Any = None,
+        activation: str | None = None,
+        temperature: float = 1.0,
+        thresholds: Any = None,
+        top_k: int = 5,
+        batch_size: int = 8,
+        workers: int | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        name: str | None = None,
+        prediction_sets: Any = None,
+        calibration: str | None = None,
+    ):
+        if not isinstance(backend, Backend):
+            raise ConfigError(f"Classifier needs a twoends Backend, got {type(backend).__name__}; use twoends.wrap(model)")
+        _check_positive("batch_size", batch_size)
+        info = backend.info
+        self.backend = backend
+        self.name = name or info.name
+        self.spec, self.spec_source = resolve_spec(explicit=spec, bundled=info.spec, default=ImageSpec())
+        self.plan = ImagePlan(self.spec)
+        self.labels_source = "explicit" if labels is not None else ("model" if info.labels else "default")
+        self.head = Head(
+            labels if labels is not None else info.labels,
+            activation=activation or info.activation or "auto",
+            temperature=temperature,
+            thresholds=thresholds,
+            top_k=top_k,
+            outputs=info.outputs,
+            model=self.name,
+            prediction_sets=prediction_sets,
+            calibration=calibration,
+        )
+        if info.num_outputs:  # fail now, not after the first batch of a long run
+            self.head.resolve_activation(info.num_outputs)
+            self.head.resolve_labels(info.num_outputs)
+        self.batch_size = batch_size
+        self.workers = default_workers() if workers is None else max(1, int(workers))
+        self.max_pixels = max_pixels
+
+    # --- public -------------------------------------------------------------------------
+
+    def predict(self, x: Any, *, batch_size: int | None = None) -> Prediction | list[Prediction]:
+        """One Prediction for one input; a list, in input order, for many."""
+        results = list(self.predict_iter(x, batch_size=batch_size))
+        return results[0] if is_single(x) else results
+
+    def predict_iter(self, inputs: Any, *, batch_size: int | None = None) -> Iterator[Prediction]:
+        """Predictions one by one, in input order, never holding more than a few batches."""
+        size = batch_size or self.batch_size
+        _check_positive("batch_size", size)
+        items = iter_items(inputs)
+        stream = prepare_stream(items, self._prepare, workers=self.workers, window=2 * size + self.workers)
+        for group in batches(stream, size):
+            yield from self._run(group)
+
+    def predict_batch(self, prepared: list[Prepared]) -> list[Prediction]:
+        """Run already-prepared inputs (see ``prepare``) as one batch."""
+        return self._run(prepared)
+
+    def prepare(self, item: Any) -> Prepared:
+        """Decode and preprocess one ``Item`` (for runners that parallelise elsewhere, e.g. Ray)."""
+        try:
+            return Prepared(item.id, self._prepare(item))
+        except Exception as exc:
+            return Prepared(item.id, error=exc)
+
+    def describe(self) -> dict:
+        """Which model, backend, preprocessing (and from where), labels and head are in use."""
+        return {
+            "model": self.name,
+            "backend": self.backend.describe(),
+            "device": self.backend.device,
+            "spec": self.spec.to_dict(),
+            "spec_source": self.spec_source,
+            "labels": {"count": len(self.head.labels) if self.head.labels else None, "source": self.labels_source},
+            "activation": self.head.activation,
+            "outputs": self.backend.info.outputs,
+            "temperature": self.head.temperature,
+            "calibration": self.head.calibration,
+            "notes": list(self.backend.info.notes),
+        }
+
+    def __repr__(self) -> str:
+        return f"Classifier({self.name!r}, {self.backend.describe()}, spec from {self.spec_source})"
+
+    # --- steps --------------------------------------------------------------------------
+
+    def _prepare(self, item: Any) -> Any:
+        if item.ready:
+            return item.payload
+        image = decode_image(item.payload, max_pixels=self.max_pixels, draft_size=self.plan.draft_size)
+        return self.plan(image)
+
+    def _run(self, group: list[Prepared]) -> list[Prediction]:
+        good = [p for p in group if p.error is None]
+        results: dict[int, Prediction] = {}
+        if good:
+            for p, pred in zip(good, self._forward(good)):
+                results[id(p)] = pred
+        return [results[id(p)] if p.error is None else Prediction.failed(p.id, p.error, model=self.name) for p in group]
+
+    def _forward(self, good: list[Prepared]) -> list[Prediction]:
+        try:
+            return list(self._head(self.backend.forward(self.backend.collate([p.value for p in good])), good))
+        except Exception as exc:
+            if len(good) == 1:
+                return [Prediction.failed(good[0].id, exc, model=self.name)]
+        # the batch failed as a whole: run its inputs one by one so only the culprits fail
+        return [pred for p in good for pred in self._forward([p])]
+
+    def _head(self, logits: Any, good: list[Prepared]) -> PredictionBatch:
+        return self.head(logits, inputs=[p.id for p in good])
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")

@@ -1,0 +1,29 @@
+"""The ``twoends`` command: thin click commands over the public API.
+
+Each command lives in its own module and is added to the group here.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="twoends")
+def main() -> None:
+    """Run any pretrained classifier the right way: its own preprocessing in, honest probabilities out."""
+
+
+def _add_commands() -> None:
+    from .models import models
+    from .predict import predict
+
+    main.add_command(predict)
+    main.add_command(models)
+
+
+_add_commands()
+
+__all__ = ["main"]

@@ -1,0 +1,49 @@
+"""What the commands share: the model options and loading a classifier with them."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+def model_options(fn):
+    """--model, --device, --labels, --temperature, --workers, --max-pixels for any command that runs a model."""
+
+    @click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True, help="A model name (see `twoends models`).")
+    @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+    @click.option("--labels", "labels", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="Class names (.txt one per line, or .json) instead of the model's own.")
+    @click.option("--temperature", type=float, default=1.0, show_default=True, help="Divide logits by T before the activation.")
+    @click.option("--workers", type=click.IntRange(min=1), default=None, help="Decoding threads (default: one per core).")
+    @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (default 89,478,485).")
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    stderr_console().print(f"[red]error:[/red] {message}", highlight=False)
+    sys.exit(code)
+
+
+def load_classifier(*, model, device, labels, temperature, workers, max_pixels, **options):
+    """twoends.load with the command-line options; a TwoEndsError becomes a clean message and exit 2."""
+    import twoends
+
+    extra = {"max_pixels": max_pixels} if max_pixels else {}
+    try:
+        return twoends.load(model, device=device, labels=labels, temperature=temperature, workers=workers, **extra, **options)
+    except twoends.TwoEndsError as exc:
+        fail(str(exc))

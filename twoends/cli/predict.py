@@ -1,0 +1,70 @@
+"""``twoends predict``: classify files, folders and globs with any model."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+
+import click
+
+from ..writers import FORMATS, format_for_path, make_writer
+from ._common import fail, load_classifier, model_options, stderr_console
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@model_options
+@click.option("--top-k", "top_k", type=click.IntRange(min=1), default=5, show_default=True, help="Classes kept per input.")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default=None,
+    help="Output format. Default: a table on a terminal, JSON lines when piped or written to a file.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to FILE instead of stdout.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--include-vectors", is_flag=True, help="Also write the full logits and probabilities of every input.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal, for more than 5 inputs).")
+def predict(paths, top_k, fmt, output, batch_size, include_vectors, progress, **model_kwargs) -> None:
+    """Classify PATHS (files, folders - searched recursively - or glob patterns).
+
+    Every input gets exactly one row: a prediction, or an error row that says
+    what went wrong; the exit status is 1 when any input failed.
+    """
+    from ..preprocess import iter_items
+
+    clf = load_classifier(top_k=top_k, batch_size=batch_size, **model_kwargs)
+    fmt = fmt or (format_for_path(output) if output else None) or ("table" if sys.stdout.isatty() and not output else "jsonl")
+    inputs = list(paths)
+    total = sum(1 for _ in iter_items(inputs))  # a cheap walk: names only, nothing decoded
+    if total == 0:
+        fail(f"no images found in {', '.join(paths)}: expected image files, folders of them or glob patterns")
+    err = stderr_console()
+    show = progress if progress is not None else (err.is_terminal and total > 5)
+    failed = 0
+    with ExitStack() as stack:
+        stream = stack.enter_context(open(output, "w", encoding="utf-8", newline="")) if output else sys.stdout
+        writer = make_writer(fmt, stream, top_k=top_k, include_vectors=include_vectors)
+        bar = _progress(err, total) if show else None
+        if bar is not None:
+            stack.enter_context(bar)
+            task = bar.add_task("predicting", total=total)
+        for pred in clf.predict_iter(inputs):
+            failed += not pred.ok
+            writer.write(pred)
+            if bar is not None:
+                bar.advance(task)
+        if bar is not None:
+            bar.stop()
+        writer.close()
+    ok = total - failed
+    msg = f"{total} input{'s' * (total != 1)}: {ok} predicted, {failed} failed"
+    err.print(f"[red]{msg}[/red] (see the error rows)" if failed else f"[dim]{msg}[/dim]", highlight=False)
+    sys.exit(1 if failed else 0)
+
+
+def _progress(console, total):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+    )

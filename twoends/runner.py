@@ -1,0 +1,67 @@
+"""The streaming runner: inputs in, Predictions out, in order, with bounded memory.
+
+Decoding and preprocessing run in a pool of threads (Pillow releases the GIL
+while it decodes and resizes, and the model's forward pass releases it too, so
+both cores stay busy); the caller's thread assembles batches and runs the model
+while the next inputs are being prepared. At most ``window`` inputs are in
+flight, whatever the number of inputs, and results come out in input order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+__all__ = ["Prepared", "default_workers", "prepare_stream", "batches"]
+
+
+class Prepared:
+    """One input after preprocessing: its id and either a model input or the error it raised."""
+
+    __slots__ = ("id", "value", "error")
+
+    def __init__(self, id: str, value: Any = None, error: BaseException | None = None):
+        self.id, self.value, self.error = id, value, error
+
+
+def default_workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _safe(prepare: Callable[[Any], Any], item: Any) -> Prepared:
+    try:
+        return Prepared(item.id, prepare(item))
+    except Exception as exc:  # one bad input becomes one error row; the run goes on
+        return Prepared(item.id, error=exc)
+
+
+def prepare_stream(
+    items: Iterable[Any], prepare: Callable[[Any], Any], *, workers: int, window: int
+) -> Iterator[Prepared]:
+    """``prepare(item)`` for every item, ``workers`` at a time, yielded in input order."""
+    if workers <= 1:
+        for item in items:
+            yield _safe(prepare, item)
+        return
+    pending: deque[Future] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twoends-prep") as pool:
+        for item in items:
+            pending.append(pool.submit(_safe, prepare, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def batches(stream: Iterable[Prepared], size: int) -> Iterator[Sequence[Prepared]]:
+    """Group a stream into lists of ``size`` (the last one may be shorter)."""
+    batch: list[Prepared] = []
+    for p in stream:
+        batch.append(p)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

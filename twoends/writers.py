@@ -1,0 +1,124 @@
+"""Output writers: every format writes the one Prediction schema (``Prediction.to_dict``).
+
+* ``jsonl`` - one JSON object per line, flushed per row (streams, resumable);
+* ``json``  - one JSON array (written as rows arrive, closed at the end);
+* ``csv``   - the same fields, nested ones (top_k, lists, error) as JSON text in their column;
+* ``table`` - a rich table for people (not machine-readable).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import IO, Any
+
+from .prediction import Prediction
+
+__all__ = ["FORMATS", "CSV_COLUMNS", "make_writer", "format_for_path"]
+
+FORMATS = ("table", "json", "jsonl", "csv")
+CSV_COLUMNS = [
+    "input", "label", "index", "probability", "top_k", "entropy", "margin", "activation", "temperature",
+    "positive_labels", "prediction_set", "calibration", "model", "error",
+]
+
+
+def format_for_path(path: str) -> str | None:
+    """The format a file name asks for by its extension, if any."""
+    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv")):
+        if path.lower().endswith(ext):
+            return fmt
+    return None
+
+
+def _dumps(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=False, allow_nan=False)
+
+
+class JsonLinesWriter:
+    def __init__(self, stream: IO[str], include_vectors: bool = False):
+        self.stream, self.include_vectors = stream, include_vectors
+
+    def write(self, pred: Prediction) -> None:
+        self.stream.write(_dumps(pred.to_dict(self.include_vectors)) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class JsonArrayWriter:
+    def __init__(self, stream: IO[str], include_vectors: bool = False):
+        self.stream, self.include_vectors, self.count = stream, include_vectors, 0
+
+    def write(self, pred: Prediction) -> None:
+        self.stream.write(("[\n  " if self.count == 0 else ",\n  ") + _dumps(pred.to_dict(self.include_vectors)))
+        self.count += 1
+
+    def close(self) -> None:
+        self.stream.write("[]\n" if self.count == 0 else "\n]\n")
+        self.stream.flush()
+
+
+class CsvWriter:
+    def __init__(self, stream: IO[str], include_vectors: bool = False):
+        cols = CSV_COLUMNS + (["logits", "probabilities"] if include_vectors else [])
+        self.include_vectors = include_vectors
+        self.writer = csv.DictWriter(stream, fieldnames=cols, extrasaction="raise")
+        self.writer.writeheader()
+        self.stream = stream
+
+    def write(self, pred: Prediction) -> None:
+        row = pred.to_dict(self.include_vectors)
+        self.writer.writerow({k: _cell(v) for k, v in row.items()})
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, ensure_ascii=False)
+    return "" if v is None else v
+
+
+class TableWriter:
+    """Rows gathered, then printed as one rich table (for people, on a terminal)."""
+
+    def __init__(self, console, top_k: int = 3):
+        self.console, self.top_k, self.rows = console, top_k, []
+
+    def write(self, pred: Prediction) -> None:
+        self.rows.append(pred)
+
+    def close(self) -> None:
+        from rich.table import Table
+
+        table = Table(show_lines=False, header_style="bold")
+        table.add_column("input", overflow="fold")
+        table.add_column("label")
+        table.add_column("probability", justify="right")
+        if self.top_k > 1:
+            table.add_column(f"next {self.top_k - 1}", overflow="fold")
+        for p in self.rows:
+            if not p.ok:
+                cells = [p.input or "", f"[red]{p.error['type']}[/red]", "", f"[red]{p.error['message']}[/red]"]
+            else:
+                rest = ", ".join(f"{s.label} {s.probability:.1%}" for s in p.top_k[1 : self.top_k])
+                cells = [p.input or "", f"[bold]{p.label}[/bold]", f"{p.probability:.1%}", rest]
+            table.add_row(*cells[: len(table.columns)])
+        self.console.print(table)
+
+
+def make_writer(fmt: str, stream: IO[str], *, console=None, top_k: int = 3, include_vectors: bool = False):
+    if fmt == "jsonl":
+        return JsonLinesWriter(stream, include_vectors)
+    if fmt == "json":
+        return JsonArrayWriter(stream, include_vectors)
+    if fmt == "csv":
+        return CsvWriter(stream, include_vectors)
+    if fmt == "table":
+        from rich.console import Console
+
+        return TableWriter(console or Console(file=stream), top_k)
+    raise ValueError(f"unknown format {fmt!r}: expected one of {FORMATS}")
