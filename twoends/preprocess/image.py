@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import threading
 import warnings
 from typing import Any
@@ -32,7 +31,6 @@ DEFAULT_MAX_PIXELS = 89_478_485
 # EPS is decoded by running Ghostscript on the file: never on untrusted input.
 _REFUSED_FORMATS = frozenset({"EPS"})
 _WHITE = (255, 255, 255, 255)
-_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 # Pillow's limit is a module global; we only lift it (briefly, under this lock) when
 # the caller's own max_pixels allows an image that Pillow alone would refuse.
 _PILLOW_LIMIT_LOCK = threading.Lock()
@@ -81,7 +79,7 @@ def decode_image(
         return _from_file(io.BytesIO(data), "<bytes>", max_pixels, draft_size)
     if hasattr(payload, "read"):
         name = str(getattr(payload, "name", "<file object>"))
-        return _from_file(payload, name, max_pixels, draft_size)
+        return _from_file(payload, name, max_pixels, draft_size, owns_fp=False)
     raise InputError(
         f"cannot decode {type(payload).__name__}: expected a path, bytes, a binary file object, "
         "a PIL image or a uint8 NumPy array (H, W[, C])"
@@ -103,7 +101,7 @@ def _from_path(path: str, max_pixels: int | None, draft_size: Any) -> Image.Imag
         return _from_file(fp, path, max_pixels, draft_size)
 
 
-def _from_file(fp: Any, name: str, max_pixels: int | None, draft_size: Any) -> Image.Image:
+def _from_file(fp: Any, name: str, max_pixels: int | None, draft_size: Any, owns_fp: bool = True) -> Image.Image:
     image = _open(fp, name, max_pixels)
     try:
         draft = _draft(image, draft_size) if draft_size is not None else None
@@ -112,7 +110,8 @@ def _from_file(fp: Any, name: str, max_pixels: int | None, draft_size: Any) -> I
             rgb.info[DRAFT_INFO_KEY] = {"size": rgb.size, **draft}
         return rgb
     finally:
-        image.close()  # frees Pillow's reference to fp (the caller closes fp itself)
+        if owns_fp:  # Pillow's close() closes fp too: never a file object the caller owns
+            image.close()
 
 
 def _open(fp: Any, name: str, max_pixels: int | None) -> Image.Image:
@@ -125,10 +124,9 @@ def _open(fp: Any, name: str, max_pixels: int | None) -> Image.Image:
             with warnings.catch_warnings():  # our own limit is checked just below
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image = Image.open(fp, formats=formats)
-        except Image.DecompressionBombError as e:
-            pixels = int(_BOMB_PIXELS.search(str(e)).group(1))  # type: ignore[union-attr]
-            if max_pixels is not None and pixels > max_pixels:
-                raise ImageTooLargeError(_too_large(name, None, pixels, max_pixels)) from None
+        except Image.DecompressionBombError:
+            # Over Pillow's own (global) limit: read the header again with it lifted, so
+            # that our max_pixels decides, with the real dimensions in the message.
             fp.seek(start)
             with _PILLOW_LIMIT_LOCK:
                 saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
@@ -141,6 +139,8 @@ def _open(fp: Any, name: str, max_pixels: int | None) -> Image.Image:
             f"cannot decode {name}: not an image format Pillow can read "
             "(expected JPEG, PNG, GIF, WebP, BMP, TIFF, ...)"
         ) from None
+    except InputError:
+        raise
     except _DECODE_ERRORS as e:
         raise DecodeError(f"cannot decode {name}: the header is unreadable ({_reason(e)})") from None
     _check_pixels(image, name, max_pixels)
@@ -156,9 +156,13 @@ def _check_pixels(image: Image.Image, name: str, max_pixels: int | None) -> None
 def _too_large(name: str, size: tuple[int, int] | None, pixels: int, limit: int) -> str:
     dims = f"{size[0]}x{size[1]} = " if size else ""
     return (
-        f"{name}: image is {dims}{pixels / 1e6:.1f} M pixels, over the limit of {limit / 1e6:.1f} M "
+        f"{name}: image is {dims}{_count(pixels)}, over the limit of {_count(limit)} "
         f"(a decompression-bomb guard); raise max_pixels={pixels} if you trust this file"
     )
+
+
+def _count(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} M pixels" if pixels >= 1_000_000 else f"{pixels} pixels"
 
 
 def _draft(image: Image.Image, draft_size: int | tuple[int, int]) -> dict[str, Any] | None:
@@ -207,8 +211,10 @@ def _loaded(image: Image.Image, name: str, max_pixels: int | None, first_frame: 
         if first_frame and image.tell() != 0:
             image.seek(0)
         image.load()
-    except Image.DecompressionBombError as e:
+    except Image.DecompressionBombError as e:  # a GIF frame bigger than its header said
         raise ImageTooLargeError(f"{name}: {e}; raise max_pixels if you trust this file") from None
+    except InputError:
+        raise
     except _DECODE_ERRORS as e:
         hint = " (the file is probably cut short)" if "truncated" in str(e) else ""
         raise DecodeError(f"cannot decode {name}: {_reason(e)}{hint}") from None
