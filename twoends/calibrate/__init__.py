@@ -17,6 +17,7 @@ from .metrics import (
     negative_log_likelihood,
     reliability_bins,
 )
+from .conformal import ConformalThreshold, conformal_scores, fit_conformal, prediction_sets, set_members
 from .temperature import TemperatureScaler, fit_temperature, fit_vector_scaling, nll_at_temperature
 
 __all__ = [
@@ -34,4 +35,9 @@ __all__ = [
     "fit_temperature",
     "fit_vector_scaling",
     "nll_at_temperature",
+    "ConformalThreshold",
+    "conformal_scores",
+    "fit_conformal",
+    "prediction_sets",
+    "set_members",
 ]
