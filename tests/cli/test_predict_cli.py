@@ -1,0 +1,100 @@
+"""`twoends predict` as a user runs it: table, JSON, CSV, errors, exit status, python -m."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from importlib import resources
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+import twoends
+from twoends.cli import main
+from tests.photos import write_photos
+
+pytest.importorskip("torch")
+SCHEMA = json.loads((resources.files("twoends") / "data" / "prediction.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    return write_photos(tmp_path_factory.mktemp("photos"))
+
+
+@pytest.fixture(scope="module")
+def api_predictions(photos):
+    clf = twoends.load("efficientnet_lite0")
+    return {p.input: p for p in clf.predict(photos["coffee"].parent)}
+
+
+def _run(*args):
+    result = CliRunner().invoke(main, list(map(str, args)))
+    return result
+
+
+def test_jsonl_matches_the_python_api_and_the_schema(photos, api_predictions):
+    r = _run("predict", photos["coffee"].parent, "--format", "jsonl")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == 5
+    for row in rows:
+        jsonschema.validate(row, SCHEMA)
+        api = api_predictions[row["input"]]
+        assert row["label"] == api.label and row["probability"] == pytest.approx(api.probability, abs=1e-6)
+    by_name = {row["input"].rsplit("/", 1)[-1]: row for row in rows}
+    assert by_name["coffee.jpg"]["index"] == 967 and 281 <= by_name["chelsea.jpg"]["index"] <= 285
+
+
+def test_table_shows_the_same_labels(photos, api_predictions):
+    r = _run("predict", photos["coffee"], photos["chelsea"], "--format", "table", "--top-k", "3")
+    assert r.exit_code == 0, r.output
+    assert "espresso" in r.stdout and api_predictions[str(photos["chelsea"])].label in r.stdout
+    assert "2 inputs: 2 predicted, 0 failed" in r.stderr
+
+
+def test_json_and_csv_files(photos, tmp_path):
+    out = tmp_path / "out.json"
+    assert _run("predict", photos["coffee"], "-o", out).exit_code == 0
+    rows = json.loads(out.read_text())
+    assert rows[0]["label"] == "espresso"
+    out_csv = tmp_path / "out.csv"
+    assert _run("predict", photos["coffee"], photos["chelsea"], "-o", out_csv, "--include-vectors").exit_code == 0
+    table = list(csv.DictReader(io.StringIO(out_csv.read_text())))
+    assert table[0]["label"] == "espresso" and json.loads(table[0]["top_k"])[0]["index"] == 967
+    assert len(json.loads(table[0]["probabilities"])) == 1000
+
+
+def test_a_bad_file_is_an_error_row_and_exit_1(photos, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(photos["coffee"].read_bytes()[:1000])
+    r = _run("predict", photos["coffee"], bad, "--format", "jsonl")
+    assert r.exit_code == 1
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["error"] is None for row in rows] == [True, False]
+    assert rows[1]["input"] == str(bad) and "truncated" in rows[1]["error"]["message"]
+    assert "2 inputs: 1 predicted, 1 failed" in r.stderr
+
+
+def test_unknown_model_and_empty_folder_are_clear_errors(tmp_path):
+    r = _run("predict", tmp_path, "--model", "efficientnet_lite00")
+    assert r.exit_code == 2 and "did you mean" in r.stderr.lower()
+    r = _run("predict", tmp_path)
+    assert r.exit_code == 2 and "no images found" in r.stderr
+
+
+def test_models_lists_the_default():
+    r = _run("models", "--format", "json")
+    assert r.exit_code == 0
+    names = [m["name"] for m in json.loads(r.stdout)]
+    assert "efficientnet_lite0" in names
+
+
+def test_python_dash_m_and_piped_output_is_jsonl(photos):
+    out = subprocess.run(
+        [sys.executable, "-m", "twoends", "predict", str(photos["coffee"])], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["label"] == "espresso"
