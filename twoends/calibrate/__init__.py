@@ -18,6 +18,7 @@ from .metrics import (
     reliability_bins,
 )
 from .conformal import ConformalThreshold, conformal_scores, fit_conformal, prediction_sets, set_members
+from .thresholds import ClassThresholds, apply_thresholds, fit_thresholds
 from .temperature import TemperatureScaler, fit_temperature, fit_vector_scaling, nll_at_temperature
 
 __all__ = [
@@ -40,4 +41,7 @@ __all__ = [
     "fit_conformal",
     "prediction_sets",
     "set_members",
+    "ClassThresholds",
+    "apply_thresholds",
+    "fit_thresholds",
 ]
