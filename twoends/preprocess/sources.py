@@ -62,83 +62,75 @@ def is_single(x: Any) -> bool:
         return os.path.isfile(path) or not _is_glob(path)
     if isinstance(x, (*_BYTES, Image.Image)) or hasattr(x, "read"):
         return True
-    if isinstance(x, np.ndarray) or _is_framework_array(x):
+    if _is_array(x):
         return len(x.shape) != 4
     return False
 
 
 def iter_items(x: Any) -> Iterator[Item]:
-    """Lazily yield one ``Item`` per input in ``x`` (see the module docstring)."""
-    counter = itertools.count()
-    if is_single(x) or isinstance(x, (str, os.PathLike)):
-        yield from _expand(x, counter)
-        return
-    if isinstance(x, np.ndarray) or _is_framework_array(x):
-        yield from _rows(x, counter)
-        return
-    if isinstance(x, dict) or not isinstance(x, Iterable):
-        yield Item(f"<input #{next(counter)}>", InputError(_unknown_type(x)))
-        return
-    for element in x:
-        yield from _expand(element, counter)
+    """Lazily yield one ``Item`` per input in ``x`` (see the module docstring).
+
+    Anonymous inputs are named by their position in the stream (``"<bytes #3>"`` is
+    the fourth item yielded), so an output row points straight back to its input.
+    """
+    for n, (label, payload, ready) in enumerate(_entries(x)):
+        yield Item(label if isinstance(label, str) else f"<{label[0]} #{n}>", payload, ready)
 
 
-def _expand(x: Any, counter: Iterator[int]) -> Iterator[Item]:
-    """Items for one element of the user's input (a path may stand for many files)."""
+# An entry is (label, payload, ready): label is a path, or ("bytes",) for an anonymous input.
+Entry = tuple[Any, Any, bool]
+
+
+def _entries(x: Any) -> Iterator[Entry]:
+    if is_single(x) or isinstance(x, (str, os.PathLike)) or _is_array(x):
+        yield from _expand(x)
+    elif isinstance(x, dict) or not isinstance(x, Iterable):
+        yield ("input",), InputError(_unknown_type(x)), False
+    else:
+        for element in x:
+            yield from _expand(element)
+
+
+def _expand(x: Any) -> Iterator[Entry]:
+    """Entries for one element of the user's input (a path may stand for many files)."""
     if isinstance(x, (str, os.PathLike)):
         path = os.fspath(x)
         path = os.fsdecode(path) if isinstance(path, bytes) else path
         if os.path.isdir(path):
             yield from _walk(path)
         elif os.path.isfile(path) or not _is_glob(path):
-            yield Item(path, path)  # a missing file is one input that fails to decode
+            yield path, path, False  # a missing file is one input that fails to decode
         else:
-            yield from (Item(p, p) for p in _glob(path))
-        return
-    if isinstance(x, (np.ndarray,)) or _is_framework_array(x):
-        if len(x.shape) == 4:
-            yield from _rows(x, counter)
-        else:
-            yield _array_item(x, next(counter))
-        return
-    i = next(counter)
-    if isinstance(x, _BYTES):
-        yield Item(f"<bytes #{i}>", x)
+            yield from ((p, p, False) for p in _glob(path))
+    elif _is_array(x):
+        rows = (x[r] for r in range(x.shape[0])) if len(x.shape) == 4 else (x,)  # views, no copy
+        yield from (_array_entry(row) for row in rows)
+    elif isinstance(x, _BYTES):
+        yield ("bytes",), x, False
     elif isinstance(x, Image.Image):
-        yield Item(f"<image #{i}>", x)
+        yield ("image",), x, False
     elif hasattr(x, "read"):
         name = getattr(x, "name", None)
-        yield Item(name if isinstance(name, str) else f"<file #{i}>", x)
+        yield (name if isinstance(name, str) else ("file",)), x, False
     else:
-        yield Item(f"<input #{i}>", InputError(_unknown_type(x)))
+        yield ("input",), InputError(_unknown_type(x)), False
 
 
-def _array_item(x: Any, i: int) -> Item:
+def _array_entry(x: Any) -> Entry:
     """An array is an image when uint8 (NumPy), a ready model input when floating point."""
     if _is_floating(x):
-        return Item(f"<input #{i}>", x, ready=True)
+        return ("input",), x, True
     if isinstance(x, np.ndarray):
-        return Item(f"<array #{i}>", x)  # decode_image checks dtype and shape, with the fix
-    return Item(
-        f"<input #{i}>",
-        InputError(
-            f"a {type(x).__module__.split('.')[0]} tensor of dtype {x.dtype} is not a model input: "
-            "tensors are passed to the model as they are, so they must be floating point and already "
-            "preprocessed; for an image, pass a uint8 NumPy (H, W, C) array or a file instead"
-        ),
+        return ("array",), x, False  # decode_image checks dtype and shape, and says the fix
+    error = InputError(
+        f"a {type(x).__module__.split('.')[0]} tensor of dtype {x.dtype} is not a model input: "
+        "tensors are passed to the model as they are, so they must be floating point and already "
+        "preprocessed; for an image, pass a uint8 NumPy (H, W, C) array or a file instead"
     )
+    return ("input",), error, False
 
 
-def _rows(x: Any, counter: Iterator[int]) -> Iterator[Item]:
-    """A 4-D array is a batch: one item per row (views, no copy)."""
-    if len(x.shape) != 4:
-        yield _array_item(x, next(counter))
-        return
-    for r in range(x.shape[0]):
-        yield _array_item(x[r], next(counter))
-
-
-def _walk(root: str) -> Iterator[Item]:
+def _walk(root: str) -> Iterator[Entry]:
     """Image files under ``root``, recursively, sorted by name within each folder.
 
     Only one folder's names are held at a time per level (sorting needs them);
@@ -146,7 +138,7 @@ def _walk(root: str) -> Iterator[Item]:
     """
     seen: set[tuple[int, int]] = set()
 
-    def visit(folder: str) -> Iterator[Item]:
+    def visit(folder: str) -> Iterator[Entry]:
         try:
             st = os.stat(folder)
             if (st.st_dev, st.st_ino) in seen:
@@ -155,14 +147,14 @@ def _walk(root: str) -> Iterator[Item]:
             with os.scandir(folder) as it:
                 entries = sorted((e.name, e.is_dir()) for e in it if not e.name.startswith("."))
         except OSError as e:  # one bad folder is one error row, not a crash
-            yield Item(folder, DecodeError(f"cannot read folder {folder}: {e.strerror or e}; check its permissions"))
+            yield folder, DecodeError(f"cannot read folder {folder}: {e.strerror or e}; check its permissions"), False
             return
         for name, is_dir in entries:
             path = os.path.join(folder, name)
             if is_dir:
                 yield from visit(path)
             elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                yield Item(path, path)
+                yield path, path, False
 
     return visit(root)
 
@@ -176,6 +168,10 @@ def _glob(pattern: str) -> Iterator[str]:
 
 def _is_glob(path: str) -> bool:
     return any(c in _GLOB_MAGIC for c in path)
+
+
+def _is_array(x: Any) -> bool:
+    return isinstance(x, np.ndarray) or _is_framework_array(x)
 
 
 def _is_framework_array(x: Any) -> bool:
