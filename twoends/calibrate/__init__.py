@@ -18,6 +18,7 @@ from .metrics import (
     reliability_bins,
 )
 from .conformal import ConformalThreshold, conformal_scores, fit_conformal, prediction_sets, set_members
+from .reliability import plot_reliability
 from .thresholds import ClassThresholds, apply_thresholds, fit_thresholds
 from .temperature import TemperatureScaler, fit_temperature, fit_vector_scaling, nll_at_temperature
 
@@ -44,4 +45,5 @@ __all__ = [
     "ClassThresholds",
     "apply_thresholds",
     "fit_thresholds",
+    "plot_reliability",
 ]
