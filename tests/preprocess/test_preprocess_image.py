@@ -201,9 +201,9 @@ def test_broken_inputs_raise_decode_error_naming_file_and_reason(photo_files, tm
     cases = {
         "truncated.jpg": (data[: len(data) // 2], "truncated"),
         "empty.jpg": (b"", "empty"),
-        "notes.jpg": (b"this is a text file, not a photo\n" * 10, "not an image"),
+        "notes.jpg": (b"this is a text file, not a photo\n" * 10, "not a supported image format"),
         "garbage.png": (b"\x89PNG\r\n\x1a\n" + os.urandom(64), "cannot decode"),
-        "drawing.eps": (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", "not an image"),
+        "drawing.eps": (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", "Ghostscript"),
     }
     for filename, (content, words) in cases.items():
         path = tmp_path / filename
@@ -302,3 +302,27 @@ def test_draft_mode_is_faster_and_skips_small_or_non_jpeg(big_jpeg, photo_files)
     small = photo_files["coffee"]["jpg"]  # 600x400: less than 2x of 2x256, decoded in full
     assert decode_image(small, draft_size=256).size == (600, 400)
     assert decode_image(photo_files["coffee"]["png"], draft_size=64).size == (600, 400)
+
+
+def test_more_exotic_modes_and_file_objects(photo_files):
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    for mode in ("RGBa", "RGBX", "HSV", "PA"):
+        assert decode_image(rgb.convert(mode if mode != "PA" else "RGBA").convert(mode)).mode == "RGB", mode
+    la = Image.new("LA", (2, 2), (10, 0)).convert("La")
+    assert np.asarray(decode_image(la)).min() == 255  # transparent -> white
+    path = photo_files["grace_hopper"]["jpg"]
+    with open(path) as text:
+        with pytest.raises(InputError, match="'rb'"):
+            decode_image(text)
+
+    class Pipe:  # a stream that cannot seek, like a pipe or a socket
+        def __init__(self, data):
+            self._buf = io.BytesIO(data)
+
+        def read(self, n=-1):
+            return self._buf.read(n)
+
+        def seekable(self):
+            return False
+
+    assert decode_image(Pipe(path.read_bytes())).size == decode_image(path).size

@@ -176,3 +176,23 @@ def test_normalisation_is_exact_to_float_rounding():
     out = plan.normalize(pixels)
     expected = (pixels.astype(np.float64) - 127.0) / 128.0
     np.testing.assert_allclose(out, expected.transpose(2, 0, 1), rtol=0, atol=1e-7)
+
+
+def test_plan_pickles_and_checks_ready_inputs():
+    import pickle
+
+    plan = ImageSpec(input_size=(240, 240), interpolation="bicubic").plan()
+    clone = pickle.loads(pickle.dumps(plan))
+    assert clone.spec == plan.spec
+    image = Image.new("RGB", (320, 250), (10, 200, 30))
+    np.testing.assert_array_equal(clone(image), plan(image))
+    ready = np.zeros((3, 240, 240), np.float32)
+    assert plan.check_ready(ready) is ready
+    with pytest.raises(InputError, match=r"shaped \(3, 240, 240\).*NHWC"):
+        plan.check_ready(np.zeros((240, 240, 3), np.float32))
+
+
+def test_exact_squash_resize_uses_integer_maths():
+    for side in range(1, 600):
+        spec = ImageSpec(input_size=(side, side), resize_mode="exact", resize_size=side + 32)
+        assert spec.resize_target(10, 20) == (side + 32, side + 32)

@@ -79,11 +79,23 @@ def decode_image(
         return _from_file(io.BytesIO(data), "<bytes>", max_pixels, draft_size)
     if hasattr(payload, "read"):
         name = str(getattr(payload, "name", "<file object>"))
+        if isinstance(payload, io.TextIOBase):
+            raise InputError(f"cannot decode {name}: a binary file object was expected, got text; open it with 'rb'")
+        if not (hasattr(payload, "seekable") and payload.seekable()):
+            # Pillow needs to seek; a pipe or socket is read into memory once.
+            return _from_file(io.BytesIO(_read_all(payload, name)), name, max_pixels, draft_size)
         return _from_file(payload, name, max_pixels, draft_size, owns_fp=False)
     raise InputError(
         f"cannot decode {type(payload).__name__}: expected a path, bytes, a binary file object, "
         "a PIL image or a uint8 NumPy array (H, W[, C])"
     )
+
+
+def _read_all(stream: Any, name: str) -> bytes:
+    data = stream.read()
+    if not isinstance(data, (bytes, bytearray)):
+        raise InputError(f"cannot decode {name}: a binary file object was expected, got text; open it with 'rb'")
+    return bytes(data)
 
 
 def _from_path(path: str, max_pixels: int | None, draft_size: Any) -> Image.Image:
@@ -136,8 +148,8 @@ def _open(fp: Any, name: str, max_pixels: int | None) -> Image.Image:
                     Image.MAX_IMAGE_PIXELS = saved
     except UnidentifiedImageError:
         raise DecodeError(
-            f"cannot decode {name}: not an image format Pillow can read "
-            "(expected JPEG, PNG, GIF, WebP, BMP, TIFF, ...)"
+            f"cannot decode {name}: not a supported image format (expected JPEG, PNG, GIF, WebP, BMP, "
+            "TIFF, ...; EPS/PostScript is refused because decoding it runs Ghostscript)"
         ) from None
     except InputError:
         raise
@@ -255,6 +267,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
         values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
         return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8)).convert("RGB")
     if "A" in mode or "a" in mode or "transparency" in image.info:
+        if mode == "La":  # Pillow converts premultiplied grey only to LA
+            image = image.convert("LA")
         rgba = image.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, _WHITE), rgba).convert("RGB")
     return image.convert("RGB")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 import numpy as np
@@ -130,9 +130,8 @@ class ImageSpec:
         if self.resize_mode == "exact":
             if self.crop == "none":
                 return self.input_size
-            h, w = self.input_size
-            k = rs / min(h, w)
-            return max(1, math.floor(h * k)), max(1, math.floor(w * k))
+            h, w = self.input_size  # integer maths: 224 * (256 / 224) may floor to 255
+            return max(1, h * rs // min(h, w)), max(1, w * rs // min(h, w))
         # torchvision's _compute_resized_output_size: the other side is int(size * long / short)
         short, long = (width, height) if width <= height else (height, width)
         if self.resize_mode == "shorter":
@@ -272,6 +271,9 @@ class ImagePlan:
     def __repr__(self) -> str:
         return f"ImagePlan({self.spec.describe()})"
 
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable for worker processes: rebuilt from the spec
+        return ImagePlan, (self.spec,)
+
     @property
     def output_shape(self) -> tuple[int, int, int]:
         h, w = self.spec.input_size
@@ -311,8 +313,7 @@ class ImagePlan:
                 f"ImagePlan expects a PIL image, got {type(image).__name__}; "
                 "decode it first with twoends.preprocess.decode_image"
             )
-        if image.mode != "RGB":
-            image = to_rgb(image)  # the one mode/alpha rule lives in image.py
+        image = to_rgb(image)  # the one mode/alpha rule lives in image.py (no-op for plain RGB)
         pixels = np.asarray(self.geometry(image))  # (H, W, 3) uint8
         return self.normalize(pixels)
 
@@ -328,6 +329,19 @@ class ImagePlan:
             else:
                 np.take(self._lut[c], pixels[..., src], out=dst)
         return out
+
+    def check_ready(self, x: Any) -> Any:
+        """Check that an already-preprocessed input (NumPy or a framework tensor) has this
+        plan's shape, so a wrong layout fails with the fix instead of reaching the model."""
+        shape = tuple(int(d) for d in getattr(x, "shape", ()))
+        if shape != self.output_shape:
+            other = "NHWC" if self.spec.layout == "NCHW" else "NCHW"
+            raise InputError(
+                f"a ready model input must be shaped {self.output_shape} ({self.spec.layout}, "
+                f"input_size {self.spec.input_size}), got {shape}; if it is {other}, transpose it, "
+                "or pass the image itself and let the model's preprocessing run"
+            )
+        return x
 
     def batch(self, inputs: list[np.ndarray]) -> np.ndarray:
         """Stack model inputs into one contiguous (N, ...) array."""

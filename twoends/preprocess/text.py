@@ -1,0 +1,195 @@
+"""TextSpec: how a text model wants its input; TextPlan: the per-input part of it.
+
+A text classifier's input end is its tokenizer, which belongs to the model's
+framework, so it runs in the backend (``Backend.collate`` tokenizes a whole
+batch and pads it to its longest text, as Hugging Face pipelines and
+sentence-transformers do). What is framework-free lives here: the settings
+(max length, truncation, padding) as plain JSON-able data, and turning what a
+user passes into texts.
+
+What is a text is decided by the model's spec, never guessed from the value:
+for a text model a ``str`` is the text itself (``"Is this spam?"`` is not a
+glob, ``"README.md"`` is not a file) and an ``os.PathLike`` is a UTF-8 text
+file. A list, tuple or generator of those is many inputs. Each yields exactly
+one output; anything else becomes one error row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Iterator, Mapping
+
+from ..errors import ConfigError, DecodeError, InputError
+from .sources import Item
+
+__all__ = ["TextSpec", "TextPlan", "is_single_text", "iter_texts", "resolve_text_spec"]
+
+PADDINGS = ("longest", "max_length")
+DEFAULT_MAX_CHARS = 1_000_000  # a guard against feeding a whole book to the tokenizer by mistake
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """Tokenizer settings a text model runs with (JSON-serialisable).
+
+    max_length: tokens per input including special tokens; ``None`` means the
+      tokenizer's own limit (``model_max_length``, capped by the model's
+      position embeddings).
+    truncation: True cuts longer texts to ``max_length`` (what sentence-transformers
+      does); False makes a too-long text an error row instead (the Hugging Face
+      text-classification pipeline's default lets the model fail on it).
+    padding: ``"longest"`` pads each batch to its longest text (fast, the usual
+      choice); ``"max_length"`` pads every input to ``max_length`` (fixed shapes,
+      e.g. for exported graphs). With an attention mask both give the same logits.
+    max_chars: inputs longer than this many characters are refused (None: no limit).
+    """
+
+    max_length: int | None = None
+    truncation: bool = True
+    padding: str = "longest"
+    max_chars: int | None = DEFAULT_MAX_CHARS
+
+    def __post_init__(self) -> None:
+        for name in ("max_length", "max_chars"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive int or None, got {value!r}")
+        if not isinstance(self.truncation, bool):
+            raise ConfigError(f"truncation must be True or False, got {self.truncation!r}")
+        if self.padding not in PADDINGS:
+            raise ConfigError(f"padding must be one of {list(PADDINGS)}, got {self.padding!r}")
+        if self.padding == "max_length" and self.max_length is None:
+            raise ConfigError("padding='max_length' needs max_length set, e.g. TextSpec(max_length=128, padding='max_length')")
+
+    # ---- serialisation (the same surface as ImageSpec) -------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TextSpec":
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a TextSpec dict was expected, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown TextSpec field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TextSpec":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"a TextSpec JSON object was expected, got invalid JSON: {e}") from None
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> "TextSpec":
+        return TextSpec.from_dict({**self.to_dict(), **changes})
+
+    def describe(self) -> str:
+        length = "the tokenizer's max length" if self.max_length is None else f"{self.max_length} tokens"
+        cut = "truncated" if self.truncation else "refused (error row)"
+        return f"text: texts over {length} are {cut}; padding to the {self.padding.replace('_', ' ')}"
+
+    def plan(self) -> "TextPlan":
+        return TextPlan(self)
+
+
+class TextPlan:
+    """The per-input step of a text model: a ``str`` (or a text file) -> the text."""
+
+    __slots__ = ("spec",)
+    draft_size = None  # no image decoding
+
+    def __init__(self, spec: TextSpec) -> None:
+        if not isinstance(spec, TextSpec):
+            raise ConfigError(f"TextPlan needs a TextSpec, got {type(spec).__name__}")
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        return f"TextPlan({self.spec.describe()})"
+
+    def __call__(self, payload: Any) -> str:
+        if isinstance(payload, InputError):
+            raise payload
+        if isinstance(payload, os.PathLike):
+            text = _read_text(os.fspath(payload), self.spec.max_chars)
+        elif isinstance(payload, str):
+            text = payload
+        else:
+            raise InputError(
+                f"a text model takes str inputs, got {type(payload).__name__}; "
+                "pass the text itself (or a pathlib.Path to a UTF-8 text file)"
+            )
+        limit = self.spec.max_chars
+        if limit is not None and len(text) > limit:
+            raise InputError(
+                f"text of {len(text)} characters is over the limit of {limit}; "
+                "split it, or raise the limit with spec={'max_chars': N} (None: no limit)"
+            )
+        return text
+
+
+def _read_text(path: str, max_chars: int | None) -> str:
+    try:
+        if max_chars is not None and os.path.getsize(path) > 4 * max_chars:  # UTF-8: at most 4 bytes a char
+            raise InputError(f"{path} is {os.path.getsize(path)} bytes, over the {max_chars}-character limit")
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise DecodeError(f"no such file: {path}; for a text model a str is the text itself, a Path is a file") from None
+    except UnicodeDecodeError as e:
+        raise DecodeError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); re-encode it as UTF-8") from None
+    except IsADirectoryError:
+        raise DecodeError(f"{path} is a folder; pass its text files, e.g. sorted(Path(folder).glob('*.txt'))") from None
+    except OSError as e:
+        raise DecodeError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def is_single_text(x: Any) -> bool:
+    """One input for a text model: a str or a path-like; anything iterable is many."""
+    return isinstance(x, (str, os.PathLike))
+
+
+def iter_texts(x: Any) -> Iterator[Item]:
+    """One ``Item`` per text: ids are ``<text #i>`` (by position) or the file path."""
+    elements = [x] if is_single_text(x) else x
+    if isinstance(elements, (bytes, Mapping)) or not hasattr(elements, "__iter__"):
+        yield Item("<input #0>", InputError(_not_text(x)))
+        return
+    for i, element in enumerate(elements):
+        if isinstance(element, str):
+            yield Item(f"<text #{i}>", element)
+        elif isinstance(element, os.PathLike):
+            yield Item(os.fsdecode(os.fspath(element)), element)
+        else:
+            yield Item(f"<input #{i}>", InputError(_not_text(element)))
+
+
+def _not_text(x: Any) -> str:
+    return (
+        f"a text model takes a str, a pathlib.Path to a text file, or a list of these; got {type(x).__name__}"
+    )
+
+
+def resolve_text_spec(explicit: Any = None, bundled: TextSpec | None = None) -> tuple[TextSpec, str]:
+    """Pick the text spec and say where it came from (explicit > the model's own > defaults).
+
+    ``explicit`` may be a full ``TextSpec`` or a dict of overrides on top of the bundled one.
+    """
+    if isinstance(explicit, TextSpec):
+        return explicit, "explicit"
+    base, source = (bundled, "model") if bundled is not None else (TextSpec(), "default")
+    if explicit is None:
+        return base, source
+    if not isinstance(explicit, Mapping):
+        raise ConfigError(
+            f"this is a text model: spec must be a TextSpec or a dict of TextSpec fields, got "
+            f"{type(explicit).__name__}; e.g. spec={{'max_length': 128}}"
+        )
+    return base.replace(**dict(explicit)), source + "+explicit"
