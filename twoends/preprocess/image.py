@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import threading
 import warnings
 from typing import Any
@@ -78,24 +79,24 @@ def decode_image(
             raise DecodeError("cannot decode <bytes>: the buffer is empty (0 bytes); expected image file bytes")
         return _from_file(io.BytesIO(data), "<bytes>", max_pixels, draft_size)
     if hasattr(payload, "read"):
-        name = str(getattr(payload, "name", "<file object>"))
-        if isinstance(payload, io.TextIOBase):
-            raise InputError(f"cannot decode {name}: a binary file object was expected, got text; open it with 'rb'")
-        if not (hasattr(payload, "seekable") and payload.seekable()):
-            # Pillow needs to seek; a pipe or socket is read into memory once.
-            return _from_file(io.BytesIO(_read_all(payload, name)), name, max_pixels, draft_size)
-        return _from_file(payload, name, max_pixels, draft_size, owns_fp=False)
+        return _from_stream(payload, max_pixels, draft_size)
     raise InputError(
         f"cannot decode {type(payload).__name__}: expected a path, bytes, a binary file object, "
         "a PIL image or a uint8 NumPy array (H, W[, C])"
     )
 
 
-def _read_all(stream: Any, name: str) -> bytes:
-    data = stream.read()
+def _from_stream(stream: Any, max_pixels: int | None, draft_size: Any) -> Image.Image:
+    name = str(getattr(stream, "name", "<file object>"))
+    text = InputError(f"cannot decode {name}: a binary file object was expected, got text; open it with 'rb'")
+    if isinstance(stream, io.TextIOBase):
+        raise text
+    if hasattr(stream, "seekable") and stream.seekable():
+        return _from_file(stream, name, max_pixels, draft_size, owns_fp=False)
+    data = stream.read()  # Pillow needs to seek: a pipe or socket is read into memory once
     if not isinstance(data, (bytes, bytearray)):
-        raise InputError(f"cannot decode {name}: a binary file object was expected, got text; open it with 'rb'")
-    return bytes(data)
+        raise text
+    return _from_file(io.BytesIO(data), name, max_pixels, draft_size)
 
 
 def _from_path(path: str, max_pixels: int | None, draft_size: Any) -> Image.Image:
@@ -108,7 +109,8 @@ def _from_path(path: str, max_pixels: int | None, draft_size: Any) -> Image.Imag
     except OSError as e:
         raise DecodeError(f"cannot decode {path}: cannot open it ({e.strerror or e})") from None
     with fp:
-        if os.fstat(fp.fileno()).st_size == 0:
+        st = os.fstat(fp.fileno())
+        if stat.S_ISREG(st.st_mode) and st.st_size == 0:
             raise DecodeError(f"cannot decode {path}: the file is empty (0 bytes); expected an image file")
         return _from_file(fp, path, max_pixels, draft_size)
 
