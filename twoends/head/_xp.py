@@ -75,8 +75,16 @@ def select_top(x, k: int, axis: int = -1):
     """The k largest values along ``axis`` and their indices, sorted descending.
 
     Partial selection: O(n) per row plus a sort of only k items. ``k`` must
-    already be clamped to the axis length.
+    already be clamped to the axis length. Long rows go through a blocked
+    selection (below) that reads the data once and selects among few candidates.
     """
+    fast = _top_blocked(x, k, axis, None)
+    if fast is not None:
+        return fast[0], fast[1]
+    return _select_plain(x, k, axis)
+
+
+def _select_plain(x, k, axis):
     for matches, fn in _SELECTORS:
         if matches(x):
             return fn(x, k, axis)
@@ -118,6 +126,238 @@ def _select_generic(x, k, axis):
 
 
 _SELECTORS = ((is_numpy_array, _select_numpy), (is_torch_array, _select_torch), (is_jax_array, _select_jax))
+
+
+# Large class counts: blocked selection and a one-pass sum of exponentials.
+#
+# Split each row of C classes into G = C // L blocks of L (plus a tail of C % L).
+# The k largest entries lie in the k blocks with the largest maxima (plus the
+# tail): an entry outside them is beaten by k block maxima, k distinct entries.
+# So one streaming pass takes the G block maxima, a small selection picks k
+# blocks, and the exact top-k is chosen among k * L + C % L candidates instead
+# of C; a partial selection over all C costs far more than reading them.
+#
+# For topk's probabilities the same pass also accumulates sum(exp(x / T)) chunk
+# by chunk through one small buffer that stays in cache (no [B, C] temporary).
+# The max is not subtracted first: with the row max m satisfying |m / T| <= 60,
+# no term overflows (C * e^60 is far below the float32 limit) and the sum is a
+# normal float >= e^-60, so the result is as accurate as the shifted form. Rows
+# outside that range (logits of +-1e4, -inf or NaN rows) are redone with the
+# shifted logsumexp. Only NumPy arrays and CPU torch tensors without autograd
+# take this path; anything else uses the per-library selection above.
+
+_BLOCK_LENGTHS = (1024, 512, 256)  # longest first: fewer, longer reductions are cheaper
+_CHUNK_ELEMENTS = 1 << 18  # 1 MiB of float32 per chunk: stays in L2 between the passes over it
+_SAFE_EXPONENT = 60.0
+
+
+def _block_length(n_classes: int, k: int):
+    for length in _BLOCK_LENGTHS:
+        if 8 * k * length <= n_classes:  # candidates stay under 1/8 of the row
+            return length
+    return None
+
+
+class _NumpyKernels:
+    dtypes = (np.float16, np.float32, np.float64)
+
+    @classmethod
+    def rows(cls, x):
+        """x as a [N, C] view when that needs no copy, else None."""
+        if not is_numpy_array(x) or x.dtype not in cls.dtypes or x.ndim == 0:
+            return None
+        if x.ndim == 2 and x.strides[1] == x.itemsize:
+            return x
+        return x.reshape(-1, x.shape[-1]) if x.flags.c_contiguous else None
+
+    work = staticmethod(lambda x: np.float64 if x.dtype == np.float64 else np.float32)
+    empty = staticmethod(lambda shape, dtype: np.empty(shape, dtype))
+    zeros64 = staticmethod(lambda n: np.zeros(n, np.float64))
+    # fmax ignores NaN, as argpartition does (it ranks NaN last): both orders agree
+    block_max = staticmethod(lambda blocks, out: np.fmax.reduce(blocks, axis=-1, out=out))
+    top_blocks = staticmethod(lambda gm, k: np.argpartition(-gm, k - 1, axis=1)[:, :k])
+    select = staticmethod(lambda cand, k: _select_numpy(cand, k, 1))
+    concat = staticmethod(lambda parts: np.concatenate(parts, axis=1))
+    arange = staticmethod(lambda n: np.arange(n))
+
+    @staticmethod
+    def exp_into(chunk, t, out):
+        if t == 1.0:
+            np.exp(chunk, out=out, dtype=out.dtype)
+        else:
+            np.divide(chunk, t, out=out, dtype=out.dtype)
+            np.exp(out, out=out)
+
+
+class _TorchKernels:
+    @staticmethod
+    def rows(x):
+        if not is_torch_array(x) or x.device.type != "cpu" or x.requires_grad or x.ndim == 0:
+            return None
+        import torch  # the user handed us a tensor, so torch is already imported
+
+        if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64) or x.layout != torch.strided:
+            return None
+        if x.ndim == 2 and x.stride(1) == 1:
+            return x
+        return x.reshape(-1, x.shape[-1]) if x.is_contiguous() else None
+
+    @staticmethod
+    def work(x):
+        import torch
+
+        return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+    @staticmethod
+    def empty(shape, dtype):
+        import torch
+
+        return torch.empty(shape, dtype=dtype)
+
+    @staticmethod
+    def zeros64(n):
+        import torch
+
+        return torch.zeros(n, dtype=torch.float64)
+
+    @staticmethod
+    def arange(n):
+        import torch
+
+        return torch.arange(n)
+
+    # amax propagates NaN and topk ranks NaN first: both orders agree
+    @staticmethod
+    def block_max(blocks, out):
+        import torch
+
+        torch.amax(blocks, -1, out=out)
+
+    top_blocks = staticmethod(lambda gm, k: gm.topk(k, 1, largest=True, sorted=False).indices)
+    select = staticmethod(lambda cand, k: _select_torch(cand, k, 1))
+
+    @staticmethod
+    def concat(parts):
+        import torch
+
+        return torch.cat(parts, 1)
+
+    @staticmethod
+    def exp_into(chunk, t, out):
+        import torch
+
+        if chunk.dtype != out.dtype:
+            out.copy_(chunk)  # 16-bit logits: upcast first, exp and sum in float32
+            if t != 1.0:
+                out.div_(t)
+            out.exp_()
+        elif t == 1.0:
+            torch.exp(chunk, out=out)
+        else:
+            torch.div(chunk, t, out=out)
+            out.exp_()
+
+
+def _kernels_and_rows(x, axis):
+    if x.ndim == 0 or axis % x.ndim != x.ndim - 1:
+        return None, None
+    for kernels in (_NumpyKernels, _TorchKernels):
+        rows = kernels.rows(x)
+        if rows is not None:
+            return kernels, rows
+    return None, None
+
+
+def _top_blocked(x, k: int, axis: int, temperature):
+    """Top-k (values, indices) and, if ``temperature`` is given, the logsumexp of x / T.
+
+    None when the blocked path does not apply (small or non-last class axis,
+    other libraries, devices or layouts); callers then use the plain path.
+    Shapes: values/indices [..., k], logsumexp [..., 1] in the compute dtype.
+    """
+    try:
+        kernels, x2 = _kernels_and_rows(x, axis)
+    except (AttributeError, TypeError):
+        return None
+    if kernels is None:
+        return None
+    n, c = x2.shape
+    length = _block_length(c, k)
+    if length is None or n == 0:
+        return None
+    g = c // length
+    full = g * length
+    gm = kernels.empty((n, g), x2.dtype)
+    if temperature is None:
+        kernels.block_max(x2[:, :full].reshape(n, g, length), gm)
+        acc = None
+    else:
+        acc = _scan(kernels, x2, length, temperature, gm)
+    vals, idx = _select_in_blocks(kernels, x2, k, length, gm)
+    batch = tuple(x.shape[:-1])
+    vals, idx = vals.reshape(batch + (k,)), idx.reshape(batch + (k,))
+    if acc is None:
+        return vals, idx, None
+    lse = _finish_logsumexp(kernels, x2, vals.reshape(n, k)[:, 0], acc, temperature)
+    return vals, idx, lse.reshape(batch + (1,))
+
+
+def _scan(kernels, x2, length, t, gm):
+    """Fill the block maxima ``gm`` and return sum(exp(x / t)) per row (float64), in one pass."""
+    n, c = x2.shape
+    g = gm.shape[1]
+    full = g * length
+    width = min(full, max(length, (_CHUNK_ELEMENTS // n) // length * length))
+    height = max(1, min(n, _CHUNK_ELEMENTS // width))
+    work = kernels.work(x2)
+    buf = kernels.empty((height, width), work)
+    acc = kernels.zeros64(n)
+    for r0 in range(0, n, height):
+        r1 = min(n, r0 + height)
+        part = acc[r0:r1]
+        for a in range(0, full, width):
+            b = min(full, a + width)
+            chunk, out = x2[r0:r1, a:b], buf[: r1 - r0, : b - a]
+            kernels.block_max(chunk.reshape(r1 - r0, (b - a) // length, length), gm[r0:r1, a // length : b // length])
+            kernels.exp_into(chunk, t, out)
+            part += out.sum(1)
+    if full < c:
+        tail = kernels.empty((n, c - full), work)
+        kernels.exp_into(x2[:, full:], t, tail)
+        acc += tail.sum(1)
+    return acc
+
+
+def _select_in_blocks(kernels, x2, k, length, gm):
+    n, c = x2.shape
+    g = gm.shape[1]
+    full = g * length
+    blocks = kernels.top_blocks(gm, k)  # [n, k] block numbers, any order
+    picked = x2[:, :full].reshape(n, g, length)[kernels.arange(n)[:, None], blocks]
+    cand = picked.reshape(n, k * length)
+    if full < c:
+        cand = kernels.concat([cand, x2[:, full:]])
+    vals, local = kernels.select(cand, k)
+    xp = array_namespace(local)
+    in_block = local < k * length
+    slot = xp.where(in_block, local // length, xp.zeros_like(local))  # tail entries: any valid slot
+    block = xp.take_along_axis(blocks, slot, axis=1)
+    idx = xp.where(in_block, block * length + local % length, full + local - k * length)
+    return vals, idx
+
+
+def _finish_logsumexp(kernels, x2, row_max, acc, t):
+    xp = array_namespace(x2)
+    work = kernels.work(x2)
+    with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf: an all -inf row
+        lse = xp.astype(xp.log(acc), work)
+    m = xp.astype(row_max, xp.float64) / t
+    bad = ~(xp.abs(m) <= _SAFE_EXPONENT)  # also catches -inf, +inf and NaN maxima
+    if bool(xp.any(bad)):
+        from .activations import logsumexp  # shifted form; imported here to avoid a cycle
+
+        lse[bad] = logsumexp(xp.astype(x2[bad], work), axis=-1, temperature=t)
+    return lse
 
 
 def to_numpy(x) -> np.ndarray:

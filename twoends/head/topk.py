@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._xp import check_temperature, compute_dtype, namespace, select_top
+from ._xp import _top_blocked, check_temperature, compute_dtype, namespace, select_top
 from .activations import _quiet, log_sigmoid, logsumexp
 from ..errors import ConfigError
 
@@ -58,14 +58,20 @@ def topk(logits, k: int = 5, axis: int = -1, temperature: float = 1.0, activatio
     if n == 0:
         raise ConfigError("logits have no classes along the class axis (size 0)")
     kk = min(k, n)
-    vals, idx = select_top(x, kk, axis)
-    x32, out_dtype = compute_dtype(xp, x)
-    v32 = xp.astype(vals, x32.dtype)
+    # long rows: one pass gives both the selection and the logsumexp (see _xp._top_blocked)
+    fused = _top_blocked(x, kk, axis, t) if activation == "softmax" else None
+    if fused is not None:
+        vals, idx, lse = fused
+    else:
+        vals, idx = select_top(x, kk, axis)
+    v32, out_dtype = compute_dtype(xp, vals)  # vals has x's dtype: same upcast, k columns only
     if t != 1.0:
         v32 = v32 / t
     if activation == "softmax":
-        # logsumexp does the one full pass over the row; the selection above did the other
-        logp = v32 - logsumexp(x32, axis=axis, keepdims=True, temperature=t)
+        if fused is None:
+            # logsumexp does the one full pass over the row; the selection above did the other
+            lse = logsumexp(compute_dtype(xp, x)[0], axis=axis, keepdims=True, temperature=t)
+        logp = v32 - lse
     else:
         logp = log_sigmoid(v32)
     return TopK(
