@@ -14,7 +14,8 @@ from .backends.base import Backend
 from .errors import ConfigError
 from .head import Head
 from .prediction import Prediction, PredictionBatch
-from .preprocess import DEFAULT_MAX_PIXELS, ImagePlan, ImageSpec, decode_image, is_single, iter_items, resolve_spec
+from .preprocess import DEFAULT_MAX_PIXELS, ImageSpec, decode_image, is_single, iter_items, resolve_spec
+from .preprocess.text import TextSpec, is_single_text, iter_texts, resolve_text_spec
 from .runner import Prepared, batches, default_workers, prepare_stream
 
 __all__ = ["Classifier"]
@@ -56,8 +57,13 @@ class Classifier:
         info = backend.info
         self.backend = backend
         self.name = name or info.name
-        self.spec, self.spec_source = resolve_spec(explicit=spec, bundled=info.spec, default=ImageSpec())
-        self.plan = ImagePlan(self.spec)
+        # the model's spec decides what an input is: text models take str as text, image models as paths
+        self.text = isinstance(info.spec, TextSpec) or isinstance(spec, TextSpec)
+        if self.text:
+            self.spec, self.spec_source = resolve_text_spec(explicit=spec, bundled=info.spec)
+        else:
+            self.spec, self.spec_source = resolve_spec(explicit=spec, bundled=info.spec, default=ImageSpec())
+        self.plan = self.spec.plan()  # ImagePlan, TextPlan, or a backend's own (e.g. an HF image processor)
         self.labels_source = "explicit" if labels is not None else ("model" if info.labels else "default")
         self.head = Head(
             labels if labels is not None else info.labels,
@@ -82,13 +88,13 @@ class Classifier:
     def predict(self, x: Any, *, batch_size: int | None = None) -> Prediction | list[Prediction]:
         """One Prediction for one input; a list, in input order, for many."""
         results = list(self.predict_iter(x, batch_size=batch_size))
-        return results[0] if is_single(x) else results
+        return results[0] if (is_single_text if self.text else is_single)(x) else results
 
     def predict_iter(self, inputs: Any, *, batch_size: int | None = None) -> Iterator[Prediction]:
         """Predictions one by one, in input order, never holding more than a few batches."""
         size = batch_size or self.batch_size
         _check_positive("batch_size", size)
-        items = iter_items(inputs)
+        items = iter_texts(inputs) if self.text else iter_items(inputs)
         stream = prepare_stream(items, self._prepare, workers=self.workers, window=2 * size + self.workers)
         for group in batches(stream, size):
             yield from self._run(group)
@@ -127,9 +133,16 @@ class Classifier:
 
     def _prepare(self, item: Any) -> Any:
         if item.ready:
-            return item.payload
+            return self._check_ready(item.payload)
+        if self.text:
+            return self.plan(item.payload)
         image = decode_image(item.payload, max_pixels=self.max_pixels, draft_size=self.plan.draft_size)
         return self.plan(image)
+
+    def _check_ready(self, x: Any) -> Any:
+        # a plan that knows its output shape refuses a ready input of another shape, with the fix
+        check = getattr(self.plan, "check_ready", None)
+        return x if check is None else check(x)
 
     def _run(self, group: list[Prepared]) -> list[Prediction]:
         good = [p for p in group if p.error is None]

@@ -61,16 +61,18 @@ class JsonArrayWriter:
 
 
 class CsvWriter:
-    def __init__(self, stream: IO[str], include_vectors: bool = False):
+    def __init__(self, stream: IO[str], include_vectors: bool = False, header: bool = True):
         cols = CSV_COLUMNS + (["logits", "probabilities"] if include_vectors else [])
         self.include_vectors = include_vectors
-        self.writer = csv.DictWriter(stream, fieldnames=cols, extrasaction="raise")
-        self.writer.writeheader()
+        self.writer = csv.DictWriter(stream, fieldnames=cols, extrasaction="raise", lineterminator="\n")
+        if header:
+            self.writer.writeheader()
         self.stream = stream
 
     def write(self, pred: Prediction) -> None:
         row = pred.to_dict(self.include_vectors)
         self.writer.writerow({k: _cell(v) for k, v in row.items()})
+        self.stream.flush()  # a row is on disk before the next starts: resumable after a kill
 
     def close(self) -> None:
         self.stream.flush()
@@ -110,13 +112,14 @@ class TableWriter:
         self.console.print(table)
 
 
-def make_writer(fmt: str, stream: IO[str], *, console=None, top_k: int = 3, include_vectors: bool = False):
+def make_writer(fmt: str, stream: IO[str], *, console=None, top_k: int = 3, include_vectors: bool = False, header: bool = True):
+    """A writer for ``fmt``; ``header=False`` when appending to a CSV that has one."""
     if fmt == "jsonl":
         return JsonLinesWriter(stream, include_vectors)
     if fmt == "json":
         return JsonArrayWriter(stream, include_vectors)
     if fmt == "csv":
-        return CsvWriter(stream, include_vectors)
+        return CsvWriter(stream, include_vectors, header)
     if fmt == "table":
         from rich.console import Console
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
 
 import click
 
+from ..errors import TwoEndsError
+from ..resume import completed_inputs
 from ..writers import FORMATS, format_for_path, make_writer
 from ._common import fail, load_classifier, model_options, stderr_console
 
@@ -22,8 +25,9 @@ from ._common import fail, load_classifier, model_options, stderr_console
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to FILE instead of stdout.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--include-vectors", is_flag=True, help="Also write the full logits and probabilities of every input.")
+@click.option("--resume", is_flag=True, help="Skip inputs already in -o FILE (jsonl or csv) and append the rest.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal, for more than 5 inputs).")
-def predict(paths, top_k, fmt, output, batch_size, include_vectors, progress, **model_kwargs) -> None:
+def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, progress, **model_kwargs) -> None:
     """Classify PATHS (files, folders - searched recursively - or glob patterns).
 
     Every input gets exactly one row: a prediction, or an error row that says
@@ -33,16 +37,33 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, progress, **
 
     clf = load_classifier(top_k=top_k, batch_size=batch_size, **model_kwargs)
     fmt = fmt or (format_for_path(output) if output else None) or ("table" if sys.stdout.isatty() and not output else "jsonl")
-    inputs = list(paths)
-    total = sum(1 for _ in iter_items(inputs))  # a cheap walk: names only, nothing decoded
-    if total == 0:
+    done: set[str] = set()
+    if resume:
+        if not output:
+            fail("--resume needs -o FILE: it skips the inputs already written there")
+        try:
+            done = completed_inputs(output, fmt)
+        except TwoEndsError as exc:
+            fail(str(exc))
+    found = total = 0
+    for item in iter_items(list(paths)):  # a cheap walk: names only, nothing decoded
+        found += 1
+        total += item.id not in done
+    if found == 0:
         fail(f"no images found in {', '.join(paths)}: expected image files, folders of them or glob patterns")
+    skipped = found - total
+    # inputs from the command line are paths, and a path's item id is the path itself
+    inputs = (item.id for item in iter_items(list(paths)) if item.id not in done) if done else list(paths)
     err = stderr_console()
+    if skipped:
+        err.print(f"[dim]resuming: {skipped} inputs already in {output}, {total} to go[/dim]", highlight=False)
     show = progress if progress is not None else (err.is_terminal and total > 5)
     failed = 0
     with ExitStack() as stack:
-        stream = stack.enter_context(open(output, "w", encoding="utf-8", newline="")) if output else sys.stdout
-        writer = make_writer(fmt, stream, top_k=top_k, include_vectors=include_vectors)
+        appending = resume and output and os.path.exists(output) and os.path.getsize(output) > 0
+        mode = "a" if appending else "w"
+        stream = stack.enter_context(open(output, mode, encoding="utf-8", newline="")) if output else sys.stdout
+        writer = make_writer(fmt, stream, top_k=top_k, include_vectors=include_vectors, header=not appending)
         bar = _progress(err, total) if show else None
         if bar is not None:
             stack.enter_context(bar)
@@ -57,6 +78,8 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, progress, **
         writer.close()
     ok = total - failed
     msg = f"{total} input{'s' * (total != 1)}: {ok} predicted, {failed} failed"
+    if skipped:
+        msg += f" ({skipped} done before)"
     err.print(f"[red]{msg}[/red] (see the error rows)" if failed else f"[dim]{msg}[/dim]", highlight=False)
     sys.exit(1 if failed else 0)
 
