@@ -118,6 +118,7 @@ def test_unknown_things_become_error_items_not_exceptions():
             decode_image(item.payload)
     (item,) = iter_items(3.5)
     assert isinstance(item.payload, InputError)
+    assert is_single(3.5) and is_single({"a": 1}) and not is_single([42])
 
 
 def test_generators_are_consumed_lazily():

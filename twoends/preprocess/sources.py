@@ -64,7 +64,8 @@ def is_single(x: Any) -> bool:
         return True
     if _is_array(x):
         return len(x.shape) != 4
-    return False
+    # Anything else that is not a collection is one (bad) input: one error row, not a list.
+    return isinstance(x, dict) or not isinstance(x, Iterable)
 
 
 def iter_items(x: Any) -> Iterator[Item]:
