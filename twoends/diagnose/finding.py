@@ -1,0 +1,89 @@
+"""Finding: one thing the doctor saw, why it matters, and the fix.
+
+Severities: ``error`` (the outputs are wrong: fix before trusting them),
+``warning`` (probably worse answers: look at it), ``info`` (context; never
+fails a run). ``Findings`` is a plain list of them that also remembers which
+checks ran and which were skipped, and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Finding", "Findings", "SEVERITIES"]
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """``check`` is the check's name; ``seen`` what was observed, ``why`` why it matters, ``fix`` what to do."""
+
+    check: str
+    severity: str
+    title: str
+    seen: str
+    why: str
+    fix: str
+    evidence: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+
+    @property
+    def failed(self) -> bool:
+        return self.severity == "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "severity": self.severity,
+            "title": self.title,
+            "seen": self.seen,
+            "why": self.why,
+            "fix": self.fix,
+            "evidence": _plain(self.evidence),
+        }
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.check}: {self.title}\n  seen: {self.seen}\n  why: {self.why}\n  fix: {self.fix}"
+
+
+class Findings(list):
+    """The findings of one ``twoends.check`` run (a list), plus ``ran`` and ``skipped`` {check: reason}."""
+
+    def __init__(self, items=(), *, ran=(), skipped=None):
+        super().__init__(items)
+        self.ran = list(ran)
+        self.skipped = dict(skipped or {})
+
+    @property
+    def failed(self) -> bool:
+        """True when any finding is an error."""
+        return any(f.failed for f in self)
+
+    def of(self, check: str) -> list[Finding]:
+        return [f for f in self if f.check == check]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": not self.failed,
+            "findings": [f.to_dict() for f in self],
+            "ran": list(self.ran),
+            "skipped": dict(self.skipped),
+        }
+
+
+def _plain(value: Any) -> Any:
+    """Evidence as JSON-ready Python (NumPy scalars and arrays become numbers and lists)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
