@@ -22,6 +22,7 @@ def _add_commands() -> None:
 
     main.add_command(predict)
     main.add_command(models)
+    from .export import export; main.add_command(export)  # noqa: E702
 
 
 _add_commands()

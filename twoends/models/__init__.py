@@ -166,6 +166,7 @@ def _register_builtins() -> None:
     from twoends.models import efficientnet_lite
 
     efficientnet_lite.register_all(register)
+    from twoends.models import frameworks; frameworks.register_all(register, register_prefix)  # noqa: E702
 
 
 _register_builtins()
