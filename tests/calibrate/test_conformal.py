@@ -201,3 +201,11 @@ def test_bad_arguments():
         prediction_sets(p, 0.9)
     with pytest.raises(CalibrationError, match="keys"):
         ConformalThreshold.from_dict({"method": "lac"})
+
+
+def test_scores_reject_bad_u():
+    p, _ = calibrated(0, 10)
+    with pytest.raises(ConfigError, match="u as 10"):
+        conformal_scores(p, "aps", u=np.full(10, 2.0))
+    with pytest.raises(ConfigError, match="u as 10"):
+        conformal_scores(p, "aps", u=np.ones(3))

@@ -1,11 +1,17 @@
 """Calibration: honest probabilities from held-out labels.
 
-Metrics (accuracy, NLL, Brier, ECE, MCE, reliability bins), temperature and
-vector scaling, split-conformal prediction sets and multi-label thresholds.
+* metrics: accuracy, NLL, Brier, ECE / MCE (equal-width or equal-mass bins),
+  reliability bins; one-shot functions and a streaming ``CalibrationMetrics``.
+* temperature: temperature scaling and vector scaling fitted by NLL.
+* conformal: split-conformal prediction sets (LAC, APS, RAPS).
+* thresholds: per-class multi-label thresholds (F1 or a target precision).
+* reliability: the reliability diagram as a PNG.
+
 Pure NumPy; SciPy and matplotlib are imported only by the functions that use them.
 """
 
 from .binning import ReliabilityBins
+from .conformal import ConformalThreshold, conformal_scores, fit_conformal, prediction_sets, set_members
 from .metrics import (
     CalibrationMetrics,
     CalibrationReport,
@@ -17,12 +23,12 @@ from .metrics import (
     negative_log_likelihood,
     reliability_bins,
 )
-from .conformal import ConformalThreshold, conformal_scores, fit_conformal, prediction_sets, set_members
 from .reliability import plot_reliability
-from .thresholds import ClassThresholds, apply_thresholds, fit_thresholds
 from .temperature import TemperatureScaler, fit_temperature, fit_vector_scaling, nll_at_temperature
+from .thresholds import ClassThresholds, apply_thresholds, fit_thresholds
 
 __all__ = [
+    # metrics
     "CalibrationMetrics",
     "CalibrationReport",
     "ReliabilityBins",
@@ -33,17 +39,21 @@ __all__ = [
     "maximum_calibration_error",
     "negative_log_likelihood",
     "reliability_bins",
+    # temperature / vector scaling
     "TemperatureScaler",
     "fit_temperature",
     "fit_vector_scaling",
     "nll_at_temperature",
+    # conformal
     "ConformalThreshold",
     "conformal_scores",
     "fit_conformal",
     "prediction_sets",
     "set_members",
+    # multi-label thresholds
     "ClassThresholds",
     "apply_thresholds",
     "fit_thresholds",
+    # plotting
     "plot_reliability",
 ]

@@ -136,6 +136,8 @@ def conformal_scores(probs, method: str = "lac", *, params: dict | None = None, 
         return 1.0 - p
     n, c = p.shape
     u = np.ones(n) if u is None else np.asarray(u, dtype=np.float64)
+    if u.shape != (n,) or not np.all((u >= 0.0) & (u <= 1.0)):
+        raise ConfigError(f"expected u as {n} numbers in [0, 1] (one per sample), got shape {u.shape}")
     order = np.argsort(-p, axis=1, kind="stable")  # descending; ties keep the lower class first
     sorted_p = np.take_along_axis(p, order, axis=1)
     before = np.cumsum(sorted_p, axis=1) - sorted_p  # mass strictly above each rank
