@@ -35,7 +35,7 @@ def load(
     """
     from .models import load_backend
 
-    backend = load_backend(name, device=device, **model_options)
+    backend = load_backend(name, device=device, labels=labels, **model_options)
     return Classifier(
         backend,
         spec=spec,

@@ -67,7 +67,7 @@ def test_unknown_name_lists_what_is_available_and_suggests():
 
 
 def test_unknown_prefix_suggests_a_close_one(clean_registry):
-    models.register_prefix("torchvision", lambda rest, **kw: rest, "torchvision models")
+    models.register_prefix("torchvision", lambda rest, **kw: rest, "torchvision models", replace=True)
     with pytest.raises(ModelError, match=r"unknown model prefix 'torchvison:'.*Did you mean 'torchvision:'"):
         models.load_backend("torchvison:resnet50")
 

@@ -49,3 +49,7 @@ def backend_for(model: Any, **options: Any) -> Backend:
 
 
 register_adapter(_from_library("torch"), "twoends.backends.torch:wrap_module")
+# framework-specific torch adapters go before the generic one (their models are torch modules too)
+register_adapter(_from_library("torchvision"), "twoends.backends.torchvision:wrap_model", first=True)
+register_adapter(_from_library("timm"), "twoends.backends.timm:wrap_model", first=True)
+register_adapter(_from_library("transformers"), "twoends.backends.transformers:wrap_model", first=True)

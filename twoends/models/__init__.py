@@ -116,8 +116,12 @@ def available() -> list[ModelEntry]:
     return rows
 
 
-def load_backend(name: str, **kwargs):
-    """Build the backend for a model name (registered name or "prefix:rest")."""
+def load_backend(name: str, *, labels=None, **kwargs):
+    """Build the backend for a model name (registered name or "prefix:rest").
+
+    ``labels`` reach only builders that take them (zero-shot models, whose labels
+    are their classes); for the others they are the classifier's business.
+    """
     if not isinstance(name, str) or not name.strip():
         raise ModelError(f"a model name must be a non-empty string, got {name!r}")
     prefix, sep, rest = name.strip().partition(":")
@@ -127,11 +131,19 @@ def load_backend(name: str, **kwargs):
             raise ModelError(_unknown_message(name, prefix_of=prefix.lower()))
         if not rest:
             raise ModelError(f"{name!r} names no model after the prefix; expected e.g. '{entry.name}NAME'")
-        return entry.builder(rest, **kwargs)
+        return entry.builder(rest, **_with_labels(entry.builder, labels, kwargs))
     entry = _NAMED.get(_normalize(name))
     if entry is None:
         raise ModelError(_unknown_message(name))
-    return entry.builder(**kwargs)
+    return entry.builder(**_with_labels(entry.builder, labels, kwargs))
+
+
+def _with_labels(builder: Builder, labels, kwargs: dict) -> dict:
+    import inspect
+
+    if labels is not None and "labels" in inspect.signature(builder).parameters:
+        return {**kwargs, "labels": labels}
+    return kwargs
 
 
 def _unknown_message(name: str, prefix_of: str | None = None) -> str:
@@ -163,9 +175,11 @@ def imagenet_labels() -> list[str]:
 
 
 def _register_builtins() -> None:
-    from twoends.models import efficientnet_lite
+    from twoends.models import efficientnet_lite, hub, zero_shot
 
     efficientnet_lite.register_all(register)
+    hub.register_all(register_prefix)
+    zero_shot.register_all(register)
     from twoends.models import frameworks; frameworks.register_all(register, register_prefix)  # noqa: E702
 
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, NamedTuple
 
 from ..errors import ConfigError, DecodeError, InputError
 from .sources import Item
 
-__all__ = ["TextSpec", "TextPlan", "is_single_text", "iter_texts", "resolve_text_spec"]
+__all__ = ["TextSpec", "TextPlan", "TextInput", "is_single_text", "iter_texts", "resolve_text_spec"]
 
 PADDINGS = ("longest", "max_length")
 DEFAULT_MAX_CHARS = 1_000_000  # a guard against feeding a whole book to the tokenizer by mistake
@@ -100,8 +100,15 @@ class TextSpec:
         return TextPlan(self)
 
 
+class TextInput(NamedTuple):
+    """One prepared text and the spec its batch is tokenized with (plan once, apply per batch)."""
+
+    text: str
+    spec: TextSpec
+
+
 class TextPlan:
-    """The per-input step of a text model: a ``str`` (or a text file) -> the text."""
+    """The per-input step of a text model: a ``str`` (or a text file) -> a ``TextInput``."""
 
     __slots__ = ("spec",)
     draft_size = None  # no image decoding
@@ -114,7 +121,7 @@ class TextPlan:
     def __repr__(self) -> str:
         return f"TextPlan({self.spec.describe()})"
 
-    def __call__(self, payload: Any) -> str:
+    def __call__(self, payload: Any) -> TextInput:
         if isinstance(payload, InputError):
             raise payload
         if isinstance(payload, os.PathLike):
@@ -132,7 +139,7 @@ class TextPlan:
                 f"text of {len(text)} characters is over the limit of {limit}; "
                 "split it, or raise the limit with spec={'max_chars': N} (None: no limit)"
             )
-        return text
+        return TextInput(text, self.spec)
 
 
 def _read_text(path: str, max_chars: int | None) -> str:
