@@ -3,6 +3,8 @@
 * ``jsonl`` - one JSON object per line, flushed per row (streams, resumable);
 * ``json``  - one JSON array (written as rows arrive, closed at the end);
 * ``csv``   - the same fields, nested ones (top_k, lists, error) as JSON text in their column;
+* ``parquet`` - the same fields as typed Arrow columns (top_k a list of structs, error a struct),
+  written in row groups (needs pyarrow);
 * ``table`` - a rich table for people (not machine-readable).
 """
 
@@ -16,7 +18,7 @@ from .prediction import Prediction
 
 __all__ = ["FORMATS", "CSV_COLUMNS", "make_writer", "format_for_path"]
 
-FORMATS = ("table", "json", "jsonl", "csv")
+FORMATS = ("table", "json", "jsonl", "csv", "parquet")
 CSV_COLUMNS = [
     "input", "label", "index", "probability", "top_k", "entropy", "margin", "activation", "temperature",
     "positive_labels", "prediction_set", "calibration", "model", "error",
@@ -25,7 +27,7 @@ CSV_COLUMNS = [
 
 def format_for_path(path: str) -> str | None:
     """The format a file name asks for by its extension, if any."""
-    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv")):
+    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv"), (".parquet", "parquet")):
         if path.lower().endswith(ext):
             return fmt
     return None
@@ -84,6 +86,55 @@ def _cell(v: Any) -> Any:
     return "" if v is None else v
 
 
+class ParquetWriter:
+    """Typed columns, the same field names; rows go to disk one row group at a time (bounded memory)."""
+
+    def __init__(self, path: str, include_vectors: bool = False, row_group: int = 4096):
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ValueError("Parquet output needs pyarrow: pip install pyarrow (or write .jsonl / .csv)") from None
+        self.pa, self.include_vectors, self.row_group = pa, include_vectors, row_group
+        score = pa.struct([("index", pa.int64()), ("label", pa.string()), ("probability", pa.float64()), ("logit", pa.float64())])
+        fields = [
+            ("input", pa.string()), ("label", pa.string()), ("index", pa.int64()), ("probability", pa.float64()),
+            ("top_k", pa.list_(score)), ("entropy", pa.float64()), ("margin", pa.float64()),
+            ("activation", pa.string()), ("temperature", pa.float64()),
+            ("positive_labels", pa.list_(pa.string())), ("prediction_set", pa.list_(pa.string())),
+            ("calibration", pa.string()), ("model", pa.string()),
+            ("error", pa.struct([("type", pa.string()), ("message", pa.string())])),
+        ]
+        if include_vectors:
+            fields += [("logits", pa.list_(pa.float64())), ("probabilities", pa.list_(pa.float64()))]
+        self.schema = pa.schema(fields)
+        self.writer = pq.ParquetWriter(path, self.schema)
+        self.rows: list[dict] = []
+
+    def write(self, pred: Prediction) -> None:
+        row = pred.to_dict(self.include_vectors)
+        for s in row["top_k"]:
+            s["logit"] = _float(s["logit"])  # JSON spells -inf as a string; Parquet has real floats
+        if self.include_vectors:
+            row["logits"] = None if row["logits"] is None else [_float(v) for v in row["logits"]]
+        self.rows.append(row)
+        if len(self.rows) >= self.row_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(self.pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+
+def _float(v: Any) -> float | None:
+    return float(v) if v is not None else None
+
+
 class TableWriter:
     """Rows gathered, then printed as one rich table (for people, on a terminal)."""
 
@@ -113,7 +164,10 @@ class TableWriter:
 
 
 def make_writer(fmt: str, stream: IO[str], *, console=None, top_k: int = 3, include_vectors: bool = False, header: bool = True):
-    """A writer for ``fmt``; ``header=False`` when appending to a CSV that has one."""
+    """A writer for ``fmt``; ``header=False`` when appending to a CSV that has one.
+
+    Parquet is binary and written by path: use ``ParquetWriter(path)``.
+    """
     if fmt == "jsonl":
         return JsonLinesWriter(stream, include_vectors)
     if fmt == "json":

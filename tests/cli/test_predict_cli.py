@@ -98,3 +98,17 @@ def test_python_dash_m_and_piped_output_is_jsonl(photos):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["label"] == "espresso"
+
+
+def test_parquet_has_the_same_rows_typed(photos, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "out.parquet"
+    jl = tmp_path / "out.jsonl"
+    assert _run("predict", photos["coffee"].parent, "-o", out).exit_code == 0
+    assert _run("predict", photos["coffee"].parent, "-o", jl).exit_code == 0
+    table = pq.read_table(out).to_pylist()
+    rows = [json.loads(line) for line in jl.read_text().splitlines()]
+    assert [t["input"] for t in table] == [r["input"] for r in rows]
+    assert [t["label"] for t in table] == [r["label"] for r in rows]
+    assert table[0]["top_k"][0]["index"] == rows[0]["top_k"][0]["index"]
+    assert set(table[0]) == set(rows[0])

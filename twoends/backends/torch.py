@@ -206,9 +206,16 @@ class TorchBackend(Backend):
 
     ``info.num_outputs`` is learnt from the first forward pass when unknown.
 
-    ``channels_last`` and ``dtype`` are hooks for speed work: channels-last
-    memory format for the module and the inputs, and a floating dtype the
-    inputs are cast to (the module is cast too when ``dtype`` is given).
+    Speed, opt-in and measured (bench/RESULTS.md):
+
+    * ``precision``: "fp32" (default), "bf16" (autocast to bfloat16: CPUs with
+      AVX-512 BF16/AMX and recent GPUs run convolutions and matmuls much faster;
+      weights stay float32, so switching back costs nothing) or "fp16" (autocast,
+      CUDA only). Logits come back in the autocast dtype; the head computes in float32.
+    * ``channels_last``: NHWC memory format for the module and the inputs, which
+      oneDNN and cuDNN convolutions prefer. "auto" turns it on for modules with
+      2-D convolutions (numerically the same computation, in another memory order).
+    * ``dtype``: cast the module itself (and the inputs) to a floating dtype.
     """
 
     def __init__(
@@ -217,8 +224,9 @@ class TorchBackend(Backend):
         *,
         info: ModelInfo | None = None,
         device: str | torch.device | None = "auto",
-        channels_last: bool = False,
+        channels_last: bool | str = "auto",
         dtype: torch.dtype | str | None = None,
+        precision: str = "fp32",
     ) -> None:
         if not isinstance(module, torch.nn.Module):
             raise ModelError(
@@ -227,6 +235,10 @@ class TorchBackend(Backend):
         self._device = resolve_device(device)
         self.device = _device_name(self._device)
         self._dtype = _resolve_dtype(dtype)
+        self._autocast = _resolve_precision(precision, self._device)
+        self.precision = precision
+        if channels_last == "auto":
+            channels_last = any(isinstance(m, torch.nn.Conv2d) for m in module.modules())
         self._channels_last = bool(channels_last)
         self.info = info if info is not None else info_from_module(module)
         self._warned_train = False
@@ -277,6 +289,8 @@ class TorchBackend(Backend):
             extras.append("channels_last")
         if self._dtype is not None:
             extras.append(str(self._dtype).replace("torch.", ""))
+        if self._autocast is not None:
+            extras.append(f"autocast {self.precision}")
         extra = (", " + ", ".join(extras)) if extras else ""
         return f"TorchBackend({self.info.name}, device={self.device}{extra})"
 
@@ -323,8 +337,27 @@ class TorchBackend(Backend):
         return x
 
     def _call(self, x: torch.Tensor) -> Any:
-        # The one place where a later speed issue adds autocast / compiled calls.
-        return self.module(x)
+        if self._autocast is None:
+            return self.module(x)
+        with torch.autocast(device_type=self._device.type, dtype=self._autocast):
+            return self.module(x)
+
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def _resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for a precision name (None for plain float32)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return None
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError(
+            f"precision 'fp16' needs a CUDA device (float16 autocast on {device.type} is slow or unsupported); "
+            "use 'bf16' on CPUs with AVX-512 BF16 / AMX"
+        )
+    return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
 def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:

@@ -17,12 +17,15 @@ def main() -> None:
 
 
 def _add_commands() -> None:
+    from .bench import bench
     from .models import models
     from .predict import predict
 
     main.add_command(predict)
     main.add_command(models)
+    main.add_command(bench)
     from .export import export; main.add_command(export)  # noqa: E702
+    from .serve import serve; main.add_command(serve)  # noqa: E702
 
 
 _add_commands()

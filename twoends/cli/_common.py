@@ -19,6 +19,8 @@ def model_options(fn):
                   help="Class names (.txt one per line, or .json) instead of the model's own.")
     @click.option("--temperature", type=float, default=1.0, show_default=True, help="Divide logits by T before the activation.")
     @click.option("--workers", type=click.IntRange(min=1), default=None, help="Decoding threads (default: one per core).")
+    @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+                  help="bf16: autocast on CPUs with AVX-512 BF16/AMX and on GPUs (faster; see bench/RESULTS.md for agreement).")
     @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (default 89,478,485).")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -38,11 +40,13 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def load_classifier(*, model, device, labels, temperature, workers, max_pixels, **options):
+def load_classifier(*, model, device, labels, temperature, workers, max_pixels, precision="fp32", **options):
     """twoends.load with the command-line options; a TwoEndsError becomes a clean message and exit 2."""
     import twoends
 
     extra = {"max_pixels": max_pixels} if max_pixels else {}
+    if precision != "fp32":  # only backends that have precisions are asked for one
+        extra["precision"] = precision
     try:
         return twoends.load(model, device=device, labels=labels, temperature=temperature, workers=workers, **extra, **options)
     except twoends.TwoEndsError as exc:

@@ -10,7 +10,7 @@ import click
 
 from ..errors import TwoEndsError
 from ..resume import completed_inputs
-from ..writers import FORMATS, format_for_path, make_writer
+from ..writers import FORMATS, ParquetWriter, format_for_path, make_writer
 from ._common import fail, load_classifier, model_options, stderr_console
 
 
@@ -60,10 +60,7 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
     show = progress if progress is not None else (err.is_terminal and total > 5)
     failed = 0
     with ExitStack() as stack:
-        appending = resume and output and os.path.exists(output) and os.path.getsize(output) > 0
-        mode = "a" if appending else "w"
-        stream = stack.enter_context(open(output, mode, encoding="utf-8", newline="")) if output else sys.stdout
-        writer = make_writer(fmt, stream, top_k=top_k, include_vectors=include_vectors, header=not appending)
+        writer = _open_writer(stack, fmt, output, resume, top_k, include_vectors)
         bar = _progress(err, total) if show else None
         if bar is not None:
             stack.enter_context(bar)
@@ -82,6 +79,17 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
         msg += f" ({skipped} done before)"
     err.print(f"[red]{msg}[/red] (see the error rows)" if failed else f"[dim]{msg}[/dim]", highlight=False)
     sys.exit(1 if failed else 0)
+
+
+def _open_writer(stack, fmt, output, resume, top_k, include_vectors):
+    if fmt == "parquet":
+        if not output:
+            fail("Parquet is a binary format: write it to a file with -o out.parquet")
+        return ParquetWriter(output, include_vectors)
+    appending = resume and output and os.path.exists(output) and os.path.getsize(output) > 0
+    mode = "a" if appending else "w"
+    stream = stack.enter_context(open(output, mode, encoding="utf-8", newline="")) if output else sys.stdout
+    return make_writer(fmt, stream, top_k=top_k, include_vectors=include_vectors, header=not appending)
 
 
 def _progress(console, total):
