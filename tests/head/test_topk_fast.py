@@ -139,7 +139,7 @@ def test_fast_equals_plain_path_on_inf_nan_and_ties(lib, monkeypatch):
     x[4, ::7] = 9.0
     fast = topk(_to(lib, x), 5, temperature=1.5)
     assert _xp._top_blocked(_to(lib, x), 5, -1, 1.5) is not None
-    monkeypatch.setattr(_xp, "_block_length", lambda c, k: None)
+    monkeypatch.setattr(_xp, "_kernels_and_rows", lambda x, axis: (None, None))
     assert _xp._top_blocked(_to(lib, x), 5, -1, 1.5) is None
     plain = topk(_to(lib, x), 5, temperature=1.5)
     for f in ("logits", "probabilities", "log_probabilities"):
@@ -231,3 +231,19 @@ def test_float64_and_integer_inputs_keep_their_compute_dtype():
     res = topk(xi, 5)
     assert res.probabilities.dtype == np.float64 and res.logits.dtype == xi.dtype
     _check(res, xi, 5, rtol=1e-12)
+
+
+@pytest.mark.parametrize("lib", ("numpy", "torch"))
+@pytest.mark.parametrize("c", (1000, 12345, 65536))
+def test_small_chunks_split_rows_and_columns(lib, c, monkeypatch):
+    monkeypatch.setattr(_xp, "_CHUNK_ELEMENTS", 4096)  # many row and column chunks
+    x = _logits(np.random.default_rng(c + 1), 40, c)
+    x[7, : c // 3] = -np.inf
+    _check(topk(_to(lib, x), 5, temperature=0.7), x, 5, temperature=0.7)
+
+
+@pytest.mark.parametrize("lib", ("numpy", "torch"))
+def test_short_rows_take_the_fused_sum_but_plain_selection(lib):
+    x = _to(lib, _logits(np.random.default_rng(29), 4, 1000))
+    assert _xp._top_blocked(x, 5, -1, 1.0) is not None  # exp-sum without a max pass
+    assert _xp._top_blocked(x, 5, -1, None) is None  # selection alone: the plain selector
