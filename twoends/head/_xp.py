@@ -178,20 +178,21 @@ _SELECTORS = ((is_numpy_array, _select_numpy), (is_torch_array, _select_torch), 
 # shifted logsumexp. Only NumPy arrays and CPU torch tensors without autograd
 # take this path; anything else uses the per-library selection above.
 
-_BLOCK_LENGTHS = (1024, 512, 256)  # longest first: fewer, longer reductions are cheaper
-_CHUNK_ELEMENTS = 1 << 18  # 1 MiB of float32 per chunk: stays in L2 between the passes over it
+_CHUNK_ELEMENTS = 1 << 17  # 512 KiB of float32 per chunk: stays in L2 between the passes over it
 _SAFE_EXPONENT = 60.0
 
 
-def _block_length(n_classes: int, k: int):
-    for length in _BLOCK_LENGTHS:
-        if 8 * k * length <= n_classes:  # candidates stay under 1/8 of the row
+def _block_length(n_classes: int, k: int, lengths=(1024, 512, 256)):
+    """Longest block length (of ``lengths``) that keeps the candidates under 1/8 of the row."""
+    for length in lengths:
+        if 8 * k * length <= n_classes:
             return length
     return None
 
 
 class _NumpyKernels:
     dtypes = (np.float16, np.float32, np.float64)
+    block_lengths = (1024, 512, 256)  # NumPy's max over short rows is slow: prefer long blocks
 
     @classmethod
     def rows(cls, x):
@@ -224,6 +225,7 @@ class _NumpyKernels:
 
 
 class _TorchKernels:
+    block_lengths = (256,)  # amax is fast at any length; torch.topk on the candidates is not
     @staticmethod
     def rows(x):
         if not is_torch_array(x) or x.device.type != "cpu" or x.requires_grad or x.ndim == 0:
@@ -319,7 +321,7 @@ def _top_blocked(x, k: int, axis: int, temperature):
     if kernels is None:
         return None
     n, c = x2.shape
-    length = _block_length(c, k)
+    length = _block_length(c, k, kernels.block_lengths)
     if n == 0 or (length is None and temperature is None):
         return None
     gm = None if length is None else kernels.empty((n, c // length), x2.dtype)
