@@ -66,10 +66,16 @@ class TorchProbe:
 
     # -- running it, without side effects ------------------------------------
 
-    def forward(self, batch: Any, *, mode: str = "as_is") -> np.ndarray:
-        """Raw outputs as float64 NumPy, in the module's current mode ("as_is") or in "eval"."""
+    def forward(self, batch: Any, *, mode: str = "as_is", seed: int | None = None) -> np.ndarray:
+        """Raw outputs as float64 NumPy, in the module's current mode ("as_is") or in "eval".
+
+        ``seed`` seeds the (forked) random generators for this pass: two passes with
+        different seeds draw different dropout masks, as two real calls would.
+        """
         x = self._tensor(batch)
         with self._untouched():
+            if seed is not None:
+                torch.manual_seed(seed)
             if mode == "eval":
                 self.module.eval()
             with torch.no_grad():

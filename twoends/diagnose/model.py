@@ -38,8 +38,8 @@ def training_mode(model: Any, batch: Any) -> list[Finding]:
     if not probe.training_flag() and not layers:
         return []
     try:
-        first = probe.forward(batch)
-        second = probe.forward(batch)
+        first = probe.forward(batch, seed=1)
+        second = probe.forward(batch, seed=2)
     except Exception:  # the model cannot run on this batch (the shape checks say why): the flags still tell
         from .run import _flag_only
 
@@ -48,7 +48,7 @@ def training_mode(model: Any, batch: Any) -> list[Finding]:
     alone = float("nan")
     if first.ndim >= 2 and first.shape[0] > 1:
         try:
-            alone = float(np.max(np.abs(probe.forward(batch[:1]) - first[:1])))
+            alone = float(np.max(np.abs(probe.forward(batch[:1], seed=1) - first[:1])))
         except Exception:  # e.g. BatchNorm1d refusing a batch of one in training mode
             alone = float("nan")
     evaluated = probe.forward(batch, mode="eval")
