@@ -18,6 +18,7 @@ from .errors import (
 )
 from .api import load, wrap
 from .classifier import Classifier
+from .diagnose import check
 from .head import Head, log_softmax, logsumexp, sigmoid, softmax, topk
 from .labels import LabelMap
 from .prediction import ClassScore, Prediction, PredictionBatch
@@ -43,6 +44,7 @@ __all__ = [
     "PredictionBatch",
     "TwoEndsError",
     "__version__",
+    "check",
     "load",
     "log_softmax",
     "logsumexp",

@@ -26,6 +26,7 @@ def _add_commands() -> None:
     main.add_command(bench)
     from .export import export; main.add_command(export)  # noqa: E702
     from .serve import serve; main.add_command(serve)  # noqa: E702
+    from .doctor import doctor; main.add_command(doctor)  # noqa: E702
 
 
 _add_commands()
