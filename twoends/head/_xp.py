@@ -183,9 +183,9 @@ _SAFE_EXPONENT = 60.0
 
 
 def _block_length(n_classes: int, k: int, lengths=(1024, 512, 256)):
-    """Longest block length (of ``lengths``) that keeps the candidates under 1/8 of the row."""
+    """Longest block length (of ``lengths``) that keeps the candidates under 1/4 of the row."""
     for length in lengths:
-        if 8 * k * length <= n_classes:
+        if 4 * k * length <= n_classes:
             return length
     return None
 
@@ -225,7 +225,7 @@ class _NumpyKernels:
 
 
 class _TorchKernels:
-    block_lengths = (256,)  # amax is fast at any length; torch.topk on the candidates is not
+    block_lengths = (256,)  # amax is fast at this length; torch.topk on the candidates is not
     @staticmethod
     def rows(x):
         if not is_torch_array(x) or x.device.type != "cpu" or x.requires_grad or x.ndim == 0:
