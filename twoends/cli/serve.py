@@ -1,0 +1,56 @@
+"""``twoends serve``: a model behind HTTP, with dynamic batching and a web page."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import fail, load_classifier, model_options, stderr_console
+
+
+@click.command()
+@model_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--top-k", "top_k", type=click.IntRange(min=1), default=5, show_default=True, help="Default classes per answer.")
+@click.option("--max-batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Most inputs per forward pass; 1 turns batching off.")
+@click.option("--max-delay-ms", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Longest an input waits for others to share its batch.")
+@click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
+              help="Largest request body accepted.")
+@click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Answer 504 when a request takes longer.")
+@click.option("--max-queue", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Inputs allowed to wait; past it, answer 503 at once.")
+@click.option("--channels-last", is_flag=True, help="Run the model in channels-last memory format (often faster on CPU).")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
+def serve(host, port, top_k, max_batch_size, max_delay_ms, max_body_mb, timeout_s, max_queue, channels_last,
+          access_log, **model_kwargs) -> None:
+    """Serve a model over HTTP until interrupted (Ctrl-C).
+
+    \b
+    GET  /                         a web page: drop an image, see the top-k
+    POST /v1/predict               one image (multipart 'file', raw body, or JSON base64) -> Prediction
+    POST /v2/models/NAME/infer     the Open Inference Protocol v2 (KServe, Triton)
+    GET  /v2/health/ready          readiness; /v2/health/live, /v2/models/NAME
+    GET  /metrics                  Prometheus metrics
+    GET  /docs                     the OpenAPI documentation
+    """
+    try:
+        import uvicorn
+
+        from ..serve import ServeConfig, create_app
+    except ImportError as exc:
+        fail(f"twoends serve needs FastAPI and uvicorn ({exc}); install them: pip install fastapi uvicorn python-multipart")
+    options = {"channels_last": True} if channels_last else {}
+    clf = load_classifier(top_k=top_k, batch_size=max_batch_size, **options, **model_kwargs)
+    try:
+        config = ServeConfig(max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, max_body_mb=max_body_mb,
+                             timeout_s=timeout_s, max_queue=max_queue)
+    except ValueError as exc:
+        fail(str(exc))
+    app = create_app(clf, config)
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    stderr_console().print(f"[bold]twoends[/bold] serving {clf.name} on http://{shown}:{port}  (docs: /docs)", highlight=False)
+    # one process, one event loop: the model runs in one worker thread, decoding in a pool
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", timeout_graceful_shutdown=5)

@@ -1,0 +1,196 @@
+"""The serving core, without HTTP: prepare off the event loop, batch, run, re-head.
+
+* Decoding and preprocessing run in a thread pool (``clf.prepare``), never on
+  the event loop.
+* The model runs in the batcher's one worker thread (``clf.predict_batch``).
+* Per-request temperature and top-k never touch the shared ``clf.head``: a new
+  ``Head`` is run on the logits the Prediction carries (``rehead``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..classifier import Classifier
+from ..errors import ConfigError
+from ..head import Head
+from ..prediction import Prediction
+from ..preprocess import ImageSpec, Item
+from ..runner import Prepared
+from .batcher import DynamicBatcher
+from .errors import AnswerTimeout, HTTPError
+from .metrics import ServerMetrics
+
+__all__ = ["ServeConfig", "Service", "rehead"]
+
+log = logging.getLogger("twoends.serve")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """The server's limits. ``max_batch_size=1`` turns batching off."""
+
+    max_batch_size: int = 8
+    max_delay_ms: float = 5.0
+    max_body_mb: float = 20.0
+    timeout_s: float = 30.0
+    max_queue: int = 256
+    warmup: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_delay_ms", "max_body_mb", "timeout_s"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
+        if not self.timeout_s > 0 or not self.max_body_mb > 0:
+            raise ConfigError(f"timeout_s and max_body_mb must be > 0, got {self.timeout_s!r} and {self.max_body_mb!r}")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+class Service:
+    """A Classifier behind a dynamic batcher, with metrics. Start it inside the event loop."""
+
+    def __init__(self, clf: Classifier, config: ServeConfig | None = None):
+        if not isinstance(clf, Classifier):
+            raise ConfigError(f"serve needs a twoends Classifier (twoends.load / twoends.wrap), got {type(clf).__name__}")
+        self.clf = clf
+        self.config = config or ServeConfig()
+        self.metrics = ServerMetrics(queue_depth=lambda: self.batcher.depth)
+        self.batcher = DynamicBatcher(
+            self._run_batch,
+            max_batch_size=self.config.max_batch_size,
+            max_delay_s=self.config.max_delay_ms / 1000.0,
+            max_queue=self.config.max_queue,
+            on_batch=self._on_batch,
+        )
+        self.ready = False
+        self._prep: ThreadPoolExecutor | None = None
+
+    # --- what kind of model ---------------------------------------------------------
+
+    @property
+    def takes_images(self) -> bool:
+        return isinstance(self.clf.spec, ImageSpec)
+
+    @property
+    def name(self) -> str:
+        return self.clf.name
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._prep = ThreadPoolExecutor(max_workers=self.clf.workers, thread_name_prefix="twoends-decode")
+        await self.batcher.start()
+        if self.config.warmup and self.takes_images:
+            await self._warmup()
+        self.ready = True
+        log.info("twoends: %s ready (max batch %d, max delay %g ms)", self.name,
+                 self.config.max_batch_size, self.config.max_delay_ms)
+
+    async def stop(self) -> None:
+        self.ready = False
+        await self.batcher.stop()
+        if self._prep is not None:
+            self._prep.shutdown(wait=False, cancel_futures=True)
+            self._prep = None
+
+    async def _warmup(self) -> None:
+        """One full batch and one single input, so the first requests do not pay for setup."""
+        zeros = np.zeros(self.clf.plan.output_shape, dtype=self.clf.spec.dtype)
+        for size in sorted({self.config.max_batch_size, 1}, reverse=True):
+            preds = await asyncio.gather(*(self.batcher.submit(Prepared(f"<warmup {i}>", zeros)) for i in range(size)))
+            bad = next((p for p in preds if not p.ok), None)
+            if bad is not None:
+                raise RuntimeError(f"the model failed its warm-up run: {bad.error['type']}: {bad.error['message']}")
+
+    # --- the work ------------------------------------------------------------------
+
+    def _run_batch(self, prepared: list[Prepared]) -> list[Prediction]:
+        return self.clf.predict_batch(prepared)  # runs in the model thread
+
+    def _on_batch(self, size: int, seconds: float) -> None:
+        self.metrics.batch_size.observe(size)
+        self.metrics.batch_seconds.observe(seconds)
+
+    async def prepare(self, items: Sequence[Item]) -> list[Prepared]:
+        """Decode and preprocess in the thread pool; errors stay in each ``Prepared``."""
+        loop = asyncio.get_running_loop()
+        return list(await asyncio.gather(*(loop.run_in_executor(self._prep, self.clf.prepare, it) for it in items)))
+
+    async def infer(self, prepared: Sequence[Prepared]) -> list[Prediction]:
+        """Predictions for prepared inputs, through the batcher (each input may share a batch)."""
+        futures = []
+        try:
+            for p in prepared:
+                futures.append(self.batcher.submit(p))
+            preds = list(await asyncio.gather(*futures))
+        except BaseException:
+            for f in futures:
+                f.cancel()  # dropped from the queue if its batch has not started
+            raise
+        for p in preds:
+            self.metrics.inputs.inc({"outcome": "ok" if p.ok else "error"})
+        return preds
+
+    async def within_timeout(self, coro: Any) -> Any:
+        """Run a request's work under the server's time limit (504 past it)."""
+        try:
+            return await asyncio.wait_for(coro, self.config.timeout_s)
+        except asyncio.TimeoutError:
+            raise AnswerTimeout(
+                f"no answer within {self.config.timeout_s:g} s ({self.batcher.depth} inputs are waiting); "
+                "the server is overloaded or the model is slow: retry later, or start it with a larger --timeout-s"
+            ) from None
+
+    async def reading(self, coro: Any) -> Any:
+        """Read a request body under the time limit (408 past it: a stalled or very slow client)."""
+        try:
+            return await asyncio.wait_for(coro, self.config.timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPError(
+                f"the request body did not arrive within {self.config.timeout_s:g} s; "
+                "send the whole body (check Content-Length), or start the server with a larger --timeout-s",
+                status=408, kind="BodyTimeout",
+            ) from None
+
+    def rehead(self, preds: Sequence[Prediction], *, temperature: float | None = None, top_k: int | None = None) -> list[Prediction]:
+        return rehead(self.clf, preds, temperature=temperature, top_k=top_k)
+
+
+def rehead(clf: Classifier, preds: Sequence[Prediction], *, temperature: float | None = None,
+           top_k: int | None = None) -> list[Prediction]:
+    """The same predictions at another temperature or top-k, from their logits.
+
+    A fresh ``Head`` with the classifier head's settings (labels, activation,
+    thresholds, calibration) is run on the stored logits, so concurrent
+    requests never see each other's settings. The stored logits are what the
+    head worked on: for a model that returns probabilities they are log p
+    (hence ``outputs="logits"`` here), and for a one-logit binary model they
+    are ``[0, z]``, of which the model's own ``z`` is passed back.
+    """
+    base = clf.head
+    t = base.temperature if temperature is None else temperature
+    k = base.top_k if top_k is None else top_k
+    if t == base.temperature and k == base.top_k:
+        return list(preds)
+    head = Head(
+        base.labels, activation=base.activation, temperature=t, thresholds=base.thresholds, top_k=k,
+        outputs="logits", model=base.model, prediction_sets=base.prediction_sets, calibration=base.calibration,
+    )
+    good = [p for p in preds if p.ok and p.logits is not None]
+    if not good:
+        return list(preds)
+    logits = np.stack([p.logits for p in good])
+    if clf.backend.info.num_outputs == 1:
+        logits = logits[:, 1:]
+    fresh = iter(head(logits, inputs=[p.input for p in good]))
+    return [next(fresh) if (p.ok and p.logits is not None) else p for p in preds]
