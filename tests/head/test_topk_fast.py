@@ -247,3 +247,15 @@ def test_short_rows_take_the_fused_sum_but_plain_selection(lib):
     x = _to(lib, _logits(np.random.default_rng(29), 4, 1000))
     assert _xp._top_blocked(x, 5, -1, 1.0) is not None  # exp-sum without a max pass
     assert _xp._top_blocked(x, 5, -1, None) is None  # selection alone: the plain selector
+
+
+@pytest.mark.parametrize("lib", ("numpy", "torch"))
+@pytest.mark.parametrize("top", (-39.0, -41.0, 59.0, 61.0, -300.0))
+def test_edges_of_the_unshifted_sum(lib, top):
+    # the row max decides between the unshifted sum and the shifted fallback; both must agree
+    rng = np.random.default_rng(31)
+    x = _logits(rng, 3, 65536) + np.float32(top)
+    x[1] -= 70  # most terms far below the max: underflow in the unshifted sum
+    x[1, 5] = top
+    _check(topk(_to(lib, x), 5), x, 5)
+    _check(topk(_to(lib, x[:, :1000]), 5), x[:, :1000], 5)
