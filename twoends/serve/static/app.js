@@ -108,7 +108,7 @@ function renderSet(pred, t) {
   box.replaceChildren();
   if (!pred.prediction_set) {
     box.innerHTML = '<div class="note">No conformal calibration is loaded, so the server gives no prediction set. ' +
-      "Fit one with <code>twoends calibrate</code> to get sets with a coverage guarantee.</div>";
+      "Serve with <code>--calibration FILE</code> (from <code>twoends calibrate</code>) to get sets with a coverage guarantee.</div>";
     return;
   }
   const chips = document.createElement("div");
