@@ -24,6 +24,7 @@ def load(
     batch_size: int = 8,
     workers: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    calibration: Any = None,
     **model_options: Any,
 ) -> Classifier:
     """A Classifier for a model known by name (``twoends models`` lists them).
@@ -32,6 +33,9 @@ def load(
     names such as ``"torchvision:resnet50"``, ``"timm:..."``, ``"hf:ORG/NAME"``,
     ``"onnx:path.onnx"`` where those backends are installed. ``model_options``
     go to the model's builder, which rejects any it does not know.
+    ``calibration``: a calibration file from ``twoends calibrate`` (or a
+    Calibration): its temperature, conformal sets and thresholds are applied,
+    after checking that it was fitted for this model's classes.
     """
     from .models import load_backend
 
@@ -47,6 +51,7 @@ def load(
         batch_size=batch_size,
         workers=workers,
         max_pixels=max_pixels,
+        calibration=calibration,
     )
 
 
@@ -62,6 +67,7 @@ def wrap(
     batch_size: int = 8,
     workers: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    calibration: Any = None,
     device: str = "auto",
     name: str | None = None,
     **backend_options: Any,
@@ -85,5 +91,6 @@ def wrap(
         batch_size=batch_size,
         workers=workers,
         max_pixels=max_pixels,
+        calibration=calibration,
         name=name,
     )

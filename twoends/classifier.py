@@ -49,7 +49,7 @@ class Classifier:
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         name: str | None = None,
         prediction_sets: Any = None,
-        calibration: str | None = None,
+        calibration: Any = None,
     ):
         if not isinstance(backend, Backend):
             raise ConfigError(f"Classifier needs a twoends Backend, got {type(backend).__name__}; use twoends.wrap(model)")
@@ -65,6 +65,12 @@ class Classifier:
             self.spec, self.spec_source = resolve_spec(explicit=spec, bundled=info.spec, default=ImageSpec())
         self.plan = self.spec.plan()  # ImagePlan, TextPlan, or a backend's own (e.g. an HF image processor)
         self.labels_source = "explicit" if labels is not None else ("model" if info.labels else "default")
+        # a calibration file (or Calibration) sets the temperature, conformal sets and thresholds
+        self.calibration = _calibration(calibration, temperature, thresholds, prediction_sets)
+        if self.calibration is not None:
+            settings = self.calibration.head_settings()
+            temperature, thresholds = settings["temperature"], settings["thresholds"]
+            prediction_sets, calibration = settings["prediction_sets"], settings["calibration"]
         self.head = Head(
             labels if labels is not None else info.labels,
             activation=activation or info.activation or "auto",
@@ -79,6 +85,10 @@ class Classifier:
         if info.num_outputs:  # fail now, not after the first batch of a long run
             self.head.resolve_activation(info.num_outputs)
             self.head.resolve_labels(info.num_outputs)
+        if self.calibration is not None and (info.num_outputs or self.head.labels is not None):
+            shown = self.head.resolve_labels(info.num_outputs) if info.num_outputs else self.head.labels
+            self.calibration.check(shown, model=self.name,
+                                   activation=self.head.resolve_activation(info.num_outputs) if info.num_outputs else None)
         self.batch_size = batch_size
         self.workers = default_workers() if workers is None else max(1, int(workers))
         self.max_pixels = max_pixels
@@ -163,6 +173,20 @@ class Classifier:
 
     def _head(self, logits: Any, good: list[Prepared]) -> PredictionBatch:
         return self.head(logits, inputs=[p.id for p in good])
+
+
+def _calibration(calibration: Any, temperature: float, thresholds: Any, prediction_sets: Any):
+    """The Calibration to apply (None for none); it cannot be combined with the settings it makes."""
+    if calibration is None:
+        return None
+    if temperature != 1.0 or thresholds is not None or prediction_sets is not None:
+        raise ConfigError(
+            "a calibration sets the temperature, thresholds and prediction sets itself: got it together with "
+            "temperature/thresholds/prediction_sets; pass one or the other"
+        )
+    from .calibrate.calibration import load_calibration
+
+    return load_calibration(calibration)
 
 
 def _check_positive(name: str, value: Any) -> None:

@@ -26,6 +26,8 @@ def _add_commands() -> None:
     main.add_command(bench)
     from .export import export; main.add_command(export)  # noqa: E702
     from .serve import serve; main.add_command(serve)  # noqa: E702
+    from .evaluate import evaluate; main.add_command(evaluate)  # noqa: E702
+    from .calibrate import calibrate; main.add_command(calibrate)  # noqa: E702
     from .doctor import doctor; main.add_command(doctor)  # noqa: E702
 
 

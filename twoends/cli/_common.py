@@ -21,6 +21,8 @@ def model_options(fn):
     @click.option("--workers", type=click.IntRange(min=1), default=None, help="Decoding threads (default: one per core).")
     @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
                   help="bf16: autocast on CPUs with AVX-512 BF16/AMX and on GPUs (faster; see bench/RESULTS.md for agreement).")
+    @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
+                  help="A calibration file from `twoends calibrate`: its temperature and conformal sets are applied.")
     @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (default 89,478,485).")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -40,13 +42,15 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def load_classifier(*, model, device, labels, temperature, workers, max_pixels, precision="fp32", **options):
+def load_classifier(*, model, device, labels, temperature, workers, max_pixels, precision="fp32", calibration=None, **options):
     """twoends.load with the command-line options; a TwoEndsError becomes a clean message and exit 2."""
     import twoends
 
     extra = {"max_pixels": max_pixels} if max_pixels else {}
     if precision != "fp32":  # only backends that have precisions are asked for one
         extra["precision"] = precision
+    if calibration is not None:
+        extra["calibration"] = calibration
     try:
         return twoends.load(model, device=device, labels=labels, temperature=temperature, workers=workers, **extra, **options)
     except twoends.TwoEndsError as exc:
