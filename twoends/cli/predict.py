@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import ExitStack
+from functools import partial
 
 import click
 
@@ -27,7 +28,10 @@ from ._common import fail, load_classifier, model_options, stderr_console
 @click.option("--include-vectors", is_flag=True, help="Also write the full logits and probabilities of every input.")
 @click.option("--resume", is_flag=True, help="Skip inputs already in -o FILE (jsonl or csv) and append the rest.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal, for more than 5 inputs).")
-def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, progress, **model_kwargs) -> None:
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: predict on Ray Data, one model per actor; same rows, same order, --resume works.")
+@click.option("--ray-address", default=None, help="With --engine ray: the cluster to join (default: RAY_ADDRESS, else a local Ray).")
+def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, progress, engine, ray_address, **model_kwargs) -> None:
     """Classify PATHS (files, folders - searched recursively - or glob patterns).
 
     Every input gets exactly one row: a prediction, or an error row that says
@@ -35,7 +39,10 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
     """
     from ..preprocess import iter_items
 
-    clf = load_classifier(top_k=top_k, batch_size=batch_size, **model_kwargs)
+    if ray_address and engine != "ray":
+        fail("--ray-address is for --engine ray: add --engine ray, or drop --ray-address")
+    on_ray = _ray_engine() if engine == "ray" else None  # a missing Ray fails here, before any output is opened
+    clf = load_classifier(top_k=top_k, batch_size=batch_size, **model_kwargs)  # also checks the options before Ray starts
     fmt = fmt or (format_for_path(output) if output else None) or ("table" if sys.stdout.isatty() and not output else "jsonl")
     done: set[str] = set()
     if resume:
@@ -65,7 +72,12 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
         if bar is not None:
             stack.enter_context(bar)
             task = bar.add_task("predicting", total=total)
-        for pred in clf.predict_iter(inputs):
+        if on_ray:  # each actor loads the model with the same options; rows come back in input order
+            model = partial(load_classifier, top_k=top_k, batch_size=batch_size, **model_kwargs)
+            preds = on_ray(inputs, model, address=ray_address, batch_size=batch_size, include_vectors=include_vectors)
+        else:
+            preds = clf.predict_iter(inputs)
+        for pred in preds:
             failed += not pred.ok
             writer.write(pred)
             if bar is not None:
@@ -79,6 +91,14 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
         msg += f" ({skipped} done before)"
     err.print(f"[red]{msg}[/red] (see the error rows)" if failed else f"[dim]{msg}[/dim]", highlight=False)
     sys.exit(1 if failed else 0)
+
+
+def _ray_engine():
+    try:
+        from ..distributed.ray import predict_paths
+    except TwoEndsError as exc:  # Ray is not installed: the message says how to get it
+        fail(str(exc))
+    return predict_paths
 
 
 def _open_writer(stack, fmt, output, resume, top_k, include_vectors):

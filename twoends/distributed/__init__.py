@@ -1,0 +1,6 @@
+"""Running a twoends classifier on more than one machine.
+
+``twoends.distributed.ray`` runs a classifier inside Ray Data (``map_batches`` with
+one model per actor) and writes the one Prediction schema. It is imported only
+when asked for, so ``import twoends`` never imports Ray.
+"""
