@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-run}"
 [ -x .venv/bin/python ] || python3 -m venv .venv
-pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile)  # no .pyc pass over 5 GB of wheels
 case "$mode" in
   run)  "${pip[@]}" -r requirements/run.txt ;;
   test) "${pip[@]}" -r requirements/test.txt ;;
