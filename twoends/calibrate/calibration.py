@@ -311,6 +311,8 @@ class Fitted:
     calibration: Calibration
     before: CalibrationReport | None = None
     after: CalibrationReport | None = None
+    fit_index: np.ndarray | None = None  # rows of the logits used to fit
+    report_index: np.ndarray | None = None  # rows used only to report
 
     def plot(self, path, *, title: str | None = None) -> Path:
         """The reliability diagram of the report split after calibration (ECE before in the title)."""
@@ -424,7 +426,7 @@ def _fit_single(z, y, fit_idx, report_idx, base, info, method, alpha, score, n_b
         **base, method=method, temperature=float(t), vector_scaling=vector, conformal=threshold,
         data={**(data or {}), "split": info}, metrics=metrics,
     )
-    return Fitted(cal, before, after)
+    return Fitted(cal, before, after, fit_idx, report_idx)
 
 
 def _fit_multilabel(z, targets, fit_idx, report_idx, base, info, method, alpha, objective, data) -> Fitted:
@@ -456,7 +458,7 @@ def _fit_multilabel(z, targets, fit_idx, report_idx, base, info, method, alpha, 
         "notes": {base["labels"][c]: note for c, note in fitted.notes.items()},
     }
     cal = Calibration(**base, method="none", thresholds=fitted, data={**(data or {}), "split": info}, metrics=metrics)
-    return Fitted(cal)
+    return Fitted(cal, fit_index=fit_idx, report_index=report_idx)
 
 
 def _parse_objective(objective: str) -> tuple[str, float | None]:

@@ -69,6 +69,12 @@ class LabelledData:
             out[i, list(t)] = True
         return out
 
+    def subset(self, indices) -> "LabelledData":
+        """The images at ``indices`` (e.g. one side of a split), in that order."""
+        idx = [int(i) for i in indices]
+        return LabelledData(self.source, self.layout, tuple(self.paths[i] for i in idx),
+                            tuple(self.targets[i] for i in idx), self.n_classes, self.multilabel)
+
     def class_counts(self) -> Counter:
         """How many images each class index has."""
         if self.multilabel:
