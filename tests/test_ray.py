@@ -181,3 +181,9 @@ def test_cli_refuses_a_ray_address_without_the_ray_engine(photos):
     folder, _ = photos
     r = CliRunner().invoke(main, ["predict", "--ray-address", "auto", str(folder)])
     assert r.exit_code == 2 and "--engine ray" in r.stderr
+
+
+def test_a_model_the_actors_cannot_load_is_a_twoends_error(ray_local, photos):
+    folder, _ = photos
+    with pytest.raises(twoends.ModelError, match="unknown model 'no_such_model'.*raised in a Ray actor"):
+        list(tr.predict_paths([str(folder / "coffee.jpg")], "no_such_model"))

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator
 
@@ -52,6 +53,7 @@ try:
     import pyarrow as pa
     import ray
     import ray.data
+    import ray.exceptions
 except ImportError as exc:  # pragma: no cover - exercised only where Ray is missing
     raise ConfigError(
         f"the Ray engine needs Ray Data, which is not installed ({exc}); "
@@ -165,9 +167,12 @@ def predict_paths(
             num_gpus_per_actor=num_gpus_per_actor, include_vectors=include_vectors, preserve_order=True, **load_options,
         )
         ds.context.enable_progress_bars = False  # the caller (e.g. the CLI) shows its own progress
-        for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-            for row in table.to_pylist():
-                yield to_prediction(row)
+        try:
+            for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                for row in table.to_pylist():
+                    yield to_prediction(row)
+        except ray.exceptions.RayError as exc:
+            raise _twoends_error(exc) from exc
     finally:
         if started:
             ray.shutdown()
@@ -246,6 +251,21 @@ def _items(batch: "pa.Table") -> Iterator[tuple[Item, dict | None]]:
         if payload is None and known is None:
             known = {"type": "InputError", "message": f"row {name!r} has neither bytes nor a path: expected one of them"}
         yield Item(name, payload), known
+
+
+def _twoends_error(exc: Exception) -> Exception:
+    """The twoends error an actor died of (an unknown model, a bad option), else Ray's own error.
+
+    Ray reports an actor that failed in ``__init__`` as ``ActorDiedError`` with the
+    traceback in its text; the last twoends error line in it is what the user must fix.
+    """
+    found = re.findall(r"twoends\.errors\.(\w+): (.+)", str(exc))
+    if not found:
+        return exc
+    name, message = found[-1]
+    cls = getattr(errors, name, None)
+    cls = cls if isinstance(cls, type) and issubclass(cls, errors.TwoEndsError) else errors.ModelError
+    return cls(f"{message} (raised in a Ray actor)")
 
 
 def _known_error(known: dict) -> Exception:
