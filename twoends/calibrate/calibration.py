@@ -323,7 +323,7 @@ class Fitted:
         cal = self.calibration
         m = cal.metrics
         title = title or (
-            f"{cal.model or 'model'}, held-out split (n={m['split']['report']}), T={cal.temperature:.3g}\n"
+            f"{cal.model or 'model'}: held-out split (n={m['split']['report']}) after calibration, T={cal.temperature:.3g}\n"
             f"before calibration: ECE {100 * m['before']['ece']:.2f}%"
         )
         return plot_reliability(self.after.bins, path, title=title)
