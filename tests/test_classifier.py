@@ -125,3 +125,8 @@ def test_wrap_any_torch_module_with_spec_and_labels(photos):
 def test_photo_arrays_are_real():
     arrays = photo_arrays()
     assert arrays["chelsea"].shape == (300, 451, 3) and arrays["grace_hopper"].ndim == 3
+
+
+def test_an_option_the_adapter_does_not_take_is_a_clear_error():
+    with pytest.raises(twoends.ConfigError, match="'weights' is not an option.*it takes"):
+        twoends.wrap(torch.nn.Linear(3, 2), weights="ResNet50_Weights.IMAGENET1K_V2")

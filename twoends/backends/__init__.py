@@ -9,9 +9,10 @@ imports the framework - is imported only when it matches.
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any, Callable
 
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
 from .base import Backend, ModelInfo
 
 __all__ = ["Backend", "ModelInfo", "backend_for", "register_adapter"]
@@ -40,12 +41,29 @@ def backend_for(model: Any, **options: Any) -> Backend:
     for matches, target in _ADAPTERS:
         if matches(model):
             module, func = target.split(":")
-            return getattr(importlib.import_module(module), func)(model, **options)
+            build = getattr(importlib.import_module(module), func)
+            _check_options(build, options, model)
+            return build(model, **options)
     raise ModelError(
         f"twoends does not know how to run a {type(model).__module__}.{type(model).__name__}: "
         "expected a torch.nn.Module (or a model of another supported framework); "
         "wrap a plain function in a Backend subclass"
     )
+
+
+def _check_options(build: Callable, options: dict, model: Any) -> None:
+    """An option the adapter does not take is an error that names the ones it does (never a bare TypeError)."""
+    params = inspect.signature(build).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        accepted = sorted(n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        raise ConfigError(
+            f"{', '.join(map(repr, unknown))} is not an option for a {type(model).__name__} "
+            f"({build.__module__.rsplit('.', 1)[-1]} adapter); it takes: {', '.join(accepted)}. "
+            "weights= is for torchvision models, processor=/tokenizer= for Hugging Face models"
+        )
 
 
 register_adapter(_from_library("torch"), "twoends.backends.torch:wrap_module")
