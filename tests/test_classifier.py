@@ -92,7 +92,7 @@ def test_bad_inputs_give_error_rows_and_the_run_goes_on(clf, photos, tmp_path):
     assert len(preds) == len(inputs)
     assert [p.ok for p in preds] == [True, False, False, False, False, True]
     assert preds[0].index == 967 and preds[-1].index in CATS
-    for p, word in zip(preds[1:5], ["truncated", "empty", "not an image", "no such file"]):
+    for p, word in zip(preds[1:5], ["truncated", "empty", "image format", "no such file"]):
         assert p.error["type"] == "DecodeError" and word in p.error["message"].lower(), p.error
 
 
