@@ -17,6 +17,8 @@ EXPECTED = {
     "ClassThresholds", "apply_thresholds", "fit_thresholds",
     # plotting
     "plot_reliability",
+    # what users fit, save, load and apply
+    "Calibration", "Fitted", "LabelledData", "evaluate", "fit_calibration", "load_calibration", "load_labelled",
 }
 
 

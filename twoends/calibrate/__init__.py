@@ -11,6 +11,9 @@ Pure NumPy; SciPy and matplotlib are imported only by the functions that use the
 """
 
 from .binning import ReliabilityBins
+from .calibration import Calibration, Fitted, fit_calibration, load_calibration
+from .data import LabelledData, load_labelled
+from .evaluate import evaluate
 from .conformal import ConformalThreshold, conformal_scores, fit_conformal, prediction_sets, set_members
 from .metrics import (
     CalibrationMetrics,
@@ -56,4 +59,12 @@ __all__ = [
     "fit_thresholds",
     # plotting
     "plot_reliability",
+    # what users fit, save, load and apply
+    "Calibration",
+    "Fitted",
+    "LabelledData",
+    "evaluate",
+    "fit_calibration",
+    "load_calibration",
+    "load_labelled",
 ]
