@@ -153,9 +153,10 @@ def predict_paths(
 ) -> Iterator[Prediction]:
     """Predictions for ``inputs``, one per input, in input order, computed on Ray.
 
-    Joins the running Ray (``ray.init`` already called), else ``address`` (or the
-    ``RAY_ADDRESS`` environment variable), else starts a local Ray for this call and
-    shuts it down when the iterator ends. Rows stream back as blocks finish.
+    Joins the running Ray when ``ray.init`` was already called (``address`` is then not
+    used), else ``address`` (or the ``RAY_ADDRESS`` environment variable), else starts a
+    local Ray for this call and shuts it down when the iterator ends. Rows stream back as
+    blocks finish. A model the actors cannot load raises its twoends error (``ModelError``).
     """
     started = not ray.is_initialized()
     if started:
@@ -172,7 +173,10 @@ def predict_paths(
                 for row in table.to_pylist():
                     yield to_prediction(row)
         except ray.exceptions.RayError as exc:
-            raise _twoends_error(exc) from exc
+            cause = _twoends_error(exc)
+            if cause is None:
+                raise
+            raise cause from exc
     finally:
         if started:
             ray.shutdown()
@@ -253,15 +257,15 @@ def _items(batch: "pa.Table") -> Iterator[tuple[Item, dict | None]]:
         yield Item(name, payload), known
 
 
-def _twoends_error(exc: Exception) -> Exception:
-    """The twoends error an actor died of (an unknown model, a bad option), else Ray's own error.
+def _twoends_error(exc: Exception) -> Exception | None:
+    """The twoends error an actor died of (an unknown model, a bad option), if that is what it was.
 
     Ray reports an actor that failed in ``__init__`` as ``ActorDiedError`` with the
     traceback in its text; the last twoends error line in it is what the user must fix.
     """
     found = re.findall(r"twoends\.errors\.(\w+): (.+)", str(exc))
     if not found:
-        return exc
+        return None
     name, message = found[-1]
     cls = getattr(errors, name, None)
     cls = cls if isinstance(cls, type) and issubclass(cls, errors.TwoEndsError) else errors.ModelError
