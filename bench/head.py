@@ -19,6 +19,7 @@ array bytes / time.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -112,6 +113,11 @@ def main() -> None:
 
     print(f"CPU: {cpu_name()} ({platform.machine()}), python {platform.python_version()}, numpy {np.__version__}"
           + (f", torch {torch.__version__} (threads={torch.get_num_threads()})" if torch else ", torch not installed"))
+    try:
+        load = "load average %.1f %.1f %.1f on %d CPUs" % (*os.getloadavg(), os.cpu_count())
+    except OSError:
+        load = "load average unknown"
+    print(f"{load} (other work on the machine inflates the longer calls more than the floor)")
     print(f"topk(x, {K}) on float32 logits; median of up to {repeats} interleaved rounds after {warmup} warm-up; "
           "floor = x.max() (one read of the array)")
     header = (f"{'library':7} {'shape':>12} {'MB':>6} | {'twoends ms':>10} {'baseline ms':>11} {'floor ms':>8} | "
