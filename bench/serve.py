@@ -8,8 +8,8 @@ until ``--requests`` answers or ``--max-seconds``, then stopped. Modes run in
 turn (``--rounds`` times, interleaved, so a busy machine hurts both alike).
 
 Prints, per mode: throughput (answers/s), latency p50/p99, failed requests,
-the mean batch the server actually ran (from its /metrics), and the ratio of
-batched to unbatched throughput.
+the mean batch the server actually ran and its model time per input (both
+from its /metrics), and the ratio of batched to unbatched throughput.
 
     python bench/serve.py                      # 32 clients, 320 requests per run, 2 rounds
     python bench/serve.py --clients 8 --requests 80 --rounds 1
@@ -89,14 +89,15 @@ def load(port: int, bodies: list[bytes], clients: int, requests: int, max_second
     }
 
 
-def mean_batch(client: Client) -> float:
-    text = client.get("/metrics").body.decode()
+def server_stats(client: Client) -> dict:
+    """From the server's /metrics: batches run, inputs in them, and seconds in the model."""
     values = {}
-    for line in text.splitlines():
-        if line.startswith(("twoends_batch_size_sum", "twoends_batch_size_count")):
+    for line in client.get("/metrics").body.decode().splitlines():
+        if line.startswith(("twoends_batch_size_sum", "twoends_batch_size_count", "twoends_batch_duration_seconds_sum")):
             name, value = line.split()
             values[name] = float(value)
-    return values.get("twoends_batch_size_sum", 0) / max(values.get("twoends_batch_size_count", 0), 1)
+    return {"batches": values.get("twoends_batch_size_count", 0.0), "inputs": values.get("twoends_batch_size_sum", 0.0),
+            "model_s": values.get("twoends_batch_duration_seconds_sum", 0.0)}
 
 
 def run_mode(name: str, args, server_args: list[str], bodies: list[bytes], log_dir: Path) -> dict:
@@ -105,8 +106,12 @@ def run_mode(name: str, args, server_args: list[str], bodies: list[bytes], log_d
     try:
         client = Client(port)
         load(port, bodies, args.clients, 2 * args.clients, args.max_seconds)  # warm-up: threads, pools, caches
+        before = server_stats(client)
         result = load(port, bodies, args.clients, args.requests, args.max_seconds)
-        result["mean_batch"] = mean_batch(client)  # includes the few warm-up batches
+        after = server_stats(client)
+        inputs = max(after["inputs"] - before["inputs"], 1)
+        result["mean_batch"] = inputs / max(after["batches"] - before["batches"], 1)
+        result["model_ms"] = 1000 * (after["model_s"] - before["model_s"]) / inputs  # model time per input
         return result
     finally:
         stop_server(proc)
@@ -123,9 +128,12 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=32)
     ap.add_argument("--model", default="efficientnet_lite0")
     ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--workers", type=int, default=None, help="the server's decoding threads")
     args = ap.parse_args()
 
     common = ["--model", args.model, "--precision", args.precision]
+    if args.workers:
+        common += ["--workers", str(args.workers)]
     modes = {
         f"batched (max {args.max_batch_size}, {args.max_delay_ms:g} ms)":
             common + ["--max-batch-size", str(args.max_batch_size), "--max-delay-ms", str(args.max_delay_ms)],
@@ -139,13 +147,15 @@ def main() -> None:
                 res = run_mode(f"{r}-{len(runs[mode])}", args, server_args, bodies, Path(tmp))
                 runs[mode].append(res)
                 print(f"round {r + 1} {mode}: {res['throughput']:.1f}/s, p50 {res['p50_ms']:.0f} ms, "
-                      f"p99 {res['p99_ms']:.0f} ms, failed {res['failed']}, mean batch {res['mean_batch']:.2f}",
+                      f"p99 {res['p99_ms']:.0f} ms, failed {res['failed']}, mean batch {res['mean_batch']:.2f}, "
+                      f"model {res['model_ms']:.1f} ms/input",
                       file=sys.stderr, flush=True)
 
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.model} {args.precision}; "
-          f"{args.clients} clients, {args.requests} requests per run, {args.rounds} round(s), 640x480 JPEGs\n")
-    print("| mode | answers/s | p50 ms | p99 ms | failed | mean batch |")
-    print("|---|---|---|---|---|---|")
+          f"{args.clients} clients, {args.requests} requests per run, {args.rounds} round(s), 640x480 JPEGs; "
+          f"load average {os.getloadavg()[0]:.1f} at the end\n")
+    print("| mode | answers/s | p50 ms | p99 ms | failed | mean batch | model ms/input |")
+    print("|---|---|---|---|---|---|---|")
     best = {}
     for mode, results in runs.items():
         tp = statistics.median(r["throughput"] for r in results)
@@ -154,7 +164,8 @@ def main() -> None:
         p99 = statistics.median(r["p99_ms"] for r in results)
         failed = sum(r["failed"] for r in results)
         batch = statistics.median(r["mean_batch"] for r in results)
-        print(f"| {mode} | {tp:.1f} | {p50:.0f} | {p99:.0f} | {failed} | {batch:.2f} |")
+        model = statistics.median(r["model_ms"] for r in results)
+        print(f"| {mode} | {tp:.1f} | {p50:.0f} | {p99:.0f} | {failed} | {batch:.2f} | {model:.1f} |")
         for r in results:
             if r["failures"]:
                 print(f"  failures in {mode}: {r['failures']}")

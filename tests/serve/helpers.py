@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -150,3 +151,26 @@ def raw_json(reply: bytes) -> tuple[int, dict]:
     """(status, JSON body) of a raw reply."""
     head, _, body = reply.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+class Running:
+    """An ASGI app under uvicorn in a thread of this process, on 127.0.0.1 (a free port)."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Client:
+        self.thread.start()
+        deadline = time.monotonic() + READY_TIMEOUT_S  # the app's start-up runs a warm-up batch
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "the in-process server did not start"
+            time.sleep(0.02)
+        return Client(self.port)
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(20)

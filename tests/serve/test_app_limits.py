@@ -23,7 +23,7 @@ from twoends import Classifier, Head, ImageSpec  # noqa: E402
 from twoends.backends.base import Backend, ModelInfo  # noqa: E402
 from twoends.serve import create_app, rehead  # noqa: E402
 
-from tests.serve.helpers import Client, free_port  # noqa: E402
+from tests.serve.helpers import Running  # noqa: E402
 
 SPEC = ImageSpec(input_size=(8, 8), resize_size=8)
 LABELS = ["red", "green", "blue", "grey"]
@@ -47,25 +47,6 @@ class GatedBackend(Backend):
             e = np.exp(logits - logits.max(axis=1, keepdims=True))
             return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
         return logits.astype(np.float32)
-
-
-class Running:
-    def __init__(self, app):
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Client:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "the in-process server did not start"
-            time.sleep(0.02)
-        return Client(self.port)
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(20)
 
 
 @pytest.fixture()

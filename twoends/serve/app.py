@@ -328,10 +328,8 @@ async def _infer(service: Service, req: schemas.InferenceRequest) -> dict:
         rows = tensor_rows(inp.data, inp.shape, inp.datatype, inp.name, clf.plan.output_shape, clf.spec.dtype)
         prepared = [Prepared(f"{rid}[{i}]", rows[i]) for i in range(rows.shape[0])]
     elif inp.name == ("image" if service.takes_images else "text") and inp.datatype == "BYTES":
-        if service.takes_images:
-            payloads = bytes_elements(inp.data, inp.shape, inp.name)
-        else:
-            payloads = [s.decode("utf-8", "replace") for s in bytes_elements(inp.data, inp.shape, inp.name)]
+        # JSON BYTES elements are strings: for images, base64 of the file; for text, the text itself
+        payloads = bytes_elements(inp.data, inp.shape, inp.name, decode=service.takes_images)
         prepared = await service.prepare([Item(f"{rid}[{i}]", p) for i, p in enumerate(payloads)])
         bad = next((p for p in prepared if p.error is not None), None)
         if bad is not None:

@@ -46,8 +46,8 @@ def b64_bytes(text: Any, what: str = "image") -> bytes:
     return data
 
 
-def bytes_elements(data: Any, shape: list[int], name: str) -> list[bytes]:
-    """The elements of a BYTES tensor of shape [B] or [B, 1]: base64 strings -> bytes."""
+def bytes_elements(data: Any, shape: list[int], name: str, decode: bool = True) -> list:
+    """The elements of a BYTES tensor of shape [B] or [B, 1]: base64 strings -> bytes (or the strings)."""
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1) or shape[0] < 1:
         raise HTTPError(f"input {name!r} (BYTES) must have shape [B] or [B, 1] with B >= 1, got {shape}")
     flat = data
@@ -56,6 +56,11 @@ def bytes_elements(data: Any, shape: list[int], name: str) -> list[bytes]:
     if not isinstance(flat, list) or len(flat) != shape[0]:
         got = f"{len(flat)} elements" if isinstance(flat, list) else type(flat).__name__
         raise HTTPError(f"input {name!r}: shape {shape} needs {shape[0]} base64 strings in data, got {got}")
+    if not decode:
+        bad = next((i for i, x in enumerate(flat) if not isinstance(x, str)), None)
+        if bad is not None:
+            raise HTTPError(f"input {name!r}: element {bad} must be a string, got {type(flat[bad]).__name__}")
+        return flat
     return [b64_bytes(x, what=f"{name}[{i}]") for i, x in enumerate(flat)]
 
 
