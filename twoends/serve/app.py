@@ -26,8 +26,8 @@ from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..classifier import Classifier
-from ..errors import TwoEndsError
-from ..prediction import Prediction, _num
+from ..errors import ConfigError, TwoEndsError
+from ..prediction import Prediction
 from ..preprocess import Item
 from ..runner import Prepared
 from . import schemas
@@ -47,6 +47,8 @@ IMAGE_MEDIA = "image/*, application/octet-stream"
 
 def create_app(clf: Classifier, config: ServeConfig | None = None, **limits: Any) -> FastAPI:
     """A FastAPI app serving ``clf``. ``limits`` are ``ServeConfig`` fields (max_batch_size, ...)."""
+    if config is not None and limits:
+        raise ConfigError(f"pass either config or limits ({sorted(limits)}), not both")
     config = config or ServeConfig(**limits)
     service = Service(clf, config)
 
@@ -367,7 +369,8 @@ def _json_numbers(rows: np.ndarray) -> list:
     flat = rows.ravel()
     if np.isfinite(flat).all():
         return flat.tolist()
-    return [_num(float(x)) for x in flat]  # -inf (masked classes) as "-inf", as Prediction.to_dict does
+    # JSON has no infinities: -inf (a masked class) as "-inf", as Prediction.to_dict writes it
+    return [x if np.isfinite(x) else (None if np.isnan(x) else ("-inf" if x < 0 else "inf")) for x in flat.tolist()]
 
 
 # --- OpenAPI -----------------------------------------------------------------------------
