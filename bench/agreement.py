@@ -1,0 +1,45 @@
+"""Top-1 agreement of each speed mode with plain float32, on the benchmark photos and the test photos.
+
+    python bench/agreement.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.photos import make_photos  # noqa: E402
+from tests.photos import photo_arrays  # noqa: E402
+
+
+def main() -> None:
+    import twoends
+
+    photos = list(photo_arrays().values()) + make_photos(Path(tempfile.gettempdir()) / "twoends-bench-photos", 96)
+    modes = {
+        "fp32 NCHW": dict(channels_last=False),
+        "fp32 channels-last": dict(channels_last=True),
+        "bf16 channels-last": dict(channels_last=True, precision="bf16"),
+    }
+    results = {}
+    for name, opts in modes.items():
+        clf = twoends.load("efficientnet_lite0", **opts)
+        preds = clf.predict(photos)
+        results[name] = (np.array([p.index for p in preds]), np.stack([p.probabilities for p in preds]))
+    ref_top, ref_p = results["fp32 NCHW"]
+    print(f"{len(photos)} photos (5 real + 96 crops/flips of them)")
+    print(f"{'mode':22} {'top-1 agreement':>16} {'max |dp|':>9} {'mean |dp| of top-1':>19}")
+    for name, (top, p) in results.items():
+        agree = (top == ref_top).mean()
+        dp = np.abs(p - ref_p)
+        top1 = np.abs(p[np.arange(len(top)), ref_top] - ref_p[np.arange(len(top)), ref_top]).mean()
+        print(f"{name:22} {agree:16.1%} {dp.max():9.4f} {top1:19.4f}")
+
+
+if __name__ == "__main__":
+    main()
