@@ -43,6 +43,14 @@ def apply_temperature(logits, temperature: float = 1.0):
     return x if t == 1.0 else x / t
 
 
+def _scaled(logits, temperature):
+    """The namespace, the logits divided by T in the compute dtype, and the dtype to return in."""
+    t = check_temperature(temperature)
+    xp, x = namespace(logits)
+    x, out_dtype = compute_dtype(xp, x)
+    return xp, (x if t == 1.0 else x / t), out_dtype
+
+
 def _shifted(x, xp, axis):
     """``x - max(x)`` along axis, with rows whose max is not finite shifted by 0.
 
@@ -58,11 +66,7 @@ def _shifted(x, xp, axis):
 @_quiet
 def softmax(logits, axis: int = -1, temperature: float = 1.0):
     """Probabilities that sum to 1 along ``axis``: exp(x - max) / sum(exp(x - max))."""
-    t = check_temperature(temperature)
-    xp, x = namespace(logits)
-    x, out_dtype = compute_dtype(xp, x)
-    if t != 1.0:
-        x = x / t
+    xp, x, out_dtype = _scaled(logits, temperature)
     z, _ = _shifted(x, xp, axis)
     e = xp.exp(z)
     return xp.astype(e / xp.sum(e, axis=axis, keepdims=True), out_dtype)
@@ -71,11 +75,7 @@ def softmax(logits, axis: int = -1, temperature: float = 1.0):
 @_quiet
 def log_softmax(logits, axis: int = -1, temperature: float = 1.0):
     """log(softmax(x)) without taking the log of a rounded-to-zero probability."""
-    t = check_temperature(temperature)
-    xp, x = namespace(logits)
-    x, out_dtype = compute_dtype(xp, x)
-    if t != 1.0:
-        x = x / t
+    xp, x, out_dtype = _scaled(logits, temperature)
     z, _ = _shifted(x, xp, axis)
     return xp.astype(z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True)), out_dtype)
 
@@ -83,11 +83,7 @@ def log_softmax(logits, axis: int = -1, temperature: float = 1.0):
 @_quiet
 def logsumexp(logits, axis: int = -1, keepdims: bool = False, temperature: float = 1.0):
     """log(sum(exp(x))) along ``axis``; -inf for an all -inf row, like SciPy."""
-    t = check_temperature(temperature)
-    xp, x = namespace(logits)
-    x, out_dtype = compute_dtype(xp, x)
-    if t != 1.0:
-        x = x / t
+    xp, x, out_dtype = _scaled(logits, temperature)
     z, m = _shifted(x, xp, axis)
     out = xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True)) + m
     if not keepdims:
@@ -102,11 +98,7 @@ def sigmoid(logits, temperature: float = 1.0):
     The naive form overflows exp(-x) for x below about -88 in float32 (and -11
     in float16); both branches here only ever exponentiate a non-positive number.
     """
-    t = check_temperature(temperature)
-    xp, x = namespace(logits)
-    x, out_dtype = compute_dtype(xp, x)
-    if t != 1.0:
-        x = x / t
+    xp, x, out_dtype = _scaled(logits, temperature)
     e = xp.exp(-xp.abs(x))
     out = xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     return xp.astype(out, out_dtype)
@@ -115,10 +107,6 @@ def sigmoid(logits, temperature: float = 1.0):
 @_quiet
 def log_sigmoid(logits, temperature: float = 1.0):
     """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), exact in the far tails."""
-    t = check_temperature(temperature)
-    xp, x = namespace(logits)
-    x, out_dtype = compute_dtype(xp, x)
-    if t != 1.0:
-        x = x / t
+    xp, x, out_dtype = _scaled(logits, temperature)
     out = xp.minimum(x, xp.zeros_like(x)) - xp.log1p(xp.exp(-xp.abs(x)))
     return xp.astype(out, out_dtype)
