@@ -15,7 +15,7 @@ import twoends  # noqa: E402
 from twoends.backends.timm import spec_from_data_config  # noqa: E402
 from twoends.errors import ModelError  # noqa: E402
 
-from _photos import load_photos  # noqa: E402
+from tests.photos import load_photos  # noqa: E402
 
 # (model, what its pretrained_cfg exercises); all built with pretrained=False
 MODELS = {

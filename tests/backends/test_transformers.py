@@ -34,7 +34,7 @@ from twoends.backends.transformers import ProcessorSpec, activation_for  # noqa:
 from twoends.errors import ConfigError, ModelError  # noqa: E402
 from twoends.preprocess.text import TextSpec  # noqa: E402
 
-from _photos import load_photos  # noqa: E402
+from tests.photos import load_photos  # noqa: E402
 
 IMAGE_LABELS = {0: "cat", 1: "cup", 2: "rocket", 3: "person"}
 TEXTS = [

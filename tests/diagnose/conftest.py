@@ -10,23 +10,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch", reason="pip install --no-deps efficientnet-lite-pytorch")
 pytest.importorskip("skimage")
 
-PHOTO_NAMES = ("chelsea", "coffee", "astronaut", "rocket", "grace_hopper")
-
-
-def _photo(name: str) -> Image.Image:
-    if name == "grace_hopper":
-        import matplotlib.cbook as cbook
-
-        with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
-            return im.convert("RGB")
-    from skimage import data
-
-    return Image.fromarray(getattr(data, name)()).convert("RGB")
+from tests.photos import PHOTO_NAMES, load_photo
 
 
 @pytest.fixture(scope="session")
 def photos() -> dict[str, Image.Image]:
-    return {n: _photo(n) for n in PHOTO_NAMES}
+    return {n: load_photo(n) for n in PHOTO_NAMES}
 
 
 @pytest.fixture(scope="session")

@@ -7,24 +7,13 @@ import pathlib
 import pytest
 from PIL import Image
 
-PHOTO_NAMES = ("chelsea", "coffee", "astronaut", "rocket", "grace_hopper")
-
-
-def _load(name: str) -> Image.Image:
-    if name == "grace_hopper":
-        import matplotlib.cbook as cbook
-
-        with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
-            return im.convert("RGB")
-    from skimage import data
-
-    return Image.fromarray(getattr(data, name)()).convert("RGB")
+from tests.photos import PHOTO_NAMES, load_photo
 
 
 @pytest.fixture(scope="session")
 def photos() -> dict[str, Image.Image]:
     """The real photos as in-memory RGB PIL images."""
-    return {name: _load(name) for name in PHOTO_NAMES}
+    return {name: load_photo(name) for name in PHOTO_NAMES}
 
 
 @pytest.fixture(scope="session")
