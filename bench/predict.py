@@ -1,29 +1,43 @@
 """End-to-end image classification throughput: the seed's recipe vs twoends vs the forward-only ceiling.
 
 All on the same 640x480 JPEG photos (made from the bundled real photos), the same
-EfficientNet-Lite0 weights, in one run, on this machine. Prints images/s and
-ratios against the named baselines:
+EfficientNet-Lite0 weights, on this machine, in one run. Every mode runs in a fresh
+process of its own (loading and warm-up untimed), and the modes take turns, round
+after round, so that a slow minute of a shared machine hits them all alike and a
+setting one mode changes for its whole process (the C allocator) cannot leak into
+another. Prints the median images/s over the rounds and ratios against the named
+baselines.
 
-  seed recipe      one image at a time, eager float32: PIL open/resize/crop, NumPy
-                   normalise, unsqueeze(0), model(x) under no_grad, softmax, topk
-  twoends fp32     Classifier.predict_iter (what `twoends predict` runs), float32
-  twoends bf16     the same with precision="bf16" (autocast)
-  ceiling          the forward pass alone on ready-made batches in twoends' own
-                   settings (no decode, no head), fp32 and bf16
-  HF pipeline      transformers.pipeline("image-classification", batch_size=B) vs
-                   twoends.wrap on the same Hugging Face MobileNetV2 (built from its
-                   config: random weights are fine for speed), --hf to include
+  seed recipe        one image at a time, eager float32, in a plain Python process:
+                     PIL open/resize/crop, NumPy normalise, unsqueeze(0), model(x)
+                     under no_grad, softmax, topk - the 20 lines people copy
+  seed + keep-memory the same, after twoends.allocator.keep_freed_memory() (what the
+                     twoends commands set): how much of the gain is the allocator alone
+  twoends MODE       Classifier.predict_iter as `twoends predict` runs it (keep-memory
+                     on, decoding and the model taking turns on the CPU)
+  ceiling MODE       the forward pass alone on ready-made batches in the same settings
+                     (no decode, no head): what twoends MODE would reach if decoding
+                     were free
+  HF pipeline        transformers.pipeline("image-classification", batch_size=B) vs
+                     twoends.wrap on the same Hugging Face MobileNetV2 (built from its
+                     config: random weights are fine for speed); --hf, needs transformers
 
-    python bench/predict.py --hf            # 96 photos
-    python bench/predict.py --photos 48 --repeat 1
+MODE is fp32, bf16 (autocast), and with --compile also fp32+compile and bf16+compile
+(torch.compile with freezing; compiling is part of the untimed warm-up).
+
+    python bench/predict.py                     # 96 photos, 3 rounds
+    python bench/predict.py --compile --hf      # everything (about 15 minutes on 2 cores)
+    python bench/predict.py --photos 48 --rounds 1
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 from bench.photos import make_photos  # noqa: E402
 
 
@@ -58,63 +73,47 @@ def seed_recipe(module, paths):
     return out
 
 
-def timed(fn, n_items, repeat):
-    fn()  # warm-up (also fills the page cache and oneDNN's kernel caches)
+# --- one mode, in its own process -----------------------------------------------------------
+
+
+def run_mode(mode: str, paths: list[Path], bs: int, passes: int) -> float:
+    """images/s of one mode: warm-up pass (untimed), then the median of ``passes`` timed passes."""
+    import twoends
+    from twoends.allocator import keep_freed_memory
+
+    kind, _, setting = mode.partition(" ")
+    precision, compile_ = setting.split("+")[0] or "fp32", "compile" in setting
+    if mode != "seed":
+        keep_freed_memory()  # what every twoends command does
+    if kind == "seed":
+        module = twoends.load("efficientnet_lite0", channels_last=False).backend.module
+        fn = lambda: seed_recipe(module, paths)  # noqa: E731
+    elif kind in ("twoends", "ceiling"):
+        clf = twoends.load("efficientnet_lite0", batch_size=bs, precision=precision, compile=compile_)
+        if kind == "twoends":
+            fn = lambda: list(clf.predict_iter(paths))  # noqa: E731
+        else:
+            ready = np.stack([clf.plan(twoends.preprocess.decode_image(p)) for p in paths[:bs]])
+            batches = len(paths) // bs
+
+            def fn():
+                for _ in range(batches):
+                    clf.backend.forward(ready)
+    elif kind in ("hf-pipeline", "twoends-hf"):
+        fn = _hf_mode(kind, paths, bs)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    n = len(paths) if kind != "ceiling" else (len(paths) // bs) * bs
+    fn()  # warm-up: page cache, oneDNN kernels, compiling
     times = []
-    for _ in range(repeat):
+    for _ in range(passes):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return n_items / statistics.median(times)
+    return n / statistics.median(times)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", type=int, default=96)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "twoends-bench-photos"))
-    ap.add_argument("--hf", action="store_true", help="also compare with the Hugging Face pipeline")
-    ap.add_argument("--precisions", default="fp32,bf16")
-    args = ap.parse_args()
-
-    import torch
-
-    import twoends
-
-    paths = make_photos(Path(args.cache), args.photos)
-    n, bs = len(paths), args.batch_size
-    print(f"# {n} photos 640x480 JPEG, batch size {bs}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {os.cpu_count()} cores, {platform.processor() or platform.machine()}")
-
-    plain = twoends.load("efficientnet_lite0", batch_size=bs, channels_last=False)
-    seed = timed(lambda: seed_recipe(plain.backend.module, paths), n, args.repeat)
-    rows = [("seed recipe (1 at a time, fp32)", seed, None)]
-    for precision in args.precisions.split(","):
-        clf = twoends.load("efficientnet_lite0", batch_size=bs, precision=precision)
-        ready = np.stack([clf.plan(twoends.preprocess.decode_image(p)) for p in paths[:bs]])
-        batches = max(1, n // bs)
-
-        def ceiling():
-            for _ in range(batches):
-                clf.backend.forward(ready)
-
-        ceil = timed(ceiling, batches * bs, args.repeat)
-        e2e = timed(lambda: list(clf.predict_iter(paths)), n, args.repeat)
-        rows.append((f"twoends {precision}", e2e, ceil))
-        rows.append((f"ceiling {precision} (forward only)", ceil, ceil))
-    if args.hf:
-        rows += hf_rows(paths, bs, args.repeat)
-    print(f"{'mode':40} {'images/s':>9} {'x seed':>7} {'x own ceiling':>13}")
-    for name, rate, ceil in rows:
-        own = f"{rate / ceil:13.2f}" if ceil else " " * 13
-        print(f"{name:40} {rate:9.1f} {rate / seed:7.2f} {own}")
-    if args.hf:
-        print(f"twoends / HF pipeline on the same model: {rows[-1][1] / rows[-2][1]:.2f}x")
-
-
-def hf_rows(paths, bs, repeat):
-    """The HF pipeline and twoends on the same HF MobileNetV2, same photos, same batch size."""
+def _hf_mode(kind: str, paths: list[Path], bs: int):
     import torch
     from transformers import MobileNetV2Config, MobileNetV2ForImageClassification, MobileNetV2ImageProcessor, pipeline
 
@@ -123,15 +122,83 @@ def hf_rows(paths, bs, repeat):
     torch.manual_seed(0)
     model = MobileNetV2ForImageClassification(MobileNetV2Config(num_labels=1000)).eval()
     processor = MobileNetV2ImageProcessor()
-    pipe = pipeline("image-classification", model=model, image_processor=processor, device="cpu", batch_size=bs)
+    if kind == "hf-pipeline":  # keep-memory is on here too: both sides on the same footing
+        pipe = pipeline("image-classification", model=model, image_processor=processor, device="cpu", batch_size=bs)
+        return lambda: list(pipe([str(p) for p in paths], top_k=5))
     clf = twoends.wrap(model, processor=processor, batch_size=bs)
-    n = len(paths)
-    hf = timed(lambda: list(pipe([str(p) for p in paths], top_k=5)), n, repeat)
-    ours = timed(lambda: list(clf.predict_iter(paths)), n, repeat)
-    return [
-        (f"HF pipeline MobileNetV2 (batch {bs})", hf, None),
-        ("twoends on the same HF MobileNetV2", ours, None),
-    ]
+    return lambda: list(clf.predict_iter(paths))
+
+
+# --- the driver -----------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", type=int, default=96)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3, help="each mode runs once per round, modes in turn")
+    ap.add_argument("--passes", type=int, default=2, help="timed passes over the photos per run (median)")
+    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "twoends-bench-photos"))
+    ap.add_argument("--compile", action="store_true", help="also the torch.compile modes")
+    ap.add_argument("--hf", action="store_true", help="also the Hugging Face pipeline comparison")
+    ap.add_argument("--hf-only", action="store_true", help="only the Hugging Face pipeline comparison")
+    ap.add_argument("--mode", help=argparse.SUPPRESS)  # internal: run one mode and print its rate
+    args = ap.parse_args()
+
+    paths = make_photos(Path(args.cache), args.photos)
+    if args.mode:
+        print(json.dumps({"rate": run_mode(args.mode, paths, args.batch_size, args.passes)}))
+        return
+
+    modes = [] if args.hf_only else ["seed", "seed keep-memory", "twoends fp32", "ceiling fp32", "twoends bf16", "ceiling bf16"]
+    if args.compile and not args.hf_only:
+        modes += ["twoends fp32+compile", "ceiling fp32+compile", "twoends bf16+compile", "ceiling bf16+compile"]
+    if args.hf or args.hf_only:
+        modes += ["hf-pipeline", "twoends-hf"]
+    import torch
+
+    print(f"# {len(paths)} photos 640x480 JPEG, batch size {args.batch_size}, {args.rounds} rounds x {args.passes} passes; "
+          f"torch {torch.__version__}, {os.cpu_count()} cores, {platform.machine()} {_cpu_name()}", flush=True)
+    rates: dict[str, list[float]] = {m: [] for m in modes}
+    for r in range(args.rounds):
+        for mode in modes:
+            rates[mode].append(_in_subprocess(mode, args))
+            print(f"  round {r + 1}: {mode:24} {rates[mode][-1]:7.1f} images/s", file=sys.stderr, flush=True)
+    report(rates)
+
+
+def _in_subprocess(mode: str, args) -> float:
+    cmd = [sys.executable, __file__, "--mode", mode, "--photos", str(args.photos), "--batch-size", str(args.batch_size),
+           "--passes", str(args.passes), "--cache", args.cache]
+    env = {**os.environ, "TWOENDS_KEEP_MEMORY": "1"}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"mode {mode!r} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])["rate"]
+
+
+def report(rates: dict[str, list[float]]) -> None:
+    med = {m: statistics.median(v) for m, v in rates.items()}
+    seed = med.get("seed")
+    print(f"{'mode':26} {'images/s':>9} {'(min-max)':>14} {'x seed':>7} {'x own ceiling':>13}")
+    for mode, rate in med.items():
+        lo, hi = min(rates[mode]), max(rates[mode])
+        ceiling = med.get(mode.replace("twoends ", "ceiling ")) if mode.startswith("twoends ") else None
+        own = f"{rate / ceiling:13.2f}" if ceiling else " " * 13
+        xs = f"{rate / seed:7.2f}" if seed and not mode.startswith(("hf", "twoends-hf")) else " " * 7
+        print(f"{mode:26} {rate:9.1f} {f'({lo:.0f}-{hi:.0f})':>14} {xs} {own}")
+    if "hf-pipeline" in med:
+        print(f"twoends / HF pipeline on the same HF MobileNetV2: {med['twoends-hf'] / med['hf-pipeline']:.2f}x")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from .head import Head
 from .prediction import Prediction, PredictionBatch
 from .preprocess import DEFAULT_MAX_PIXELS, ImageSpec, decode_image, is_single, iter_items, resolve_spec
 from .preprocess.text import TextSpec, is_single_text, iter_texts, resolve_text_spec
-from .runner import Prepared, batches, default_workers, prepare_stream
+from .runner import Prepared, default_workers, prepared_batches
 
 __all__ = ["Classifier"]
 
@@ -105,8 +105,9 @@ class Classifier:
         size = batch_size or self.batch_size
         _check_positive("batch_size", size)
         items = iter_texts(inputs) if self.text else iter_items(inputs)
-        stream = prepare_stream(items, self._prepare, workers=self.workers, window=2 * size + self.workers)
-        for group in batches(stream, size):
+        # a model on the CPU shares the cores with decoding: take turns instead of overlapping
+        overlap = not str(getattr(self.backend, "device", "cpu")).startswith("cpu")
+        for group in prepared_batches(items, self._prepare, workers=self.workers, size=size, overlap=overlap):
             yield from self._run(group)
 
     def predict_batch(self, prepared: list[Prepared]) -> list[Prediction]:

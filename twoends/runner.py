@@ -1,10 +1,21 @@
 """The streaming runner: inputs in, Predictions out, in order, with bounded memory.
 
 Decoding and preprocessing run in a pool of threads (Pillow releases the GIL
-while it decodes and resizes, and the model's forward pass releases it too, so
-both cores stay busy); the caller's thread assembles batches and runs the model
-while the next inputs are being prepared. At most ``window`` inputs are in
-flight, whatever the number of inputs, and results come out in input order.
+while it decodes and resizes, and the model's forward pass releases it too).
+Two schedules, chosen by where the model runs:
+
+* ``overlap`` (the model is on an accelerator): the pool prepares the next
+  inputs while the caller's thread runs the model on this batch; at most
+  ``window`` inputs are in flight.
+* ``phased`` (the model is on the CPU): the pool prepares one batch with every
+  worker, then the model runs it with every core, then the next batch. The
+  forward pass's OpenMP threads and the decoding threads would otherwise fight
+  for the same cores, and a forward thread that is descheduled holds up all the
+  others at the next barrier; taking turns keeps both at full speed
+  (bench/RESULTS.md has the measurements).
+
+Either way memory is bounded whatever the number of inputs, and results come
+out in input order.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-__all__ = ["Prepared", "default_workers", "prepare_stream", "batches"]
+__all__ = ["Prepared", "default_workers", "prepare_stream", "batches", "prepared_batches"]
 
 
 class Prepared:
@@ -65,3 +76,22 @@ def batches(stream: Iterable[Prepared], size: int) -> Iterator[Sequence[Prepared
             batch = []
     if batch:
         yield batch
+
+
+def prepared_batches(
+    items: Iterable[Any], prepare: Callable[[Any], Any], *, workers: int, size: int, overlap: bool
+) -> Iterator[list[Prepared]]:
+    """Batches of ``size`` prepared inputs, in input order, on the schedule the module docstring describes."""
+    if overlap or workers <= 1:
+        yield from batches(prepare_stream(items, prepare, workers=workers, window=2 * size + workers), size)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twoends-prep") as pool:
+        chunk: list[Any] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == size:
+                # the generator is suspended while the caller runs the model: nothing decodes then
+                yield list(pool.map(_safe, [prepare] * size, chunk))
+                chunk = []
+        if chunk:
+            yield list(pool.map(_safe, [prepare] * len(chunk), chunk))

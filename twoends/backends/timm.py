@@ -102,13 +102,15 @@ def _info(model: torch.nn.Module, name: str | None):
 
 
 def wrap_model(model: torch.nn.Module, *, device: Any = "auto", name: str | None = None,
-               channels_last: bool = False, dtype: Any = None) -> TorchBackend:
+               channels_last: bool | str = "auto", dtype: Any = None, precision: str = "fp32",
+               compile: bool = False) -> TorchBackend:
     """The backend for ``twoends.wrap(timm_model)``."""
-    return TorchBackend(model, info=_info(model, name), device=device, channels_last=channels_last, dtype=dtype)
+    return TorchBackend(model, info=_info(model, name), device=device, channels_last=channels_last, dtype=dtype,
+                        precision=precision, compile=compile)
 
 
-def load(name: str, *, pretrained: bool = True, device: Any = "auto", channels_last: bool = False,
-         dtype: Any = None, **create_options: Any) -> TorchBackend:
+def load(name: str, *, pretrained: bool = True, device: Any = "auto", channels_last: bool | str = "auto",
+         dtype: Any = None, precision: str = "fp32", compile: bool = False, **create_options: Any) -> TorchBackend:
     """``twoends.load("timm:resnet50.a1_in1k")``; ``create_options`` go to ``timm.create_model``."""
     arch = name.split(".")[0]
     if not timm.is_model(arch):
@@ -125,4 +127,5 @@ def load(name: str, *, pretrained: bool = True, device: Any = "auto", channels_l
             "they are not in the Hugging Face cache (HF_HOME) and the hub could not be reached. "
             "Download them once with internet access, or pass pretrained=False for random weights"
         ) from e
-    return wrap_model(model, device=device, name=f"timm:{name}", channels_last=channels_last, dtype=dtype)
+    return wrap_model(model, device=device, name=f"timm:{name}", channels_last=channels_last, dtype=dtype,
+                      precision=precision, compile=compile)

@@ -121,8 +121,10 @@ def wrap_model(
     weights: Any = None,
     device: Any = "auto",
     name: str | None = None,
-    channels_last: bool = False,
+    channels_last: bool | str = "auto",
     dtype: Any = None,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> TorchBackend:
     """The backend for a torchvision model handed to ``twoends.wrap(model, weights=W)``."""
     if weights is None:
@@ -133,7 +135,8 @@ def wrap_model(
         )
     else:
         info = _info(model, resolve_weights(weights), name)
-    return TorchBackend(model, info=info, device=device, channels_last=channels_last, dtype=dtype)
+    return TorchBackend(model, info=info, device=device, channels_last=channels_last, dtype=dtype,
+                        precision=precision, compile=compile)
 
 
 def weights_path(weights: WeightsEnum) -> str:
@@ -177,8 +180,10 @@ def load(
     *,
     weights: Any = "DEFAULT",
     device: Any = "auto",
-    channels_last: bool = False,
+    channels_last: bool | str = "auto",
     dtype: Any = None,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> TorchBackend:
     """``twoends.load("torchvision:resnet50", weights="IMAGENET1K_V2")``: the model with its weights."""
     model_name = name.strip().lower()
@@ -194,4 +199,4 @@ def load(
     _fetch(w)
     module = torchvision.models.get_model(model_name, weights=w)
     return TorchBackend(module, info=_info(module, w, f"torchvision:{model_name}"), device=device,
-                        channels_last=channels_last, dtype=dtype)
+                        channels_last=channels_last, dtype=dtype, precision=precision, compile=compile)

@@ -195,7 +195,7 @@ class HFTextBackend(TorchBackend):
         return {k: v.to(self._device) for k, v in batch.encoding.items()}
 
     def _call(self, x: Any) -> Any:
-        return self.module(**x)
+        return self._run(lambda enc: self.module(**enc), x)  # autocast when precision asks for it
 
 
 def _text_limit(tokenizer: Any, config: Any) -> int:
@@ -219,8 +219,10 @@ def wrap_model(
     tokenizer: Any = None,
     device: Any = "auto",
     name: str | None = None,
-    channels_last: bool = False,
+    channels_last: bool | str = "auto",
     dtype: Any = None,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> TorchBackend:
     """The backend for ``twoends.wrap(hf_model, processor=...)``: a tokenizer makes it a text model."""
     if processor is not None and not _is_tokenizer(processor) and hasattr(processor, "tokenizer") and not hasattr(processor, "image_processor"):
@@ -231,7 +233,13 @@ def wrap_model(
     if tokenizer is not None:
         limit = _text_limit(tokenizer, model.config)
         info = _info(model, name, TextSpec(max_length=limit), [f"tokenizer {type(tokenizer).__name__}, at most {limit} tokens"])
-        return HFTextBackend(model, tokenizer, info=info, max_length=limit, device=device, dtype=dtype)
+        if compile:
+            raise ConfigError(
+                "compile=True is for image models: a text batch is padded to its longest text, so every new "
+                "length would compile again; leave compile off for text models"
+            )
+        return HFTextBackend(model, tokenizer, info=info, max_length=limit, device=device, dtype=dtype,
+                             precision=precision)
     if processor is None:
         if getattr(model, "main_input_name", "") == "input_ids":
             raise ModelError(
@@ -246,7 +254,8 @@ def wrap_model(
         else:
             spec, notes = ProcessorSpec(processor, why), [f"preprocessing: {type(processor).__name__} itself ({why})"]
     info = _info(model, name, spec, notes)
-    return TorchBackend(model, info=info, device=device, channels_last=channels_last, dtype=dtype)
+    return TorchBackend(model, info=info, device=device, channels_last=channels_last, dtype=dtype,
+                        precision=precision, compile=compile)
 
 
 def load(name: str, *, device: Any = "auto", revision: str | None = None, **options: Any) -> TorchBackend:

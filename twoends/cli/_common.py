@@ -21,6 +21,8 @@ def model_options(fn):
     @click.option("--workers", type=click.IntRange(min=1), default=None, help="Decoding threads (default: one per core).")
     @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
                   help="bf16: autocast on CPUs with AVX-512 BF16/AMX and on GPUs (faster; see bench/RESULTS.md for agreement).")
+    @click.option("--compile/--no-compile", "compile_model", default=False, show_default=True,
+                  help="torch.compile the model (compiles on the first batch, tens of seconds; then faster: for big jobs).")
     @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
                   help="A calibration file from `twoends calibrate`: its temperature and conformal sets are applied.")
     @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (default 89,478,485).")
@@ -38,17 +40,27 @@ def stderr_console():
 
 
 def fail(message: str, code: int = 2) -> None:
-    stderr_console().print(f"[red]error:[/red] {message}", highlight=False)
+    # soft_wrap: the message stays one line (greppable, and a path in it stays whole)
+    stderr_console().print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
-def load_classifier(*, model, device, labels, temperature, workers, max_pixels, precision="fp32", calibration=None, **options):
-    """twoends.load with the command-line options; a TwoEndsError becomes a clean message and exit 2."""
-    import twoends
+def load_classifier(*, model, device, labels, temperature, workers, max_pixels, precision="fp32", calibration=None,
+                    compile_model=False, **options):
+    """twoends.load with the command-line options; a TwoEndsError becomes a clean message and exit 2.
 
+    A command is a whole process running one model: it keeps freed memory for reuse
+    (see twoends.allocator; TWOENDS_KEEP_MEMORY=0 turns it off).
+    """
+    import twoends
+    from twoends.allocator import keep_freed_memory
+
+    keep_freed_memory()
     extra = {"max_pixels": max_pixels} if max_pixels else {}
     if precision != "fp32":  # only backends that have precisions are asked for one
         extra["precision"] = precision
+    if compile_model:
+        extra["compile"] = True
     if calibration is not None:
         extra["calibration"] = calibration
     try:
