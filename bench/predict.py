@@ -99,11 +99,11 @@ def run_mode(mode: str, paths: list[Path], bs: int, passes: int) -> float:
             def fn():
                 for _ in range(batches):
                     clf.backend.forward(ready)
-    elif kind in ("hf-pipeline", "twoends-hf"):
-        fn = _hf_mode(kind, paths, bs)
+    elif kind in ("hf-pipeline", "twoends-hf", "ceiling-hf"):
+        fn = _hf_mode(kind, paths, bs, precision)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
-    n = len(paths) if kind != "ceiling" else (len(paths) // bs) * bs
+    n = len(paths) if not kind.startswith("ceiling") else (len(paths) // bs) * bs
     fn()  # warm-up: page cache, oneDNN kernels, compiling
     times = []
     for _ in range(passes):
@@ -113,7 +113,7 @@ def run_mode(mode: str, paths: list[Path], bs: int, passes: int) -> float:
     return n / statistics.median(times)
 
 
-def _hf_mode(kind: str, paths: list[Path], bs: int):
+def _hf_mode(kind: str, paths: list[Path], bs: int, precision: str):
     import torch
     from transformers import MobileNetV2Config, MobileNetV2ForImageClassification, MobileNetV2ImageProcessor, pipeline
 
@@ -125,7 +125,10 @@ def _hf_mode(kind: str, paths: list[Path], bs: int):
     if kind == "hf-pipeline":  # keep-memory is on here too: both sides on the same footing
         pipe = pipeline("image-classification", model=model, image_processor=processor, device="cpu", batch_size=bs)
         return lambda: list(pipe([str(p) for p in paths], top_k=5))
-    clf = twoends.wrap(model, processor=processor, batch_size=bs)
+    clf = twoends.wrap(model, processor=processor, batch_size=bs, precision=precision)
+    if kind == "ceiling-hf":
+        ready = np.stack([clf.plan(twoends.preprocess.decode_image(p)) for p in paths[:bs]])
+        return lambda: [clf.backend.forward(ready) for _ in range(len(paths) // bs)]
     return lambda: list(clf.predict_iter(paths))
 
 
@@ -154,7 +157,7 @@ def main() -> None:
     if args.compile and not args.hf_only:
         modes += ["twoends fp32+compile", "ceiling fp32+compile", "twoends bf16+compile", "ceiling bf16+compile"]
     if args.hf or args.hf_only:
-        modes += ["hf-pipeline", "twoends-hf"]
+        modes += ["hf-pipeline", "twoends-hf", "ceiling-hf", "twoends-hf bf16"]
     import torch
 
     print(f"# {len(paths)} photos 640x480 JPEG, batch size {args.batch_size}, {args.rounds} rounds x {args.passes} passes; "

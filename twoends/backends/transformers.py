@@ -76,6 +76,10 @@ class ProcessorSpec:
 
 class _ProcessorPlan:
     draft_size = None  # the processor sees the image exactly as decoded, as in the pipeline
+    # The torchvision-based processors resize with torch ops that already use every core;
+    # two decoding threads each start an OpenMP team of their own, whose spinning threads
+    # then slow the model's forward pass (bench/RESULTS.md: 78 vs 103 images/s on 2 cores).
+    max_workers = 1
 
     def __init__(self, processor: Any):
         self.processor = processor
