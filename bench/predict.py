@@ -11,13 +11,17 @@ baselines.
   seed recipe        one image at a time, eager float32, in a plain Python process:
                      PIL open/resize/crop, NumPy normalise, unsqueeze(0), model(x)
                      under no_grad, softmax, topk - the 20 lines people copy
-  seed + keep-memory the same, after twoends.allocator.keep_freed_memory() (what the
-                     twoends commands set): how much of the gain is the allocator alone
+  seed tuned         the same, after twoends.process.tune_process() (what the twoends
+                     commands set: freed memory kept, shorter OpenMP spinning): how much
+                     of the gain those process settings give on their own
   twoends MODE       Classifier.predict_iter as `twoends predict` runs it (keep-memory
                      on, decoding and the model taking turns on the CPU)
   ceiling MODE       the forward pass alone on ready-made batches in the same settings
                      (no decode, no head): what twoends MODE would reach if decoding
                      were free
+  prepare            decoding and preprocessing alone (the runner's threads, no model)
+  bound MODE         1 / (1/ceiling + 1/prepare): the best twoends MODE can do when the
+                     two share the cores and each runs at its own full speed
   HF pipeline        transformers.pipeline("image-classification", batch_size=B) vs
                      twoends.wrap on the same Hugging Face MobileNetV2 (built from its
                      config: random weights are fine for speed); --hf, needs transformers
@@ -79,12 +83,12 @@ def seed_recipe(module, paths):
 def run_mode(mode: str, paths: list[Path], bs: int, passes: int) -> float:
     """images/s of one mode: warm-up pass (untimed), then the median of ``passes`` timed passes."""
     import twoends
-    from twoends.allocator import keep_freed_memory
+    from twoends.process import tune_process
 
     kind, _, setting = mode.partition(" ")
-    precision, compile_ = setting.split("+")[0] or "fp32", "compile" in setting
+    precision, compile_ = (setting.split("+")[0] or "fp32").replace("tuned", "fp32"), "compile" in setting
     if mode != "seed":
-        keep_freed_memory()  # what every twoends command does
+        tune_process()  # what every twoends command does, before torch is imported
     if kind == "seed":
         module = twoends.load("efficientnet_lite0", channels_last=False).backend.module
         fn = lambda: seed_recipe(module, paths)  # noqa: E731
@@ -99,6 +103,17 @@ def run_mode(mode: str, paths: list[Path], bs: int, passes: int) -> float:
             def fn():
                 for _ in range(batches):
                     clf.backend.forward(ready)
+    elif kind == "prepare":
+        from concurrent.futures import ThreadPoolExecutor
+
+        from twoends.preprocess import iter_items
+
+        clf = twoends.load("efficientnet_lite0", batch_size=bs)
+        items = list(iter_items(paths))
+
+        def fn():
+            with ThreadPoolExecutor(clf.workers) as pool:
+                return list(pool.map(clf.prepare, items))
     elif kind in ("hf-pipeline", "twoends-hf", "ceiling-hf"):
         fn = _hf_mode(kind, paths, bs, precision)
     else:
@@ -153,7 +168,8 @@ def main() -> None:
         print(json.dumps({"rate": run_mode(args.mode, paths, args.batch_size, args.passes)}))
         return
 
-    modes = [] if args.hf_only else ["seed", "seed keep-memory", "twoends fp32", "ceiling fp32", "twoends bf16", "ceiling bf16"]
+    modes = [] if args.hf_only else ["seed", "seed tuned", "prepare", "twoends fp32", "ceiling fp32", "twoends bf16",
+                                     "ceiling bf16"]
     if args.compile and not args.hf_only:
         modes += ["twoends fp32+compile", "ceiling fp32+compile", "twoends bf16+compile", "ceiling bf16+compile"]
     if args.hf or args.hf_only:
@@ -182,14 +198,18 @@ def _in_subprocess(mode: str, args) -> float:
 
 def report(rates: dict[str, list[float]]) -> None:
     med = {m: statistics.median(v) for m, v in rates.items()}
-    seed = med.get("seed")
-    print(f"{'mode':26} {'images/s':>9} {'(min-max)':>14} {'x seed':>7} {'x own ceiling':>13}")
+    seed, prepare = med.get("seed"), med.get("prepare")
+    print(f"{'mode':26} {'images/s':>9} {'(min-max)':>14} {'x seed':>7} {'x own ceiling':>13} {'x bound':>8}")
     for mode, rate in med.items():
         lo, hi = min(rates[mode]), max(rates[mode])
         ceiling = med.get(mode.replace("twoends ", "ceiling ")) if mode.startswith("twoends ") else None
         own = f"{rate / ceiling:13.2f}" if ceiling else " " * 13
-        xs = f"{rate / seed:7.2f}" if seed and not mode.startswith(("hf", "twoends-hf")) else " " * 7
-        print(f"{mode:26} {rate:9.1f} {f'({lo:.0f}-{hi:.0f})':>14} {xs} {own}")
+        bound = 1 / (1 / ceiling + 1 / prepare) if ceiling and prepare else None
+        xb = f"{rate / bound:8.2f}" if bound else ""
+        xs = f"{rate / seed:7.2f}" if seed and not mode.startswith(("hf", "twoends-hf", "ceiling-hf")) else " " * 7
+        print(f"{mode:26} {rate:9.1f} {f'({lo:.0f}-{hi:.0f})':>14} {xs} {own} {xb}")
+        if bound:
+            print(f"{'  bound ' + mode.split(' ', 1)[1]:26} {bound:9.1f} {'':14} {bound / seed:7.2f} {bound / ceiling:13.2f}")
     if "hf-pipeline" in med:
         print(f"twoends / HF pipeline on the same HF MobileNetV2: {med['twoends-hf'] / med['hf-pipeline']:.2f}x")
 

@@ -90,6 +90,7 @@ class Classifier:
             self.calibration.check(shown, model=self.name,
                                    activation=self.head.resolve_activation(info.num_outputs) if info.num_outputs else None)
         self.batch_size = batch_size
+        backend.plan_batches(batch_size)
         # a plan may cap the default (one whose steps are already multi-threaded); an explicit number wins
         self.workers = min(default_workers(), getattr(self.plan, "max_workers", None) or default_workers()) \
             if workers is None else max(1, int(workers))

@@ -112,3 +112,23 @@ def test_parquet_has_the_same_rows_typed(photos, tmp_path):
     assert [t["label"] for t in table] == [r["label"] for r in rows]
     assert table[0]["top_k"][0]["index"] == rows[0]["top_k"][0]["index"]
     assert set(table[0]) == set(rows[0])
+
+
+def test_speed_options_reach_the_model_and_the_command_keeps_freed_memory(photos, api_predictions):
+    from twoends import process
+    from twoends.cli._common import load_classifier
+
+    r = _run("predict", photos["coffee"].parent, "--format", "jsonl", "--precision", "bf16")
+    assert r.exit_code == 0, r.output
+    rows = {row["input"]: row for row in map(json.loads, r.stdout.splitlines())}
+    for path, ref in api_predictions.items():
+        if "coffee" in path or "chelsea" in path:
+            assert rows[path]["label"] == ref.label
+    # float32 probabilities, not bf16-rounded ones (those have at most 3 significant digits)
+    assert any(len(f"{row['probability']:.9g}") > 6 for row in rows.values())
+    if sys.platform.startswith("linux"):
+        assert process._state == "on"
+    clf = load_classifier(model="efficientnet_lite0", device="cpu", labels=None, temperature=1.0, workers=None,
+                          max_pixels=None, compile_model=True)
+    assert "torch.compile" in clf.backend.describe()
+    assert "--compile" in _run("predict", "--help").output

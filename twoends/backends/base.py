@@ -72,5 +72,8 @@ class Backend(abc.ABC):
                 )
         return np.stack([np.asarray(x) for x in inputs])
 
+    def plan_batches(self, batch_size: int) -> None:
+        """Told once, by the Classifier, the batch size it will send (a compiled model fixes its shape to it)."""
+
     def describe(self) -> str:
         return f"{type(self).__name__}({self.info.name}, device={self.device})"

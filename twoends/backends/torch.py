@@ -222,8 +222,9 @@ class TorchBackend(Backend):
       convolutions). It compiles on the first batch (tens of seconds on a small
       CPU, and it needs a C++ compiler) and then runs about 1.5x faster on this
       project's CPU (bench/RESULTS.md): for big jobs, not for one photo. The
-      batch size is fixed by the first batch; a shorter batch is padded up to it
-      and a longer one run in pieces, so a stream never recompiles. If
+      batch size is the Classifier's (``plan_batches``), else the first batch's;
+      a shorter batch is padded up to it and a longer one run in pieces, so a
+      stream or a server never recompiles. If
       compiling fails, the module runs as it is, with a warning that says why.
     """
 
@@ -301,6 +302,11 @@ class TorchBackend(Backend):
             return torch.stack([x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x)) for x in inputs])
         return super().collate(inputs)
 
+    def plan_batches(self, batch_size: int) -> None:
+        # the server's first batch may hold one request: compile for the batches to come
+        if self._compiled is not None and self._compiled_batch is None:
+            self._compiled_batch = int(batch_size)
+
     def describe(self) -> str:
         extras = []
         if self._channels_last:
@@ -375,10 +381,13 @@ class TorchBackend(Backend):
             if n == size:
                 out = _extract_logits(self._run(self._compiled, x))
             elif n < size:
-                pad = x.new_zeros((size - n, *x.shape[1:]))
-                if self._channels_last and x.ndim == 4:
-                    pad = pad.contiguous(memory_format=torch.channels_last)
-                out = _extract_logits(self._run(self._compiled, torch.cat([x, pad])))[:n]
+                # made like the batches the module was compiled on (a normal tensor, not an
+                # inference-mode one, with the same strides), or its guards would recompile
+                with torch.inference_mode(x.is_inference()):
+                    padded = torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
+                    if self._channels_last and x.ndim == 4:
+                        padded = padded.contiguous(memory_format=torch.channels_last)
+                out = _extract_logits(self._run(self._compiled, padded))[:n]
             else:
                 return torch.cat([self._call_compiled(x[i : i + size]) for i in range(0, n, size)])
         except Exception as exc:

@@ -49,13 +49,14 @@ def load_classifier(*, model, device, labels, temperature, workers, max_pixels, 
                     compile_model=False, **options):
     """twoends.load with the command-line options; a TwoEndsError becomes a clean message and exit 2.
 
-    A command is a whole process running one model: it keeps freed memory for reuse
-    (see twoends.allocator; TWOENDS_KEEP_MEMORY=0 turns it off).
+    A command is a whole process running one model: it keeps freed memory for reuse and
+    shortens OpenMP's spinning (twoends.process; before torch is imported).
     """
-    import twoends
-    from twoends.allocator import keep_freed_memory
+    from twoends.process import tune_process
 
-    keep_freed_memory()
+    tune_process()
+    import twoends
+
     extra = {"max_pixels": max_pixels} if max_pixels else {}
     if precision != "fp32":  # only backends that have precisions are asked for one
         extra["precision"] = precision

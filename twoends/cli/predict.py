@@ -62,6 +62,8 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
     # inputs from the command line are paths, and a path's item id is the path itself
     inputs = (item.id for item in iter_items(list(paths)) if item.id not in done) if done else list(paths)
     err = stderr_console()
+    if model_kwargs.get("compile_model") and not on_ray:
+        err.print("[dim]compiling the model on the first batch (tens of seconds on a small CPU)...[/dim]", highlight=False)
     if skipped:
         err.print(f"[dim]resuming: {skipped} inputs already in {output}, {total} to go[/dim]", highlight=False)
     show = progress if progress is not None else (err.is_terminal and total > 5)

@@ -205,6 +205,9 @@ class _Predictor:
     """One per actor: loads the model once, then turns input batches into prediction rows."""
 
     def __init__(self, model: Any, load_options: dict, include_vectors: bool, threads: int):
+        from ..process import tune_process
+
+        tune_process()  # an actor is a process of twoends' own, running one model
         self.clf = _load(model, load_options)
         self.schema = output_schema(include_vectors)
         self.include_vectors = include_vectors
