@@ -1,6 +1,7 @@
 """Top-1 agreement of each speed mode with plain float32, on the benchmark photos and the test photos.
 
-    python bench/agreement.py
+    python bench/agreement.py                # with the torch.compile modes (a minute of compiling)
+    python bench/agreement.py --no-compile
 """
 
 from __future__ import annotations
@@ -25,10 +26,14 @@ def main() -> None:
         "fp32 NCHW": dict(channels_last=False),
         "fp32 channels-last": dict(channels_last=True),
         "bf16 channels-last": dict(channels_last=True, precision="bf16"),
+        "fp32 + compile": dict(compile=True),
+        "bf16 + compile": dict(precision="bf16", compile=True),
     }
+    if "--no-compile" in sys.argv:
+        modes = {k: v for k, v in modes.items() if "compile" not in k}
     results = {}
     for name, opts in modes.items():
-        clf = twoends.load("efficientnet_lite0", **opts)
+        clf = twoends.load("efficientnet_lite0", batch_size=8, **opts)
         preds = clf.predict(photos)
         results[name] = (np.array([p.index for p in preds]), np.stack([p.probabilities for p in preds]))
     ref_top, ref_p = results["fp32 NCHW"]

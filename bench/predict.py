@@ -115,7 +115,7 @@ def run_mode(mode: str, paths: list[Path], bs: int, passes: int) -> float:
             with ThreadPoolExecutor(clf.workers) as pool:
                 return list(pool.map(clf.prepare, items))
     elif kind in ("hf-pipeline", "twoends-hf", "ceiling-hf"):
-        fn = _hf_mode(kind, paths, bs, precision)
+        fn = _hf_mode(kind, paths, bs, precision, compile_)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     n = len(paths) if not kind.startswith("ceiling") else (len(paths) // bs) * bs
@@ -128,7 +128,7 @@ def run_mode(mode: str, paths: list[Path], bs: int, passes: int) -> float:
     return n / statistics.median(times)
 
 
-def _hf_mode(kind: str, paths: list[Path], bs: int, precision: str):
+def _hf_mode(kind: str, paths: list[Path], bs: int, precision: str, compile_: bool):
     import torch
     from transformers import MobileNetV2Config, MobileNetV2ForImageClassification, MobileNetV2ImageProcessor, pipeline
 
@@ -140,7 +140,7 @@ def _hf_mode(kind: str, paths: list[Path], bs: int, precision: str):
     if kind == "hf-pipeline":  # keep-memory is on here too: both sides on the same footing
         pipe = pipeline("image-classification", model=model, image_processor=processor, device="cpu", batch_size=bs)
         return lambda: list(pipe([str(p) for p in paths], top_k=5))
-    clf = twoends.wrap(model, processor=processor, batch_size=bs, precision=precision)
+    clf = twoends.wrap(model, processor=processor, batch_size=bs, precision=precision, compile=compile_)
     if kind == "ceiling-hf":
         ready = np.stack([clf.plan(twoends.preprocess.decode_image(p)) for p in paths[:bs]])
         return lambda: [clf.backend.forward(ready) for _ in range(len(paths) // bs)]
@@ -174,6 +174,8 @@ def main() -> None:
         modes += ["twoends fp32+compile", "ceiling fp32+compile", "twoends bf16+compile", "ceiling bf16+compile"]
     if args.hf or args.hf_only:
         modes += ["hf-pipeline", "twoends-hf", "ceiling-hf", "twoends-hf bf16"]
+        if args.compile:
+            modes += ["twoends-hf fp32+compile"]
     import torch
 
     print(f"# {len(paths)} photos 640x480 JPEG, batch size {args.batch_size}, {args.rounds} rounds x {args.passes} passes; "
