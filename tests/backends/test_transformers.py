@@ -113,12 +113,18 @@ def test_image_classifier_matches_the_pipeline(case, photos):
     images = list(photos.values())
     expected = pipeline("image-classification", model=model, image_processor=processor, top_k=None)(images)
 
-    clf = twoends.wrap(model, processor=processor, device="cpu")
+    # channels_last=False: the pipeline's memory format, for the same convolution algorithms
+    clf = twoends.wrap(model, processor=processor, device="cpu", channels_last=False)
     assert isinstance(clf.spec, spec_type)
     assert clf.head.activation == "softmax" and list(clf.head.labels) == list(IMAGE_LABELS.values())
     # batch 1 as the pipeline: on CPU, convolutions pick algorithms by batch size (logits move ~1e-4)
     preds = clf.predict(images, batch_size=1)
     _assert_same_as_pipeline(preds, expected, list(IMAGE_LABELS.values()))
+    # the default (channels-last for a convolutional net): other summation orders, same answers
+    fast = twoends.wrap(make_model(), processor=processor, device="cpu").predict(images, batch_size=8)
+    assert [p.label for p in fast] == [p.label for p in preds]
+    np.testing.assert_allclose(np.stack([p.probabilities for p in fast]), np.stack([p.probabilities for p in preds]),
+                               atol=2e-4)
     # far from uniform, and different per image: a preprocessing difference could not hide
     assert max(p.probability for p in preds) - min(min(p.probabilities) for p in preds) > 0.3
     probs = np.stack([p.probabilities for p in preds])
@@ -137,7 +143,7 @@ def test_pipeline_leaves_training_mode_on_twoends_does_not(photos):
     assert any(_by_label(a) != pytest.approx(_by_label(b), abs=1e-3) for a, b in zip(evaluated, in_training))
 
     model = _mobilenet().train()
-    preds = twoends.wrap(model, processor=processor, device="cpu").predict(images, batch_size=1)
+    preds = twoends.wrap(model, processor=processor, device="cpu", channels_last=False).predict(images, batch_size=1)
     assert not model.training
     _assert_same_as_pipeline(preds, evaluated, list(IMAGE_LABELS.values()))
 
