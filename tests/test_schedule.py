@@ -90,21 +90,3 @@ def test_both_schedules_keep_order_and_give_every_input_once(overlap, n, size, w
             assert p.value is None and isinstance(p.error, ValueError)
         else:
             assert p.value == int(p.id) * 10 and p.error is None
-
-
-def test_a_plan_that_is_multithreaded_itself_gets_one_worker_unless_told():
-    class Plan:
-        max_workers = 1
-        draft_size = None
-
-        def __call__(self, image):
-            return np.zeros((3, 8, 8), np.float32)
-
-    class Spec(twoends.ImageSpec):
-        def plan(self):
-            return Plan()
-
-    backend = _Watching("cpu")
-    assert twoends.Classifier(backend, spec=Spec()).workers == 1
-    assert twoends.Classifier(backend, spec=Spec(), workers=2).workers == 2
-    assert twoends.Classifier(backend, spec=twoends.ImageSpec()).workers == twoends.runner.default_workers()

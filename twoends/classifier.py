@@ -91,9 +91,7 @@ class Classifier:
                                    activation=self.head.resolve_activation(info.num_outputs) if info.num_outputs else None)
         self.batch_size = batch_size
         backend.plan_batches(batch_size)
-        # a plan may cap the default (one whose steps are already multi-threaded); an explicit number wins
-        self.workers = min(default_workers(), getattr(self.plan, "max_workers", None) or default_workers()) \
-            if workers is None else max(1, int(workers))
+        self.workers = default_workers() if workers is None else max(1, int(workers))
         self.max_pixels = max_pixels
 
     # --- public -------------------------------------------------------------------------
@@ -151,6 +149,8 @@ class Classifier:
         if self.text:
             return self.plan(item.payload)
         image = decode_image(item.payload, max_pixels=self.max_pixels, draft_size=self.plan.draft_size)
+        if getattr(self.plan, "per_batch", False):
+            return _Deferred(image)  # the plan runs per batch, in the model's thread (see _apply_deferred)
         return self.plan(image)
 
     def _check_ready(self, x: Any) -> Any:
@@ -168,15 +168,36 @@ class Classifier:
 
     def _forward(self, good: list[Prepared]) -> list[Prediction]:
         try:
-            return list(self._head(self.backend.forward(self.backend.collate([p.value for p in good])), good))
+            values = self._apply_deferred([p.value for p in good])
+            return list(self._head(self.backend.forward(self.backend.collate(values)), good))
         except Exception as exc:
             if len(good) == 1:
                 return [Prediction.failed(good[0].id, exc, model=self.name)]
         # the batch failed as a whole: run its inputs one by one so only the culprits fail
         return [pred for p in good for pred in self._forward([p])]
 
+    def _apply_deferred(self, values: list[Any]) -> list[Any]:
+        """Run a per-batch plan on the decoded images of a batch (ready inputs pass as they are)."""
+        where = [i for i, v in enumerate(values) if isinstance(v, _Deferred)]
+        if not where:
+            return values
+        done = self.plan.apply_batch([values[i].image for i in where])
+        out = list(values)
+        for i, x in zip(where, done):
+            out[i] = x
+        return out
+
     def _head(self, logits: Any, good: list[Prepared]) -> PredictionBatch:
         return self.head(logits, inputs=[p.id for p in good])
+
+
+class _Deferred:
+    """A decoded image waiting for a per-batch plan (e.g. a Hugging Face processor)."""
+
+    __slots__ = ("image",)
+
+    def __init__(self, image: Any):
+        self.image = image
 
 
 def _calibration(calibration: Any, temperature: float, thresholds: Any, prediction_sets: Any):

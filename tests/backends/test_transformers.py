@@ -159,6 +159,37 @@ def test_processor_plan_matches_the_pipeline_from_jpeg_files(photos, tmp_path):
     _assert_same_as_pipeline(preds, expected, list(IMAGE_LABELS.values()))
 
 
+def test_the_processor_runs_once_per_batch_with_the_same_inputs_bit_for_bit(photos, tmp_path):
+    """Decoding runs in threads; the processor then runs on the whole batch in the model's thread
+    (faster: bench/RESULTS.md). Each image gets exactly the tensor the processor gives it alone,
+    whatever else is in its batch: other sizes, a ready tensor, a corrupt file."""
+    processor = MobileNetV2ImageProcessor(size={"shortest_edge": 73}, crop_size={"height": 64, "width": 64})
+    model = _mobilenet()
+    seen = []
+    forward = model.forward
+
+    def spy(pixel_values=None, **kw):
+        seen.append(pixel_values.clone())
+        return forward(pixel_values=pixel_values, **kw)
+
+    model.forward = spy
+    clf = twoends.wrap(model, processor=processor, device="cpu", batch_size=8, channels_last=False)
+    images = list(photos.values())  # five photos of four different sizes
+    alone = [processor(images=im, return_tensors="pt")["pixel_values"][0] for im in images]
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    ready = alone[1].numpy() * 0.5  # an already preprocessed input passes untouched
+    preds = clf.predict([images[0], bad, images[1], ready, *images[2:]])
+    assert [p.ok for p in preds] == [True, False, True, True, True, True, True]
+    assert preds[1].error["type"] == "DecodeError"
+    (batch,) = seen  # one batch of six good inputs, in input order
+    expected = [alone[0], alone[1], torch.from_numpy(ready), *alone[2:]]
+    for got, want in zip(batch, expected):
+        assert torch.equal(got, want)
+    # and the plan called on one image (what the doctor and export use) is the processor's output
+    assert np.array_equal(clf.plan(images[0]), alone[0].numpy())
+
+
 def test_a_processor_spec_cannot_be_patched_field_by_field():
     with pytest.raises(ConfigError, match="complete twoends.ImageSpec"):
         twoends.wrap(_vit(), processor=ViTImageProcessor(size={"height": 32, "width": 32}), spec={"crop_pct": 0.9})

@@ -76,17 +76,23 @@ class ProcessorSpec:
 
 class _ProcessorPlan:
     draft_size = None  # the processor sees the image exactly as decoded, as in the pipeline
-    # The torchvision-based processors resize with torch ops that already use every core;
-    # two decoding threads each start an OpenMP team of their own, whose spinning threads
-    # then slow the model's forward pass (bench/RESULTS.md: 78 vs 103 images/s on 2 cores).
-    max_workers = 1
+    # Run once per batch, in the model's thread (Classifier: decoded images are deferred to
+    # it), not per image in the decoding threads: the torchvision-based processors resize
+    # with torch ops that already use every core and batch images of one size together,
+    # and torch ops in two decoding threads each start an OpenMP team of their own whose
+    # spinning slowed the forward pass (bench/RESULTS.md: 118 vs 102 images/s, and 78 with
+    # two threads per image). The outputs are the same, bit for bit (tests).
+    per_batch = True
 
     def __init__(self, processor: Any):
         self.processor = processor
 
     def __call__(self, image: Any) -> np.ndarray:
-        out = self.processor(images=image, return_tensors="pt")["pixel_values"]
-        return out[0].numpy()
+        return self.apply_batch([image])[0].numpy()
+
+    def apply_batch(self, images: list[Any]) -> list[torch.Tensor]:
+        """The processor on a batch of decoded images: one model input (C, H, W) per image."""
+        return list(self.processor(images=list(images), return_tensors="pt")["pixel_values"])
 
 
 def spec_from_image_processor(processor: Any) -> tuple[ImageSpec | None, str]:
