@@ -51,6 +51,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.head import cpu_name  # noqa: E402
 from bench.photos import make_photos  # noqa: E402
 
 
@@ -179,7 +180,7 @@ def main() -> None:
     import torch
 
     print(f"# {len(paths)} photos 640x480 JPEG, batch size {args.batch_size}, {args.rounds} rounds x {args.passes} passes; "
-          f"torch {torch.__version__}, {os.cpu_count()} cores, {platform.machine()} {_cpu_name()}", flush=True)
+          f"torch {torch.__version__}, {os.cpu_count()} cores, {platform.machine()} {cpu_name()}", flush=True)
     rates: dict[str, list[float]] = {m: [] for m in modes}
     for r in range(args.rounds):
         for mode in modes:
@@ -215,15 +216,6 @@ def report(rates: dict[str, list[float]]) -> None:
     if "hf-pipeline" in med:
         print(f"twoends / HF pipeline on the same HF MobileNetV2: {med['twoends-hf'] / med['hf-pipeline']:.2f}x")
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

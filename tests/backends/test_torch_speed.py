@@ -1,5 +1,7 @@
 """The opt-in speed settings of the torch backend keep the answers: compile, bf16 autocast, on every adapter."""
 
+import os
+import shutil
 import warnings
 
 import numpy as np
@@ -23,6 +25,8 @@ def eager(photos):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not (os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")),
+                    reason="torch.compile (Inductor) needs a C++ compiler")
 def test_compiled_lite0_gives_the_eager_answers_on_real_photos_and_compiles_once(photos, eager):
     import torch._dynamo
 
