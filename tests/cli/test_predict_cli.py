@@ -132,3 +132,19 @@ def test_speed_options_reach_the_model_and_the_command_keeps_freed_memory(photos
                           max_pixels=None, compile_model=True)
     assert "torch.compile" in clf.backend.describe()
     assert "--compile" in _run("predict", "--help").output
+
+
+def test_bench_splits_the_time_into_the_four_steps(photos):
+    r = _run("bench", photos["coffee"], photos["chelsea"], "-n", "8", "--batch-size", "4", "--format", "json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["model"] == "efficientnet_lite0" and report["inputs"] == 8 and report["batch_size"] == 4
+    steps = ("decode", "preprocess", "forward", "postprocess")
+    assert set(report["ms_per_input"]) == set(steps) and all(report["ms_per_input"][s] > 0 for s in steps)
+    assert abs(sum(report["share"].values()) - 1) < 1e-9
+    # the forward pass of a CNN costs more than the softmax and top-k of its 1000 logits
+    assert report["ms_per_input"]["forward"] > report["ms_per_input"]["postprocess"]
+    assert report["pipelined_images_per_s"] > 0 and report["peak_rss_mb"] > 100
+    assert set(report["process"]) == {"allocator", "openmp"}
+    table = _run("bench", photos["coffee"], "-n", "4", "--batch-size", "4")
+    assert table.exit_code == 0 and "forward" in table.output and "images/s" in table.output

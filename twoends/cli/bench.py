@@ -21,6 +21,7 @@ from ._common import fail, load_classifier, model_options
 def bench(photos, batch_size, count, fmt, **model_kwargs) -> None:
     """Time each step of the pipeline on PHOTOS (default: the sample photos of scikit-image)."""
     from ..preprocess import decode_image, iter_items
+    from ..process import tune_process
 
     clf = load_classifier(batch_size=batch_size, **model_kwargs)
     payloads = [item.payload for item in iter_items(list(photos))] if photos else _sample_arrays()
@@ -62,6 +63,7 @@ def bench(photos, batch_size, count, fmt, **model_kwargs) -> None:
         "sequential_images_per_s": count / sum(steps.values()),
         "pipelined_images_per_s": count / t_e2e,
         "peak_rss_mb": peak_mb,
+        "process": tune_process(),  # what load_classifier set for this process (idempotent: reports only)
     }
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
@@ -86,6 +88,8 @@ def _print(report: dict) -> None:
         f"({report['sequential_images_per_s']:.1f} if the steps ran one after another); "
         f"peak memory {report['peak_rss_mb']:.0f} MB"
     )
+    console.print(f"[dim]process settings: allocator {report['process']['allocator']}, "
+                  f"OpenMP {report['process']['openmp']}[/dim]", highlight=False)
 
 
 def _sample_arrays() -> list:
