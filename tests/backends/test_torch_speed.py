@@ -93,3 +93,10 @@ def test_precision_and_compile_are_options_of_a_plain_torch_module():
         twoends.wrap(net, spec=spec, precision="int4")
     with pytest.raises(twoends.ConfigError, match="compile must be True or False"):
         twoends.wrap(net, spec=spec, compile="yes")
+
+
+def test_the_compiled_batch_size_is_the_classifiers_not_the_first_batchs():
+    # a server's first batch may hold a single request; the model must be compiled for full batches
+    clf = twoends.load("efficientnet_lite0", batch_size=8, compile=True)
+    assert clf.backend._compiled_batch == 8
+    assert twoends.load("efficientnet_lite0", batch_size=8).backend._compiled_batch is None  # eager: no fixed size
