@@ -87,7 +87,7 @@ def run_mode(mode: str, paths: list[Path], bs: int, passes: int) -> float:
     from twoends.process import tune_process
 
     kind, _, setting = mode.partition(" ")
-    precision, compile_ = (setting.split("+")[0] or "fp32").replace("tuned", "fp32"), "compile" in setting
+    precision, compile_ = setting.split("+")[0] or "fp32", "compile" in setting  # ("seed tuned": unused)
     if mode != "seed":
         tune_process()  # what every twoends command does, before torch is imported
     if kind == "seed":

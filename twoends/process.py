@@ -59,6 +59,7 @@ SPINCOUNT = "10000"
 
 _lock = threading.Lock()
 _state: str | None = None
+_openmp_state: str | None = None
 
 
 def keep_freed_memory() -> str:
@@ -92,7 +93,18 @@ def _apply() -> str:
 
 
 def tune_openmp() -> str:
-    """Set ``GOMP_SPINCOUNT`` (see the module docstring) unless it is set or torch is already loaded."""
+    """Set ``GOMP_SPINCOUNT`` (see the module docstring) unless it is set or torch is already loaded.
+
+    Idempotent: a second call reports what the first one did.
+    """
+    global _openmp_state
+    with _lock:
+        if _openmp_state is None:
+            _openmp_state = _apply_openmp()
+        return _openmp_state
+
+
+def _apply_openmp() -> str:
     if "GOMP_SPINCOUNT" in os.environ:
         return f"kept (GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']} was set)"
     if "torch" in sys.modules:

@@ -20,6 +20,7 @@ out in input order.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -66,7 +67,7 @@ def prepare_stream(
             yield pending.popleft().result()
 
 
-def batches(stream: Iterable[Prepared], size: int) -> Iterator[Sequence[Prepared]]:
+def batches(stream: Iterable[Any], size: int) -> Iterator[Sequence[Any]]:
     """Group a stream into lists of ``size`` (the last one may be shorter)."""
     batch: list[Prepared] = []
     for p in stream:
@@ -85,13 +86,8 @@ def prepared_batches(
     if overlap or workers <= 1:
         yield from batches(prepare_stream(items, prepare, workers=workers, window=2 * size + workers), size)
         return
+    safe = functools.partial(_safe, prepare)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twoends-prep") as pool:
-        chunk: list[Any] = []
-        for item in items:
-            chunk.append(item)
-            if len(chunk) == size:
-                # the generator is suspended while the caller runs the model: nothing decodes then
-                yield list(pool.map(_safe, [prepare] * size, chunk))
-                chunk = []
-        if chunk:
-            yield list(pool.map(_safe, [prepare] * len(chunk), chunk))
+        for chunk in batches(items, size):
+            # the generator is suspended while the caller runs the model: nothing decodes then
+            yield list(pool.map(safe, chunk))

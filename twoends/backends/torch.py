@@ -267,7 +267,7 @@ class TorchBackend(Backend):
         if not isinstance(compile, bool):
             raise ConfigError(f"compile must be True or False, got {compile!r}")
         self._compiled: Any = _compile(module) if compile else None
-        self._compiled_batch: int | None = None  # fixed by the first batch the compiled module sees
+        self._compiled_batch: int | None = None  # the Classifier's batch size (plan_batches), else the first batch's
 
     # -- the contract ---------------------------------------------------------
 
