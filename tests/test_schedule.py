@@ -1,5 +1,6 @@
 """The runner's two schedules: on the CPU decoding and the model take turns; on an accelerator they overlap."""
 
+import dataclasses
 import threading
 import time
 
@@ -8,6 +9,7 @@ import pytest
 
 import twoends
 from twoends.backends.base import Backend, ModelInfo
+from twoends.preprocess import ImagePlan
 from twoends.runner import prepared_batches
 
 
@@ -33,19 +35,20 @@ def _classifier(device: str):
     backend = _Watching(device)
     spec = twoends.ImageSpec(input_size=(8, 8), resize_mode="exact", crop="none")
     clf = twoends.Classifier(backend, spec=spec, batch_size=4, workers=2)
-    inner = clf._prepare
 
-    def prepare(item):
-        with backend.lock:
-            backend.busy += 1
-        try:
-            time.sleep(0.004)  # decoding takes a while
-            return inner(item)
-        finally:
+    class WatchedPlan(ImagePlan):
+        def prepare(self, item):
             with backend.lock:
-                backend.busy -= 1
+                backend.busy += 1
+            try:
+                time.sleep(0.004)  # decoding takes a while
+                return super().prepare(item)
+            finally:
+                with backend.lock:
+                    backend.busy -= 1
 
-    clf._prepare = prepare
+    # the plan is the one step that prepares inputs: watch it
+    clf.settled = dataclasses.replace(clf.settled, plan=WatchedPlan(spec))
     return clf, backend
 
 

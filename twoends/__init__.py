@@ -21,6 +21,7 @@ from .classifier import Classifier
 from .diagnose import check
 from .head import Head, log_softmax, logsumexp, sigmoid, softmax, topk
 from .labels import LabelMap
+from .options import RunOptions
 from .prediction import ClassScore, Prediction, PredictionBatch
 from .preprocess import ImageSpec
 
@@ -42,6 +43,7 @@ __all__ = [
     "OutputError",
     "Prediction",
     "PredictionBatch",
+    "RunOptions",
     "TwoEndsError",
     "__version__",
     "check",

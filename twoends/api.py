@@ -1,4 +1,9 @@
-"""``load`` and ``wrap``: the two ways in. Thin: they pick a backend and build a Classifier."""
+"""``load`` and ``wrap``: the two ways in, and the composition root.
+
+This is the one place where a model's settings are resolved (``settle``), where
+calibration files are read, and where run options become one ``RunOptions``
+value for the backend. Everything after it only reads the settled record.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ from typing import Any
 
 from .backends import backend_for
 from .classifier import Classifier
-from .preprocess import DEFAULT_MAX_PIXELS
+from .options import RunOptions
+from .preprocess.image import DEFAULT_MAX_PIXELS
+from .settle import settle
 
 __all__ = ["load", "wrap"]
 
@@ -14,45 +21,47 @@ __all__ = ["load", "wrap"]
 def load(
     name: str,
     *,
-    device: str = "auto",
     spec: Any = None,
     labels: Any = None,
     activation: str | None = None,
-    temperature: float = 1.0,
+    outputs: str | None = None,
+    temperature: float | None = None,
     thresholds: Any = None,
-    top_k: int = 5,
-    batch_size: int = 8,
+    top_k: int | None = None,
+    batch_size: int | None = None,
     workers: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     calibration: Any = None,
+    device: str | None = None,
+    precision: str | None = None,
+    compile: bool | None = None,
+    channels_last: bool | str | None = None,
+    run: RunOptions | None = None,
     **model_options: Any,
 ) -> Classifier:
     """A Classifier for a model known by name (``twoends models`` lists them).
 
     ``"efficientnet_lite0"`` (the embedded default; lite1, lite2), and prefixed
     names such as ``"torchvision:resnet50"``, ``"timm:..."``, ``"hf:ORG/NAME"``,
-    ``"onnx:path.onnx"`` where those backends are installed. ``model_options``
-    go to the model's builder, which rejects any it does not know.
+    ``"onnx:path.onnx"`` where those backends are installed.
+
+    Run options (``device``, ``precision``, ``compile``, ``channels_last``, or
+    all of them as ``run=RunOptions(...)``) say how the model runs;
+    ``model_options`` go to the model's builder (e.g. ``weights=`` for
+    torchvision), which refuses any it does not take, with a did-you-mean.
     ``calibration``: a calibration file from ``twoends calibrate`` (or a
     Calibration): its temperature, conformal sets and thresholds are applied,
     after checking that it was fitted for this model's classes.
     """
     from .models import load_backend
 
-    backend = load_backend(name, device=device, labels=labels, **model_options)
-    return Classifier(
-        backend,
-        spec=spec,
-        labels=labels,
-        activation=activation,
-        temperature=temperature,
-        thresholds=thresholds,
-        top_k=top_k,
-        batch_size=batch_size,
-        workers=workers,
-        max_pixels=max_pixels,
-        calibration=calibration,
-    )
+    run = RunOptions.of(run, device=device, precision=precision, compile=compile, channels_last=channels_last)
+    backend = load_backend(name, run=run, labels=labels, **model_options)
+    return Classifier(backend, settle(
+        backend, spec=spec, labels=labels, activation=activation, outputs=outputs, temperature=temperature,
+        thresholds=thresholds, top_k=top_k, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
+        calibration=_load_calibration(calibration), run=run,
+    ))
 
 
 def wrap(
@@ -61,36 +70,43 @@ def wrap(
     spec: Any = None,
     labels: Any = None,
     activation: str | None = None,
-    temperature: float = 1.0,
+    outputs: str | None = None,
+    temperature: float | None = None,
     thresholds: Any = None,
-    top_k: int = 5,
-    batch_size: int = 8,
+    top_k: int | None = None,
+    batch_size: int | None = None,
     workers: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     calibration: Any = None,
-    device: str = "auto",
     name: str | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+    compile: bool | None = None,
+    channels_last: bool | str | None = None,
+    run: RunOptions | None = None,
     **backend_options: Any,
 ) -> Classifier:
     """A Classifier around a model you already have in memory (e.g. a ``torch.nn.Module``).
 
     The model is put in evaluation mode and run without gradients. ``spec`` is
     its preprocessing (an ImageSpec, or a dict of overrides); ``labels`` its
-    class names. ``backend_options`` are the framework adapter's own (e.g.
+    class names; ``outputs="probabilities"`` says the model already ends in a
+    softmax/sigmoid. ``backend_options`` are the framework adapter's own (e.g.
     ``weights=`` for torchvision), rejected if unknown.
     """
-    backend = backend_for(model, device=device, name=name, **backend_options)
-    return Classifier(
-        backend,
-        spec=spec,
-        labels=labels,
-        activation=activation,
-        temperature=temperature,
-        thresholds=thresholds,
-        top_k=top_k,
-        batch_size=batch_size,
-        workers=workers,
-        max_pixels=max_pixels,
-        calibration=calibration,
-        name=name,
-    )
+    run = RunOptions.of(run, device=device, precision=precision, compile=compile, channels_last=channels_last)
+    backend = backend_for(model, run=run, name=name, **backend_options)
+    return Classifier(backend, settle(
+        backend, spec=spec, labels=labels, activation=activation, outputs=outputs, temperature=temperature,
+        thresholds=thresholds, top_k=top_k, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
+        calibration=_load_calibration(calibration), run=run, name=name,
+    ))
+
+
+def _load_calibration(calibration: Any) -> Any:
+    """A calibration file (or a Calibration) -> a Calibration; calibrate/ is imported only when one is given."""
+    if calibration is None:
+        return None
+    from .calibrate.calibration import load_calibration
+
+    return load_calibration(calibration)

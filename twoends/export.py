@@ -52,14 +52,14 @@ def export_onnx(model: Any, path: str | Path, *, opset: int | None = None, expor
 
     sample = _sample(clf, 2)
     opset_written = export_module(clf.backend, path, sample, opset=opset, exporter=exporter)
-    head = clf.head
+    settled = clf.settled
     fields = {
         "model": clf.name,
         "twoends_version": __version__,
         "spec": clf.spec.to_dict(),
-        "labels": list(head.labels) if head.labels is not None else None,
-        "activation": head.activation,
-        "outputs": clf.backend.info.outputs,
+        "labels": list(settled.head.labels) if settled.head.labels is not None else None,
+        "activation": settled.head.activation,
+        "outputs": settled.outputs,
         "input_name": "input",
         "output_name": "logits",
         "opset": opset_written,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import twoends
 import twoends.models as models
 from twoends.errors import ModelError
 
@@ -29,7 +30,7 @@ def test_register_and_load_by_name_is_lazy(clean_registry):
     models.register("toy-model", lambda **kw: calls.append(kw) or "backend", "a toy")
     assert calls == []  # registering builds nothing
     assert models.load_backend("TOY_model", device="cpu") == "backend"  # case and -/_ insensitive
-    assert calls == [{"device": "cpu"}]
+    assert calls == [{"run": twoends.RunOptions(device="cpu")}]  # run options reach builders as one value
 
 
 def test_duplicate_names_need_replace(clean_registry):
@@ -42,8 +43,8 @@ def test_duplicate_names_need_replace(clean_registry):
 
 def test_prefix_dispatch_passes_the_rest_of_the_name(clean_registry):
     models.register_prefix("zoo", lambda rest, **kw: ("zoo", rest, kw), "a zoo of models")
-    assert models.load_backend("zoo:resnet50", device="cpu") == ("zoo", "resnet50", {"device": "cpu"})
-    assert models.load_backend("ZOO:a:b.onnx") == ("zoo", "a:b.onnx", {})  # only the first ':' splits
+    assert models.load_backend("zoo:resnet50", device="cpu") == ("zoo", "resnet50", {"run": twoends.RunOptions(device="cpu")})
+    assert models.load_backend("ZOO:a:b.onnx") == ("zoo", "a:b.onnx", {"run": twoends.RunOptions()})  # only the first ':' splits
     assert ("zoo:...", "a zoo of models", True) in models.available()
     with pytest.raises(ModelError, match="names no model"):
         models.load_backend("zoo:")

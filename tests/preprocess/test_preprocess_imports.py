@@ -27,8 +27,9 @@ def test_import_pulls_in_no_framework():
 
 def test_public_names():
     assert sorted(twoends.preprocess.__all__) == sorted([
-        "DEFAULT_MAX_PIXELS", "IMAGENET_MEAN", "IMAGENET_STD", "IMAGE_EXTENSIONS", "ImagePlan", "ImageSpec",
-        "Item", "decode_image", "is_single", "iter_items", "resolve_spec", "to_rgb",
+        "DEFAULT_MAX_PIXELS", "IMAGENET_MEAN", "IMAGENET_STD", "IMAGE_EXTENSIONS", "ImageInput", "ImagePlan",
+        "ImageSpec", "InputPlan", "InputSpec", "Item", "Limits", "TextPlan", "TextSpec", "decode_image",
+        "is_single", "iter_items", "resolve_input_spec", "resolve_spec", "to_rgb",
     ])
     for name in twoends.preprocess.__all__:
         assert hasattr(twoends.preprocess, name)

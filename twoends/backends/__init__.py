@@ -8,6 +8,7 @@ imports the framework - is imported only when it matches.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from typing import Any, Callable
@@ -15,7 +16,7 @@ from typing import Any, Callable
 from ..errors import ConfigError, ModelError
 from .base import Backend, ModelInfo
 
-__all__ = ["Backend", "ModelInfo", "backend_for", "register_adapter"]
+__all__ = ["Backend", "ModelInfo", "backend_for", "check_options", "register_adapter"]
 
 # (test on the model object, "module:function" that builds the backend)
 _ADAPTERS: list[tuple[Callable[[Any], bool], str]] = []
@@ -42,7 +43,7 @@ def backend_for(model: Any, **options: Any) -> Backend:
         if matches(model):
             module, func = target.split(":")
             build = getattr(importlib.import_module(module), func)
-            _check_options(build, options, model)
+            check_options(build, options, f"a {type(model).__name__} ({module.rsplit('.', 1)[-1]} adapter)")
             return build(model, **options)
     raise ModelError(
         f"twoends does not know how to run a {type(model).__module__}.{type(model).__name__}: "
@@ -51,17 +52,21 @@ def backend_for(model: Any, **options: Any) -> Backend:
     )
 
 
-def _check_options(build: Callable, options: dict, model: Any) -> None:
-    """An option the adapter does not take is an error that names the ones it does (never a bare TypeError)."""
+def check_options(build: Callable, options: dict, what: str) -> None:
+    """An option ``build`` does not take is a ConfigError naming the ones it does, with a
+    did-you-mean (never a bare TypeError). A builder with ``**kwargs`` passes them on: not checked here."""
     params = inspect.signature(build).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    unknown = sorted(set(options) - set(params))
+    accepted = sorted(n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    unknown = sorted(set(options) - set(accepted))
     if unknown:
-        accepted = sorted(n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        close = {u: difflib.get_close_matches(u, accepted, n=1) for u in unknown}
+        hints = "".join(f" Did you mean {c[0]!r} for {u!r}?" for u, c in close.items() if c)
         raise ConfigError(
-            f"{', '.join(map(repr, unknown))} is not an option for a {type(model).__name__} "
-            f"({build.__module__.rsplit('.', 1)[-1]} adapter); it takes: {', '.join(accepted)}. "
+            f"{', '.join(map(repr, unknown))} is not an option for {what}; it takes: "
+            f"{', '.join(accepted) or 'no options'}.{hints} Every model also takes the settings of twoends.load/wrap "
+            "(spec, labels, activation, outputs, temperature, top_k, batch_size, device, precision, compile, ...). "
             "weights= is for torchvision models, processor=/tokenizer= for Hugging Face models"
         )
 

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from twoends.options import RunOptions
 from twoends.backends.base import Backend, ModelInfo
 from twoends.errors import ConfigError, InputError, ModelError
 
@@ -171,8 +172,8 @@ def _said(call: str, kwargs: dict) -> str:
 
 
 def wrap_callable(model: Any, *, params: Any = None, spec: Any = None, labels: Any = None,
-                  activation: str | None = None, outputs: str = "logits", device: str | None = "auto",
-                  name: str | None = None) -> JaxBackend:
+                  activation: str | None = None, outputs: str = "logits", run: RunOptions | None = None,
+                  device: str | None = None, name: str | None = None) -> JaxBackend:
     """The backend for a Flax module or a JAX function handed to ``twoends.wrap``."""
     from twoends.preprocess import ImageSpec
 
@@ -198,7 +199,9 @@ def wrap_callable(model: Any, *, params: Any = None, spec: Any = None, labels: A
         outputs=outputs,
         notes=tuple(notes),
     )
-    return JaxBackend(fn, params, info=info, device=resolve_device(device))
+    run = RunOptions.of(run, device=device)
+    run.require("a JAX model", {"device"})
+    return JaxBackend(fn, params, info=info, device=resolve_device(run.device))
 
 
 def _is_linen(model: Any) -> bool:

@@ -59,6 +59,7 @@ _PICKED = _pick_backend()
 
 import keras  # noqa: E402  (after the backend is chosen)
 
+from twoends.options import RunOptions
 from twoends.backends.base import Backend, ModelInfo
 from twoends.errors import ConfigError, ModelError
 
@@ -180,12 +181,16 @@ def _accelerators() -> bool:
 
 
 def wrap_model(model: Any, *, spec: Any = None, labels: Any = None, activation: str | None = None,
-               outputs: str | None = None, device: str | None = "auto", name: str | None = None) -> KerasBackend:
+               outputs: str | None = None, run: RunOptions | None = None, device: str | None = None,
+               name: str | None = None) -> KerasBackend:
     """The backend for an in-memory Keras model handed to ``twoends.wrap``.
 
     ``device`` is accepted for symmetry; Keras places the model itself
     (set the device with the backend's own tools, e.g. CUDA_VISIBLE_DEVICES).
     """
+    run = RunOptions.of(run, device=device)
+    run.require("a Keras model", {"device"})
+    device = run.device
     if device not in (None, "auto", "cpu"):
         raise ConfigError(f"device={device!r}: Keras places models itself; leave device='auto' and choose the "
                           "device with the Keras backend's own settings")
@@ -212,5 +217,8 @@ def from_path(path: str | Path, **options: Any) -> KerasBackend:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # h5py, zip and deserialisation errors all mean the same to the user
         raise ModelError(f"Keras cannot load {path}: {e}") from e
+    from twoends.backends import check_options
+
+    check_options(wrap_model, options, "a Keras model")
     options.setdefault("name", path.stem)
     return wrap_model(model, **options)

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 import onnxruntime as ort
 
+from twoends.options import RunOptions
 from twoends.backends.base import Backend, ModelInfo
 from twoends.errors import ConfigError, InputError, ModelError
 from twoends.sidecar import METADATA_KEY, find_sidecar, parse_sidecar, read_sidecar
@@ -200,7 +201,8 @@ def _spec_from(value: Any, where: str):
 def from_path(
     path: str | Path,
     *,
-    device: str | None = "auto",
+    run: RunOptions | None = None,
+    device: str | None = None,
     spec: Any = None,
     labels: Any = None,
     activation: str | None = None,
@@ -218,7 +220,9 @@ def from_path(
     path = Path(path).expanduser()
     if not path.is_file():
         raise ModelError(f"no ONNX model at {path}: expected a path to a .onnx file, as in 'onnx:path/to/model.onnx'")
-    providers, dev = providers_for(device)
+    run = RunOptions.of(run, device=device)
+    run.require("an ONNX Runtime model", {"device"})
+    providers, dev = providers_for(run.device)
     try:
         session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for invalid graphs
@@ -312,5 +316,8 @@ def _fixed_classes(shape: Sequence[Any]) -> int | None:
 
 def build(rest: str, **options: Any) -> OnnxBackend:
     """The ``onnx:`` prefix: ``load("onnx:path/to/model.onnx", ...)``."""
+    from twoends.backends import check_options
+
+    check_options(from_path, options, "an ONNX model")
     return from_path(rest, **options)
 

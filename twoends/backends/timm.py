@@ -34,6 +34,7 @@ import timm
 import torch
 from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_data_config
 
+from twoends.options import RunOptions
 from twoends.backends.torch import TorchBackend, info_from_module
 from twoends.errors import ModelError
 from twoends.preprocess.spec import INTERPOLATIONS, ImageSpec
@@ -101,16 +102,12 @@ def _info(model: torch.nn.Module, name: str | None):
     )
 
 
-def wrap_model(model: torch.nn.Module, *, device: Any = "auto", name: str | None = None,
-               channels_last: bool | str = "auto", dtype: Any = None, precision: str = "fp32",
-               compile: bool = False) -> TorchBackend:
+def wrap_model(model: torch.nn.Module, *, run: RunOptions | None = None, name: str | None = None) -> TorchBackend:
     """The backend for ``twoends.wrap(timm_model)``."""
-    return TorchBackend(model, info=_info(model, name), device=device, channels_last=channels_last, dtype=dtype,
-                        precision=precision, compile=compile)
+    return TorchBackend(model, info=_info(model, name), run=run)
 
 
-def load(name: str, *, pretrained: bool = True, device: Any = "auto", channels_last: bool | str = "auto",
-         dtype: Any = None, precision: str = "fp32", compile: bool = False, **create_options: Any) -> TorchBackend:
+def load(name: str, *, pretrained: bool = True, run: RunOptions | None = None, **create_options: Any) -> TorchBackend:
     """``twoends.load("timm:resnet50.a1_in1k")``; ``create_options`` go to ``timm.create_model``."""
     arch = name.split(".")[0]
     if not timm.is_model(arch):
@@ -127,5 +124,4 @@ def load(name: str, *, pretrained: bool = True, device: Any = "auto", channels_l
             "they are not in the Hugging Face cache (HF_HOME) and the hub could not be reached. "
             "Download them once with internet access, or pass pretrained=False for random weights"
         ) from e
-    return wrap_model(model, device=device, name=f"timm:{name}", channels_last=channels_last, dtype=dtype,
-                      precision=precision, compile=compile)
+    return wrap_model(model, run=run, name=f"timm:{name}")

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from twoends.options import RunOptions
 from twoends.backends.base import Backend, ModelInfo
 from twoends.errors import ConfigError, InputError, ModelError
 
@@ -233,21 +234,27 @@ class TorchBackend(Backend):
         module: torch.nn.Module,
         *,
         info: ModelInfo | None = None,
-        device: str | torch.device | None = "auto",
-        channels_last: bool | str = "auto",
+        run: RunOptions | None = None,
+        device: str | torch.device | None = None,
+        channels_last: bool | str | None = None,
         dtype: torch.dtype | str | None = None,
-        precision: str = "fp32",
-        compile: bool = False,
+        precision: str | None = None,
+        compile: bool | None = None,
     ) -> None:
         if not isinstance(module, torch.nn.Module):
             raise ModelError(
                 f"TorchBackend needs a torch.nn.Module, got {type(module).__name__}"
             )
-        self._device = resolve_device(device)
+        # the fields given here (direct use) on top of the settled run options
+        run = RunOptions.of(run, device=None if device is None else str(device), channels_last=channels_last,
+                            dtype=dtype, precision=precision, compile=compile)
+        self.run = run
+        self._device = resolve_device(run.device)
         self.device = _device_name(self._device)
-        self._dtype = _resolve_dtype(dtype)
-        self._autocast = _resolve_precision(precision, self._device)
-        self.precision = precision
+        self._dtype = _resolve_dtype(run.dtype)
+        self._autocast = _resolve_precision(run.precision, self._device)
+        self.precision = precision = run.precision
+        channels_last, compile = run.channels_last, run.compile
         if channels_last == "auto":
             channels_last = any(isinstance(m, torch.nn.Conv2d) for m in module.modules())
         self._channels_last = bool(channels_last)
@@ -264,8 +271,6 @@ class TorchBackend(Backend):
         self._param_dtype = next(
             (p.dtype for p in module.parameters() if p.is_floating_point()), None
         )
-        if not isinstance(compile, bool):
-            raise ConfigError(f"compile must be True or False, got {compile!r}")
         self._compiled: Any = _compile(module) if compile else None
         self._compiled_batch: int | None = None  # the Classifier's batch size (plan_batches), else the first batch's
 
@@ -460,25 +465,6 @@ def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     return names[key]
 
 
-def wrap_module(
-    module: torch.nn.Module,
-    *,
-    spec: Any = None,
-    labels: Any = None,
-    activation: str | None = None,
-    device: str | torch.device | None = "auto",
-    name: str | None = None,
-    precision: str = "fp32",
-    compile: bool = False,
-    channels_last: bool | str = "auto",
-) -> TorchBackend:
+def wrap_module(module: torch.nn.Module, *, run: RunOptions | None = None, name: str | None = None) -> TorchBackend:
     """The backend for a plain ``torch.nn.Module`` handed to ``twoends.wrap``."""
-    info = info_from_module(module, name=name)
-    info = dataclasses.replace(
-        info,
-        spec=spec if spec is not None else info.spec,
-        labels=labels if labels is not None else info.labels,
-        activation=activation or info.activation,
-    )
-    return TorchBackend(module, info=info, device=device, precision=precision, compile=compile,
-                        channels_last=channels_last)
+    return TorchBackend(module, info=info_from_module(module, name=name), run=run)

@@ -29,6 +29,7 @@ import torchvision
 from torchvision.models import WeightsEnum
 from torchvision.transforms._presets import ImageClassification
 
+from twoends.options import RunOptions
 from twoends.backends.torch import TorchBackend, info_from_module
 from twoends.errors import ConfigError, ModelError
 from twoends.preprocess.spec import INTERPOLATIONS, ImageSpec
@@ -119,12 +120,8 @@ def wrap_model(
     model: torch.nn.Module,
     *,
     weights: Any = None,
-    device: Any = "auto",
+    run: RunOptions | None = None,
     name: str | None = None,
-    channels_last: bool | str = "auto",
-    dtype: Any = None,
-    precision: str = "fp32",
-    compile: bool = False,
 ) -> TorchBackend:
     """The backend for a torchvision model handed to ``twoends.wrap(model, weights=W)``."""
     if weights is None:
@@ -135,8 +132,7 @@ def wrap_model(
         )
     else:
         info = _info(model, resolve_weights(weights), name)
-    return TorchBackend(model, info=info, device=device, channels_last=channels_last, dtype=dtype,
-                        precision=precision, compile=compile)
+    return TorchBackend(model, info=info, run=run)
 
 
 def weights_path(weights: WeightsEnum) -> str:
@@ -179,11 +175,7 @@ def load(
     name: str,
     *,
     weights: Any = "DEFAULT",
-    device: Any = "auto",
-    channels_last: bool | str = "auto",
-    dtype: Any = None,
-    precision: str = "fp32",
-    compile: bool = False,
+    run: RunOptions | None = None,
 ) -> TorchBackend:
     """``twoends.load("torchvision:resnet50", weights="IMAGENET1K_V2")``: the model with its weights."""
     model_name = name.strip().lower()
@@ -198,5 +190,4 @@ def load(
     w = resolve_weights(weights, model_name)
     _fetch(w)
     module = torchvision.models.get_model(model_name, weights=w)
-    return TorchBackend(module, info=_info(module, w, f"torchvision:{model_name}"), device=device,
-                        channels_last=channels_last, dtype=dtype, precision=precision, compile=compile)
+    return TorchBackend(module, info=_info(module, w, f"torchvision:{model_name}"), run=run)

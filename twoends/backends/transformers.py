@@ -29,8 +29,11 @@ import transformers
 from transformers import PreTrainedModel
 
 from twoends.backends.base import ModelInfo
+from twoends.options import RunOptions
 from twoends.backends.torch import TorchBackend, info_from_module
 from twoends.errors import ConfigError, InputError, ModelError
+from twoends.preprocess.image_plan import ImageInput
+from twoends.preprocess.protocol import InputSpec, Limits
 from twoends.preprocess.spec import INTERPOLATIONS, ImageSpec
 from twoends.preprocess.text import TextInput, TextSpec
 
@@ -50,15 +53,17 @@ _PIL_FILTERS = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box
 # --------------------------------------------------------------------------- the input end: images
 
 
-class ProcessorSpec:
+class ProcessorSpec(InputSpec):
     """The preprocessing of a model is its HF image processor, run as is on each image."""
+
+    kind = "image"
 
     def __init__(self, processor: Any, reason: str):
         self.processor = processor
         self.reason = reason
 
-    def plan(self) -> "_ProcessorPlan":
-        return _ProcessorPlan(self.processor)
+    def plan(self, limits: Limits | None = None) -> "_ProcessorPlan":
+        return _ProcessorPlan(self.processor, limits)
 
     def to_dict(self) -> dict:
         return {"hf_image_processor": self.processor.to_dict(), "why_not_an_image_spec": self.reason}
@@ -74,8 +79,8 @@ class ProcessorSpec:
         return f"the model's {type(self.processor).__name__}, run on each image ({self.reason})"
 
 
-class _ProcessorPlan:
-    draft_size = None  # the processor sees the image exactly as decoded, as in the pipeline
+class _ProcessorPlan(ImageInput):
+    # The processor sees the image exactly as decoded (no draft), as in the pipeline.
     # Run once per batch, in the model's thread (Classifier: decoded images are deferred to
     # it), not per image in the decoding threads: the torchvision-based processors resize
     # with torch ops that already use every core and batch images of one size together,
@@ -84,11 +89,21 @@ class _ProcessorPlan:
     # two threads per image). The outputs are the same, bit for bit (tests).
     per_batch = True
 
-    def __init__(self, processor: Any):
-        self.processor = processor
+    def __init__(self, processor: Any, limits: Limits | None = None):
+        super().__init__(limits)
+        object.__setattr__(self, "processor", processor)
 
-    def __call__(self, image: Any) -> np.ndarray:
+    @property
+    def spec(self) -> ProcessorSpec:
+        return ProcessorSpec(self.processor, "")
+
+    def describe(self) -> str:
+        return f"the model's {type(self.processor).__name__}, once per batch"
+
+    def apply(self, image: Any) -> np.ndarray:
         return self.apply_batch([image])[0].numpy()
+
+    __call__ = apply
 
     def apply_batch(self, images: list[Any]) -> list[torch.Tensor]:
         """The processor on a batch of decoded images: one model input (C, H, W) per image."""
@@ -168,8 +183,9 @@ class _Batch(NamedTuple):
 class HFTextBackend(TorchBackend):
     """A torch module fed by a Hugging Face tokenizer: ``collate`` tokenizes, ``forward`` runs ``module(**enc)``."""
 
-    def __init__(self, module: torch.nn.Module, tokenizer: Any, *, info: ModelInfo, max_length: int, **options: Any):
-        super().__init__(module, info=info, **options)
+    def __init__(self, module: torch.nn.Module, tokenizer: Any, *, info: ModelInfo, max_length: int,
+                 run: RunOptions | None = None):
+        super().__init__(module, info=info, run=run)
         self.tokenizer = tokenizer
         self.max_length = max_length  # the model's limit, used when the spec leaves it open
 
@@ -227,12 +243,8 @@ def wrap_model(
     *,
     processor: Any = None,
     tokenizer: Any = None,
-    device: Any = "auto",
+    run: RunOptions | None = None,
     name: str | None = None,
-    channels_last: bool | str = "auto",
-    dtype: Any = None,
-    precision: str = "fp32",
-    compile: bool = False,
 ) -> TorchBackend:
     """The backend for ``twoends.wrap(hf_model, processor=...)``: a tokenizer makes it a text model."""
     if processor is not None and not _is_tokenizer(processor) and hasattr(processor, "tokenizer") and not hasattr(processor, "image_processor"):
@@ -243,13 +255,13 @@ def wrap_model(
     if tokenizer is not None:
         limit = _text_limit(tokenizer, model.config)
         info = _info(model, name, TextSpec(max_length=limit), [f"tokenizer {type(tokenizer).__name__}, at most {limit} tokens"])
-        if compile:
+        run = run or RunOptions()
+        if run.compile:
             raise ConfigError(
                 "compile=True is for image models: a text batch is padded to its longest text, so every new "
                 "length would compile again; leave compile off for text models"
             )
-        return HFTextBackend(model, tokenizer, info=info, max_length=limit, device=device, dtype=dtype,
-                             precision=precision)
+        return HFTextBackend(model, tokenizer, info=info, max_length=limit, run=run)
     if processor is None:
         if getattr(model, "main_input_name", "") == "input_ids":
             raise ModelError(
@@ -264,11 +276,11 @@ def wrap_model(
         else:
             spec, notes = ProcessorSpec(processor, why), [f"preprocessing: {type(processor).__name__} itself ({why})"]
     info = _info(model, name, spec, notes)
-    return TorchBackend(model, info=info, device=device, channels_last=channels_last, dtype=dtype,
-                        precision=precision, compile=compile)
+    return TorchBackend(model, info=info, run=run)
 
 
-def load(name: str, *, device: Any = "auto", revision: str | None = None, **options: Any) -> TorchBackend:
+def load(name: str, *, run: RunOptions | None = None, revision: str | None = None, processor: Any = None,
+         tokenizer: Any = None) -> TorchBackend:
     """``twoends.load("hf:ORG/NAME")`` (or ``"hf:/a/local/folder"``): model + processor from the hub or a folder."""
     from transformers import (
         AutoConfig,
@@ -284,10 +296,12 @@ def load(name: str, *, device: Any = "auto", revision: str | None = None, **opti
         arch = " ".join(config.architectures or [])
         if "ForSequenceClassification" in arch:
             model = AutoModelForSequenceClassification.from_pretrained(name, **where)
-            processor = AutoTokenizer.from_pretrained(name, **where)
+            if processor is None and tokenizer is None:
+                processor = AutoTokenizer.from_pretrained(name, **where)
         elif "ForImageClassification" in arch:
             model = AutoModelForImageClassification.from_pretrained(name, **where)
-            processor = AutoImageProcessor.from_pretrained(name, **where)
+            if processor is None:
+                processor = AutoImageProcessor.from_pretrained(name, **where)
         else:
             raise ModelError(
                 f"{name} is a {arch or config.model_type} model; expected an image classifier "
@@ -301,7 +315,7 @@ def load(name: str, *, device: Any = "auto", revision: str | None = None, **opti
             f"({cache}), or the hub could not be reached ({type(e).__name__}: {str(e).splitlines()[0][:300]}). "
             "Download it once with internet access (it is cached), or pass a folder written by save_pretrained"
         ) from e
-    return wrap_model(model, processor=processor, device=device, name=f"hf:{name}", **options)
+    return wrap_model(model, processor=processor, tokenizer=tokenizer, run=run, name=f"hf:{name}")
 
 
 # --------------------------------------------------------------------------- zero-shot text
@@ -339,7 +353,7 @@ def zero_shot_text(
     max_length: int,
     name: str,
     notes: tuple[str, ...] = (),
-    device: Any = "auto",
+    run: RunOptions | None = None,
 ) -> HFTextBackend:
     """A text classifier over ``descriptions`` with the sentence-embedding model in ``folder``."""
     from transformers import AutoModel, AutoTokenizer
@@ -349,7 +363,7 @@ def zero_shot_text(
     module = _ZeroShotModule(encoder, logit_scale)
     spec = TextSpec(max_length=max_length)
     info = ModelInfo(name=name, spec=spec, activation="softmax", num_outputs=len(descriptions), notes=notes)
-    backend = HFTextBackend(module, tokenizer, info=info, max_length=max_length, device=device)
+    backend = HFTextBackend(module, tokenizer, info=info, max_length=max_length, run=run)
     with torch.no_grad():  # label embeddings: computed once, kept on the model's device
         enc = backend._to_tensor(backend.collate([TextInput(d, spec) for d in descriptions]))
         module.label_embeddings = module.embed(**enc)

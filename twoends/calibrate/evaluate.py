@@ -68,8 +68,7 @@ def _scores(pred) -> np.ndarray:
 def _check_single_label(classifier, data: LabelledData) -> None:
     if data.multilabel:
         raise ConfigError("evaluate measures single-label (softmax) accuracy and calibration; got multi-label data")
-    num = classifier.backend.info.num_outputs
-    if num and classifier.head.resolve_activation(num) == "sigmoid" and num > 1:
+    if classifier.activation == "sigmoid" and (classifier.settled.num_outputs or 0) > 1:
         raise ConfigError(
             f"model {classifier.name!r} has a sigmoid (multi-label) head: accuracy, NLL and ECE here are for "
             "softmax heads; fit per-class thresholds with `twoends calibrate --multilabel-thresholds f1`"
@@ -125,7 +124,7 @@ def evaluate(
         )
     return Evaluation(
         width.compute(), mass.compute(), len(data), failed,
-        temperature=classifier.head.temperature, calibration=classifier.head.calibration,
+        temperature=classifier.settled.head.temperature, calibration=classifier.settled.head.calibration,
     )
 
 
@@ -134,7 +133,7 @@ def collect_logits(classifier, data: LabelledData, *, on_progress=None) -> tuple
 
     Fitting needs the logits of the fit split at once; float32 halves what is held.
     """
-    if classifier.calibration is not None or classifier.head.temperature != 1.0:
+    if classifier.calibration is not None or classifier.settled.head.temperature != 1.0:
         raise ConfigError(
             "calibrate fits on the model's raw logits: load it without a calibration or temperature "
             "(drop --calibration / --temperature)"

@@ -17,7 +17,7 @@ def model_options(fn):
     @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
     @click.option("--labels", "labels", type=click.Path(exists=True, dir_okay=False), default=None,
                   help="Class names (.txt one per line, or .json) instead of the model's own.")
-    @click.option("--temperature", type=float, default=1.0, show_default=True, help="Divide logits by T before the activation.")
+    @click.option("--temperature", type=float, default=None, help="Divide logits by T before the activation (default 1).")
     @click.option("--workers", type=click.IntRange(min=1), default=None, help="Decoding threads (default: one per core).")
     @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
                   help="bf16: autocast on CPUs with AVX-512 BF16/AMX and on GPUs (faster; see bench/RESULTS.md for agreement).")
@@ -58,13 +58,9 @@ def load_classifier(*, model, device, labels, temperature, workers, max_pixels, 
     import twoends
 
     extra = {"max_pixels": max_pixels} if max_pixels else {}
-    if precision != "fp32":  # only backends that have precisions are asked for one
-        extra["precision"] = precision
-    if compile_model:
-        extra["compile"] = True
-    if calibration is not None:
-        extra["calibration"] = calibration
     try:
-        return twoends.load(model, device=device, labels=labels, temperature=temperature, workers=workers, **extra, **options)
+        run = twoends.RunOptions(device=device, precision=precision, compile=compile_model)
+        return twoends.load(model, run=run, labels=labels, temperature=temperature, workers=workers,
+                            calibration=calibration, **extra, **options)
     except twoends.TwoEndsError as exc:
         fail(str(exc))

@@ -53,9 +53,7 @@ def calibrate(data, output, method, alpha, score, objective, split, seed, plot, 
     if model_kwargs.get("calibration"):
         fail("calibrate fits a new calibration on the raw model: drop --calibration")
     clf = load_classifier(batch_size=batch_size, **model_kwargs)
-    num = clf.backend.info.num_outputs
-    activation = clf.head.resolve_activation(num) if num else "softmax"
-    labelled = load_data(data, clf, multilabel=objective is not None and activation == "sigmoid")
+    labelled = load_data(data, clf, multilabel=objective is not None and clf.activation == "sigmoid")
     err = stderr_console()
     err.print(f"[dim]calibrating {clf.name} on {labelled.describe()}[/dim]", highlight=False)
     try:
@@ -64,7 +62,7 @@ def calibrate(data, output, method, alpha, score, objective, split, seed, plot, 
         with warnings.catch_warnings(record=True) as caught:  # e.g. a temperature at the edge of its range
             warnings.simplefilter("always")
             fitted = fit_calibration(
-                logits, targets, labelled_names(clf), model=clf.name, activation=activation, method=method,
+                logits, targets, clf.labels, model=clf.name, activation=clf.activation, method=method,
                 conformal=alpha, score=score, thresholds=objective, split=split, seed=seed, n_bins=n_bins,
                 data={"path": str(Path(data).resolve()), "layout": labelled.layout, "n": len(labelled),
                       "n_used": int(len(logits)), "n_failed": len(failed)},
@@ -84,11 +82,6 @@ def calibrate(data, output, method, alpha, score, objective, split, seed, plot, 
     report_failures(err, failed, len(labelled))
     err.print(f"calibration written to {written}" + (f"; reliability diagram to {plot_path}" if plot_path else ""),
               highlight=False)
-
-
-def labelled_names(clf):
-    num = clf.backend.info.num_outputs
-    return clf.head.resolve_labels(num) if num else clf.head.labels
 
 
 def render(cal, source: str) -> str:

@@ -47,7 +47,7 @@ def evaluate(data, fmt, output, plot, no_plot, n_bins, batch_size, progress, **m
         fail(str(exc))
     plot_path = None if no_plot else Path(plot or default_plot(output, "reliability.png"))
     if plot_path is not None:
-        title = f"{clf.name} on {Path(data).name}" + (f" (calibration {clf.head.calibration})" if clf.head.calibration else "")
+        title = f"{clf.name} on {Path(data).name}" + (f" (calibration {clf.settled.head.calibration})" if clf.settled.head.calibration else "")
         plot_reliability(result.report.bins, plot_path, title=title)
     summary = {"model": clf.name, "data": labelled.source, **result.to_dict(), "plot": str(plot_path) if plot_path else None}
     write(render(summary, fmt), output)
@@ -60,8 +60,7 @@ def load_data(data, clf, *, multilabel: bool = False):
     """The labelled data matched to the classifier's class names (a clean exit 2 on a bad data set)."""
     from ..calibrate.data import load_labelled
 
-    num = clf.backend.info.num_outputs
-    labels = clf.head.resolve_labels(num) if num else clf.head.labels
+    labels = clf.labels
     if labels is None:
         fail(f"model {clf.name!r} does not say its classes: pass --labels FILE so class names can be matched")
     try:

@@ -160,7 +160,7 @@ def _check_classifier(clf, inputs, *, labels, targets, checks, ece_threshold) ->
     backend = clf.backend
     probe = probe_for(backend)
     photos = list(_decode_all(inputs)) if inputs is not None else list(_model.known_photos().values())
-    batch = np.stack([clf.plan(im) for im in photos]) if photos else None
+    batch = np.stack([clf.plan.apply(im) for im in photos]) if photos else None
     no_batch = None if batch is not None else "needs photos (or scikit-image for its sample photos)"
 
     def forward(b):
@@ -172,27 +172,27 @@ def _check_classifier(clf, inputs, *, labels, targets, checks, ece_threshold) ->
     run("input-size", no_batch, lambda: _in.input_size(batch, clf.spec))
     run("normalization", no_batch, lambda: _in.normalization(batch, clf.spec))
     no_known = None if _model.known_photos() else "needs scikit-image for its sample photos"
-    head_labels = list(clf.head.labels) if clf.head.labels is not None else None
+    head_labels = list(clf.settled.head.labels) if clf.settled.head.labels is not None else None
     run("known-answer", no_known, lambda: _model.known_answer(clf.plan, forward, labels=head_labels))
     run("channel-order", no_known, lambda: _model.channel_order(clf.plan, forward))
     logits = forward(batch) if batch is not None else None
-    if backend.info.outputs == "logits":
+    if clf.settled.outputs == "logits":
         last = probe.last_activation() if probe else None
         run("probabilities-as-logits", None if logits is not None else no_batch,
             lambda: _out.probabilities_as_logits(logits, last_layer=last))
-    used = clf.head.resolve_activation(logits.shape[-1]) if logits is not None else None
+    used = clf.settled.with_outputs(logits.shape[-1]).activation if logits is not None else None
     multi = None
     if targets is not None:
         multi = np.asarray(to_numpy(targets) if not isinstance(targets, (list, tuple)) else targets).ndim == 2
-    elif backend.info.activation in ("softmax", "sigmoid"):
-        multi = backend.info.activation == "sigmoid"
+    elif clf.settled.head.activation in ("softmax", "sigmoid"):
+        multi = clf.settled.head.activation == "sigmoid"
     run("activation", None if logits is not None else no_batch,
         lambda: _out.activation(logits=logits, used=used, multi_label=multi))
     names = labels if labels is not None else head_labels
-    n_out = backend.info.num_outputs or (logits.shape[-1] if logits is not None else None)
+    n_out = clf.settled.num_outputs or (logits.shape[-1] if logits is not None else None)
     run("labels", None if names is not None else "the classifier has no labels",
         lambda: _out.labels(names, num_outputs=n_out))
-    scaled = None if logits is None else logits / clf.head.temperature
+    scaled = None if logits is None else logits / clf.settled.head.temperature
     run("over-confidence", _calibration_missing(targets, scaled, None, multi),
         lambda: _over_confidence(scaled, None, targets, ece_threshold))
     if clf.spec_source == "default" and (checks is None or "normalization" in checks):

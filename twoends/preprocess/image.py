@@ -46,6 +46,7 @@ def decode_image(
     *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     draft_size: int | tuple[int, int] | None = None,
+    check_size: Any = None,
 ) -> Image.Image:
     """Decode ``payload`` into an RGB PIL image, fully loaded and detached from any file.
 
@@ -60,46 +61,62 @@ def decode_image(
     DCT scale (1/2, 1/4 or 1/8), but never below twice that size, so the final
     antialiased resize barely changes while decoding gets several times faster.
 
+    check_size: a function ``(width, height)`` called with the size from the header,
+    before any pixel is decoded, that raises to refuse the image (a plan refuses an
+    image whose resize would allocate more than its limit).
+
     Alpha: transparent pixels have no defined colour (encoders store black, white or
     leftovers), so dropping the alpha channel would feed the model arbitrary colours.
     Images with alpha are composited over white, as viewers and web pages show them.
     """
     if isinstance(payload, InputError):
         raise payload  # an input already known to be bad (see sources.Item)
+    limits = (max_pixels, check_size)
     if isinstance(payload, Image.Image):
         # A PIL image keeps the frame the caller chose: only files start at frame 0.
+        _check_size(check_size, "<PIL image>", *payload.size)
         return _finish(_loaded(payload, "<PIL image>", max_pixels, first_frame=False), "<PIL image>")
     if isinstance(payload, np.ndarray):
+        if payload.ndim >= 2:
+            _check_size(check_size, "<array>", payload.shape[1], payload.shape[0])
         return _from_array(payload, max_pixels)
     if isinstance(payload, (str, os.PathLike)):
-        return _from_path(os.fspath(payload), max_pixels, draft_size)
+        return _from_path(os.fspath(payload), limits, draft_size)
     if isinstance(payload, (bytes, bytearray, memoryview)):
         data = bytes(payload)
         if not data:
             raise DecodeError("cannot decode <bytes>: the buffer is empty (0 bytes); expected image file bytes")
-        return _from_file(io.BytesIO(data), "<bytes>", max_pixels, draft_size)
+        return _from_file(io.BytesIO(data), "<bytes>", limits, draft_size)
     if hasattr(payload, "read"):
-        return _from_stream(payload, max_pixels, draft_size)
+        return _from_stream(payload, limits, draft_size)
     raise InputError(
         f"cannot decode {type(payload).__name__}: expected a path, bytes, a binary file object, "
         "a PIL image or a uint8 NumPy array (H, W[, C])"
     )
 
 
-def _from_stream(stream: Any, max_pixels: int | None, draft_size: Any) -> Image.Image:
+def _check_size(check_size: Any, name: str, width: int, height: int) -> None:
+    if check_size is not None:
+        try:
+            check_size(int(width), int(height))
+        except ImageTooLargeError as e:
+            raise ImageTooLargeError(f"{name}: {e}") from None
+
+
+def _from_stream(stream: Any, limits: tuple, draft_size: Any) -> Image.Image:
     name = str(getattr(stream, "name", "<file object>"))
     text = InputError(f"cannot decode {name}: a binary file object was expected, got text; open it with 'rb'")
     if isinstance(stream, io.TextIOBase):
         raise text
     if hasattr(stream, "seekable") and stream.seekable():
-        return _from_file(stream, name, max_pixels, draft_size, owns_fp=False)
+        return _from_file(stream, name, limits, draft_size, owns_fp=False)
     data = stream.read()  # Pillow needs to seek: a pipe or socket is read into memory once
     if not isinstance(data, (bytes, bytearray)):
         raise text
-    return _from_file(io.BytesIO(data), name, max_pixels, draft_size)
+    return _from_file(io.BytesIO(data), name, limits, draft_size)
 
 
-def _from_path(path: str, max_pixels: int | None, draft_size: Any) -> Image.Image:
+def _from_path(path: str, limits: tuple, draft_size: Any) -> Image.Image:
     try:
         fp = open(path, "rb")
     except FileNotFoundError:
@@ -112,12 +129,14 @@ def _from_path(path: str, max_pixels: int | None, draft_size: Any) -> Image.Imag
         st = os.fstat(fp.fileno())
         if stat.S_ISREG(st.st_mode) and st.st_size == 0:
             raise DecodeError(f"cannot decode {path}: the file is empty (0 bytes); expected an image file")
-        return _from_file(fp, path, max_pixels, draft_size)
+        return _from_file(fp, path, limits, draft_size)
 
 
-def _from_file(fp: Any, name: str, max_pixels: int | None, draft_size: Any, owns_fp: bool = True) -> Image.Image:
+def _from_file(fp: Any, name: str, limits: tuple, draft_size: Any, owns_fp: bool = True) -> Image.Image:
+    max_pixels, check_size = limits
     image = _open(fp, name, max_pixels)
     try:
+        _check_size(check_size, name, *image.size)
         draft = _draft(image, draft_size) if draft_size is not None else None
         rgb = _finish(_loaded(image, name, max_pixels), name)
         if draft is not None:

@@ -1,9 +1,8 @@
-"""ImageSpec: how a model wants its pixels; ImagePlan: that spec, applied fast.
+"""ImageSpec: how a model wants its pixels, as plain data (``ImagePlan`` applies it).
 
 The reference behaviour is torchvision's ``ImageClassification`` preset on a
 PIL image: ``Resize(resize_size)`` (Pillow, antialiased) -> ``CenterCrop`` ->
-``/255`` -> ``Normalize(mean, std)``. ``ImagePlan`` reproduces it with Pillow
-and NumPy only, so that importing this module never imports a framework.
+``/255`` -> ``Normalize(mean, std)``.
 """
 
 from __future__ import annotations
@@ -11,13 +10,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
 from PIL import Image
 
-from ..errors import ConfigError, InputError
-from .image import DRAFT_INFO_KEY, to_rgb
+from ..errors import ConfigError
+from .protocol import InputSpec, Limits, resolve_input_spec
+
+if TYPE_CHECKING:
+    from .image_plan import ImagePlan
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -38,7 +40,7 @@ DTYPES = ("float32", "float16", "uint8")
 
 
 @dataclass(frozen=True)
-class ImageSpec:
+class ImageSpec(InputSpec):
     """The preprocessing a model expects, as plain data (JSON-serialisable).
 
     resize_mode:
@@ -53,6 +55,8 @@ class ImageSpec:
       scaled units and listed in the model's ``channel_order`` (BGR models list B first).
     dtype ``"uint8"``: raw 0..255 pixels, no scale/mean/std (models that take bytes).
     """
+
+    kind: ClassVar[str] = "image"
 
     input_size: tuple[int, int] = (224, 224)
     resize_mode: str = "shorter"
@@ -185,8 +189,10 @@ class ImageSpec:
             norm = f"x*{self.scale:.6g}, mean ({mean}), std ({std})"
         return f"{geo}; {norm}; {self.channel_order} {self.layout} {self.dtype}"
 
-    def plan(self) -> "ImagePlan":
-        return ImagePlan(self)
+    def plan(self, limits: Limits | None = None) -> "ImagePlan":
+        from .image_plan import ImagePlan
+
+        return ImagePlan(self, limits)
 
 
 def _is_real(x: Any) -> bool:
@@ -231,154 +237,4 @@ def resolve_spec(
     Returns ``(spec, source)`` with source in "explicit", "model", "default",
     "model+explicit", "default+explicit".
     """
-    if isinstance(explicit, ImageSpec):
-        return explicit, "explicit"
-    if explicit is not None and not isinstance(explicit, Mapping):
-        raise ConfigError(
-            f"spec must be an ImageSpec or a dict of overrides, got {type(explicit).__name__}; "
-            "e.g. spec={'input_size': (256, 256)}"
-        )
-    base, source = (bundled, "model") if bundled is not None else (default or ImageSpec(), "default")
-    if not explicit:
-        return base, source
-    return base.replace(**dict(explicit)), source + "+explicit"
-
-
-class ImagePlan:
-    """A spec turned into precomputed arrays; call it on an RGB PIL image.
-
-    Normalisation is one lookup per channel: a uint8 pixel has 256 values, so
-    ``(p * scale - mean) / std`` is precomputed per channel (in float32, the
-    same arithmetic torchvision does) and applied with ``np.take`` into the
-    output buffer - one pass, no float64 temporaries, exact.
-    """
-
-    __slots__ = ("spec", "_resample", "_lut", "_perm", "_dtype")
-
-    def __init__(self, spec: ImageSpec) -> None:
-        if not isinstance(spec, ImageSpec):
-            raise ConfigError(f"ImagePlan needs an ImageSpec, got {type(spec).__name__}")
-        object.__setattr__(self, "spec", spec)
-        object.__setattr__(self, "_resample", INTERPOLATIONS[spec.interpolation])
-        # model channel c reads pixel channel _perm[c]
-        object.__setattr__(self, "_perm", (0, 1, 2) if spec.channel_order == "RGB" else (2, 1, 0))
-        object.__setattr__(self, "_dtype", np.dtype(spec.dtype))
-        object.__setattr__(self, "_lut", None if spec.dtype == "uint8" else _lookup_table(spec))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("ImagePlan is frozen; build a new one from a new spec")
-
-    def __repr__(self) -> str:
-        return f"ImagePlan({self.spec.describe()})"
-
-    def __reduce__(self) -> tuple[Any, ...]:  # picklable for worker processes: rebuilt from the spec
-        return ImagePlan, (self.spec,)
-
-    @property
-    def output_shape(self) -> tuple[int, int, int]:
-        h, w = self.spec.input_size
-        return (3, h, w) if self.spec.layout == "NCHW" else (h, w, 3)
-
-    @property
-    def draft_size(self) -> tuple[int, int]:
-        """A lower bound (H, W) of the resize target, for JPEG draft decoding.
-
-        Exact for "shorter" (both sides end at least ``resize_size``) and
-        "exact"; conservative for "longer".
-        """
-        if self.spec.resize_mode == "exact":
-            return self.spec.resize_target(1, 1)
-        rs = self.spec.effective_resize_size
-        return rs, rs
-
-    def geometry(self, image: Image.Image) -> Image.Image:
-        """Resize and crop (padding with black where the crop is bigger), as torchvision."""
-        spec = self.spec
-        (full_w, full_h), box = image.size, None
-        draft = image.info.get(DRAFT_INFO_KEY)
-        if draft and draft["size"] == image.size:
-            # decoded at reduced scale: size as the full image would, read the whole of it
-            (full_w, full_h), box = draft["full_size"], draft["box"]
-        th, tw = spec.resize_target(full_h, full_w)
-        if box is not None or image.size != (tw, th):  # torchvision skips an identity resize
-            image = image.resize((tw, th), self._resample, box=box)
-        if spec.crop == "center":
-            image = _center_crop(image, *spec.input_size)
-        return image
-
-    def __call__(self, image: Image.Image) -> np.ndarray:
-        """One model input from an RGB PIL image: (C, H, W) or (H, W, C) in the spec dtype."""
-        if not isinstance(image, Image.Image):
-            raise InputError(
-                f"ImagePlan expects a PIL image, got {type(image).__name__}; "
-                "decode it first with twoends.preprocess.decode_image"
-            )
-        image = to_rgb(image)  # the one mode/alpha rule lives in image.py (no-op for plain RGB)
-        pixels = np.asarray(self.geometry(image))  # (H, W, 3) uint8
-        return self.normalize(pixels)
-
-    def normalize(self, pixels: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB pixels -> one model input laid out as the spec says."""
-        h, w = pixels.shape[:2]
-        nchw = self.spec.layout == "NCHW"
-        out = np.empty((3, h, w) if nchw else (h, w, 3), dtype=self._dtype)
-        for c, src in enumerate(self._perm):
-            dst = out[c] if nchw else out[..., c]
-            if self._lut is None:
-                dst[...] = pixels[..., src]
-            else:
-                np.take(self._lut[c], pixels[..., src], out=dst)
-        return out
-
-    def check_ready(self, x: Any) -> Any:
-        """Check that an already-preprocessed input (NumPy or a framework tensor) has this
-        plan's shape, so a wrong layout fails with the fix instead of reaching the model."""
-        shape = tuple(int(d) for d in getattr(x, "shape", ()))
-        if shape != self.output_shape:
-            other = "NHWC" if self.spec.layout == "NCHW" else "NCHW"
-            raise InputError(
-                f"a ready model input must be shaped {self.output_shape} ({self.spec.layout}, "
-                f"input_size {self.spec.input_size}), got {shape}; if it is {other}, transpose it, "
-                "or pass the image itself and let the model's preprocessing run"
-            )
-        return x
-
-    def batch(self, inputs: list[np.ndarray]) -> np.ndarray:
-        """Stack model inputs into one contiguous (N, ...) array."""
-        if len(inputs) == 0:
-            raise InputError("a batch needs at least one input, got an empty list")
-        shape = inputs[0].shape
-        for i, x in enumerate(inputs):
-            if x.shape != shape:
-                raise InputError(
-                    f"all inputs of a batch must have one shape; input 0 is {shape}, input {i} is "
-                    f"{x.shape}; preprocess every input with the same plan"
-                )
-        return np.ascontiguousarray(np.stack(inputs).astype(self._dtype, copy=False))
-
-
-def _lookup_table(spec: ImageSpec) -> np.ndarray:
-    """(3, 256) table of the normalised value of each pixel value, per model channel.
-
-    Computed in float64 and rounded once, so each entry is within half an ulp
-    of ``(p * scale - mean) / std`` (torchvision's float32 steps differ by ~1 ulp).
-    """
-    p = np.arange(256, dtype=np.float64) * spec.scale
-    mean = np.asarray(spec.mean, dtype=np.float64)[:, None]
-    std = np.asarray(spec.std, dtype=np.float64)[:, None]
-    return ((p[None, :] - mean) / std).astype(spec.dtype)
-
-
-def _center_crop(image: Image.Image, ch: int, cw: int) -> Image.Image:
-    """torchvision's center_crop: pad with 0 if needed, then round((size - crop) / 2)."""
-    w, h = image.size
-    if cw > w or ch > h:
-        left, top = max(cw - w, 0) // 2, max(ch - h, 0) // 2
-        canvas = Image.new(image.mode, (max(w, cw), max(h, ch)), 0)
-        canvas.paste(image, (left, top))
-        image, (w, h) = canvas, canvas.size
-        if (w, h) == (cw, ch):
-            return image
-    top = int(round((h - ch) / 2.0))
-    left = int(round((w - cw) / 2.0))
-    return image.crop((left, top, left + cw, top + ch))
+    return resolve_input_spec(explicit, bundled, default or ImageSpec())  # type: ignore[return-value]

@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, ClassVar, Iterator, Mapping, NamedTuple
 
 from ..errors import ConfigError, DecodeError, InputError
+from .protocol import InputPlan, InputSpec, Limits, resolve_input_spec
 from .sources import Item
 
 __all__ = ["TextSpec", "TextPlan", "TextInput", "is_single_text", "iter_texts", "resolve_text_spec"]
@@ -31,7 +32,7 @@ DEFAULT_MAX_CHARS = 1_000_000  # a guard against feeding a whole book to the tok
 
 
 @dataclass(frozen=True)
-class TextSpec:
+class TextSpec(InputSpec):
     """Tokenizer settings a text model runs with (JSON-serialisable).
 
     max_length: tokens per input including special tokens; ``None`` means the
@@ -45,6 +46,8 @@ class TextSpec:
       e.g. for exported graphs). With an attention mask both give the same logits.
     max_chars: inputs longer than this many characters are refused (None: no limit).
     """
+
+    kind: ClassVar[str] = "text"
 
     max_length: int | None = None
     truncation: bool = True
@@ -96,8 +99,8 @@ class TextSpec:
         cut = "truncated" if self.truncation else "refused (error row)"
         return f"text: texts over {length} are {cut}; padding to the {self.padding.replace('_', ' ')}"
 
-    def plan(self) -> "TextPlan":
-        return TextPlan(self)
+    def plan(self, limits: Limits | None = None) -> "TextPlan":
+        return TextPlan(self)  # a text's limit (max_chars) is part of its spec
 
 
 class TextInput(NamedTuple):
@@ -107,11 +110,13 @@ class TextInput(NamedTuple):
     spec: TextSpec
 
 
-class TextPlan:
-    """The per-input step of a text model: a ``str`` (or a text file) -> a ``TextInput``."""
+class TextPlan(InputPlan):
+    """The per-input step of a text model: a ``str`` (or a text file) -> a ``TextInput``.
 
-    __slots__ = ("spec",)
-    draft_size = None  # no image decoding
+    The tokenizer belongs to the model's framework and runs per batch in the backend.
+    """
+
+    kind = "text"
 
     def __init__(self, spec: TextSpec) -> None:
         if not isinstance(spec, TextSpec):
@@ -121,7 +126,19 @@ class TextPlan:
     def __repr__(self) -> str:
         return f"TextPlan({self.spec.describe()})"
 
+    def is_single(self, x: Any) -> bool:
+        return is_single_text(x)
+
+    def items(self, x: Any) -> Iterator[Item]:
+        return iter_texts(x)
+
     def __call__(self, payload: Any) -> TextInput:
+        return self.apply(self.decode(payload))
+
+    def apply(self, text: str) -> TextInput:
+        return TextInput(text, self.spec)
+
+    def decode(self, payload: Any) -> str:
         if isinstance(payload, InputError):
             raise payload
         if isinstance(payload, os.PathLike):
@@ -139,7 +156,7 @@ class TextPlan:
                 f"text of {len(text)} characters is over the limit of {limit}; "
                 "split it, or raise the limit with spec={'max_chars': N} (None: no limit)"
             )
-        return TextInput(text, self.spec)
+        return text
 
 
 def _read_text(path: str, max_chars: int | None) -> str:
@@ -189,14 +206,4 @@ def resolve_text_spec(explicit: Any = None, bundled: TextSpec | None = None) -> 
 
     ``explicit`` may be a full ``TextSpec`` or a dict of overrides on top of the bundled one.
     """
-    if isinstance(explicit, TextSpec):
-        return explicit, "explicit"
-    base, source = (bundled, "model") if bundled is not None else (TextSpec(), "default")
-    if explicit is None:
-        return base, source
-    if not isinstance(explicit, Mapping):
-        raise ConfigError(
-            f"this is a text model: spec must be a TextSpec or a dict of TextSpec fields, got "
-            f"{type(explicit).__name__}; e.g. spec={{'max_length': 128}}"
-        )
-    return base.replace(**dict(explicit)), source + "+explicit"
+    return resolve_input_spec(explicit, bundled, TextSpec())  # type: ignore[return-value]

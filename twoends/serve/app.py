@@ -173,7 +173,7 @@ def _add_v1_routes(app: FastAPI, service: Service) -> None:
         return {
             **clf.describe(),
             "ready": service.ready,
-            "takes": "images" if service.takes_images else "text",
+            "takes": service.kind,
             "top_k": clf.head.top_k,
             "num_outputs": clf.backend.info.num_outputs,
             "server": {k: getattr(service.config, k) for k in ("max_batch_size", "max_delay_ms", "max_body_mb", "timeout_s", "max_queue")},
@@ -239,7 +239,7 @@ async def _read_predict_body(request: Request, service: Service) -> tuple[Item, 
         if body.image is not None:
             _needs_images(service)
             return Item(body.id or "<image>", b64_bytes(body.image)), params
-        if service.takes_images:
+        if service.kind == "image":
             raise HTTPError(f'{service.name} classifies images, got "text"; send {{"image": <base64 image file>}}')
         return Item(body.id or "<text>", body.text), params
     if media.startswith("image/") or media == "application/octet-stream":
@@ -252,7 +252,7 @@ async def _read_predict_body(request: Request, service: Service) -> tuple[Item, 
 
 
 def _needs_images(service: Service) -> None:
-    if not service.takes_images:
+    if service.kind != "image":
         raise HTTPError(f'{service.name} classifies text, got an image; send {{"text": "..."}} as JSON')
 
 
@@ -305,10 +305,10 @@ def _add_v2_routes(app: FastAPI, service: Service) -> None:
 def _metadata(service: Service) -> dict:
     clf = service.clf
     inputs = []
-    if service.takes_images:
+    if service.kind == "image":
         inputs.append({"name": "input", "datatype": TENSOR_DATATYPES.get(clf.spec.dtype, "FP32"),
                        "shape": [-1, *clf.plan.output_shape]})
-    inputs.append({"name": "image" if service.takes_images else "text", "datatype": "BYTES", "shape": [-1]})
+    inputs.append({"name": service.kind, "datatype": "BYTES", "shape": [-1]})
     n = clf.backend.info.num_outputs
     classes = -1 if n is None else (2 if n == 1 else n)  # a one-logit binary model is shown as [not X, X]
     outputs = [{"name": o, "datatype": "FP32", "shape": [-1, classes]} for o in OUTPUT_NAMES]
@@ -326,12 +326,12 @@ async def _infer(service: Service, req: schemas.InferenceRequest) -> dict:
         raise HTTPError(f"unknown output(s) {unknown}: this model has outputs {list(OUTPUT_NAMES)}")
     temperature = _temperature(req.parameters)
     inp, rid = req.inputs[0], req.id or "request"
-    if inp.name == "input" and service.takes_images:
+    if inp.name == "input" and service.kind == "image":
         rows = tensor_rows(inp.data, inp.shape, inp.datatype, inp.name, clf.plan.output_shape, clf.spec.dtype)
         prepared = [Prepared(f"{rid}[{i}]", rows[i]) for i in range(rows.shape[0])]
-    elif inp.name == ("image" if service.takes_images else "text") and inp.datatype == "BYTES":
+    elif inp.name == service.kind and inp.datatype == "BYTES":
         # JSON BYTES elements are strings: for images, base64 of the file; for text, the text itself
-        payloads = bytes_elements(inp.data, inp.shape, inp.name, decode=service.takes_images)
+        payloads = bytes_elements(inp.data, inp.shape, inp.name, decode=(service.kind == "image"))
         prepared = await service.prepare([Item(f"{rid}[{i}]", p) for i, p in enumerate(payloads)])
         bad = next((p for p in prepared if p.error is not None), None)
         if bad is not None:

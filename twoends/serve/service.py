@@ -3,8 +3,10 @@
 * Decoding and preprocessing run in a thread pool (``clf.prepare``), never on
   the event loop.
 * The model runs in the batcher's one worker thread (``clf.predict_batch``).
-* Per-request temperature and top-k never touch the shared ``clf.head``: a new
-  ``Head`` is run on the logits the Prediction carries (``rehead``).
+* Per-request temperature and top-k never touch the shared ``clf.head``: a copy
+  with those settings is run on the logits the Prediction carries (``rehead``).
+* What an input is comes from the model's input plan (``clf.plan``: its ``kind``,
+  ``items``, ``decode``); nothing here asks whether it is an image or a text.
 """
 
 from __future__ import annotations
@@ -15,13 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
 
 from ..classifier import Classifier
-from ..errors import ConfigError
-from ..head import Head
+from ..errors import ConfigError, ModelError
 from ..prediction import Prediction
-from ..preprocess import ImageSpec, Item
+from ..preprocess import Item
 from ..runner import Prepared
 from .batcher import DynamicBatcher
 from .errors import AnswerTimeout, HTTPError
@@ -78,8 +78,9 @@ class Service:
     # --- what kind of model ---------------------------------------------------------
 
     @property
-    def takes_images(self) -> bool:
-        return isinstance(self.clf.spec, ImageSpec)
+    def kind(self) -> str:
+        """What a raw input is for this model: "image", "text", ... (the input plan's kind)."""
+        return self.clf.plan.kind
 
     @property
     def name(self) -> str:
@@ -90,7 +91,7 @@ class Service:
     async def start(self) -> None:
         self._prep = ThreadPoolExecutor(max_workers=self.clf.workers, thread_name_prefix="twoends-decode")
         await self.batcher.start()
-        if self.config.warmup and self.takes_images:
+        if self.config.warmup and self.clf.plan.warmup_input() is not None:
             await self._warmup()
         self.ready = True
         log.info("twoends: %s ready (max batch %d, max delay %g ms)", self.name,
@@ -105,12 +106,12 @@ class Service:
 
     async def _warmup(self) -> None:
         """One full batch and one single input, so the first requests do not pay for setup."""
-        zeros = np.zeros(self.clf.plan.output_shape, dtype=self.clf.spec.dtype)
+        zeros = self.clf.plan.warmup_input()
         for size in sorted({self.config.max_batch_size, 1}, reverse=True):
             preds = await asyncio.gather(*(self.batcher.submit(Prepared(f"<warmup {i}>", zeros)) for i in range(size)))
             bad = next((p for p in preds if not p.ok), None)
             if bad is not None:
-                raise RuntimeError(f"the model failed its warm-up run: {bad.error['type']}: {bad.error['message']}")
+                raise ModelError(f"the model failed its warm-up run: {bad.error['type']}: {bad.error['message']}")
 
     # --- the work ------------------------------------------------------------------
 
@@ -170,27 +171,13 @@ def rehead(clf: Classifier, preds: Sequence[Prediction], *, temperature: float |
            top_k: int | None = None) -> list[Prediction]:
     """The same predictions at another temperature or top-k, from their logits.
 
-    A fresh ``Head`` with the classifier head's settings (labels, activation,
-    thresholds, calibration) is run on the stored logits, so concurrent
-    requests never see each other's settings. The stored logits are what the
-    head worked on: for a model that returns probabilities they are log p
-    (hence ``outputs="logits"`` here), and for a one-logit binary model they
-    are ``[0, z]``, of which the model's own ``z`` is passed back.
+    A copy of the classifier's head with those settings (``Head.replace``) is run
+    on the stored logits (``Head.rerun``), so concurrent requests never see each
+    other's settings and the shared head is never changed.
     """
     base = clf.head
-    t = base.temperature if temperature is None else temperature
-    k = base.top_k if top_k is None else top_k
-    if t == base.temperature and k == base.top_k:
+    changes = {k: v for k, v in (("temperature", temperature), ("top_k", top_k))
+               if v is not None and v != getattr(base, k)}
+    if not changes:
         return list(preds)
-    head = Head(
-        base.labels, activation=base.activation, temperature=t, thresholds=base.thresholds, top_k=k,
-        outputs="logits", model=base.model, prediction_sets=base.prediction_sets, calibration=base.calibration,
-    )
-    good = [p for p in preds if p.ok and p.logits is not None]
-    if not good:
-        return list(preds)
-    logits = np.stack([p.logits for p in good])
-    if clf.backend.info.num_outputs == 1:
-        logits = logits[:, 1:]
-    fresh = iter(head(logits, inputs=[p.input for p in good]))
-    return [next(fresh) if (p.ok and p.logits is not None) else p for p in preds]
+    return base.replace(**changes).rerun(preds, num_outputs=clf.backend.info.num_outputs)

@@ -1,0 +1,177 @@
+"""The one input protocol: every kind of input (image, text, audio) is a spec and a plan.
+
+A **spec** (``InputSpec``) is what a model wants, as plain JSON-able data: it is
+settled once, with where it came from, and shown by ``describe()``. Its
+``plan(limits)`` is that spec made ready to apply: an ``InputPlan``. The
+Classifier, the server and the runners talk only to the plan, through the
+methods below, and never ask what kind of input it is:
+
+==================  =====================================================================
+``is_single(x)``    one input (one Prediction) or many
+``items(x)``        a lazy stream of ``Item`` s, one per input (never raises)
+``decode(payload)`` one raw input -> a decoded value (an image, a text, a waveform);
+                    limits are checked before the work they bound
+``apply(decoded)``  one decoded value -> one model input (in a decoding thread)
+``apply_batch(..)`` decoded values of a batch -> model inputs, in the model's thread,
+                    for plans with ``per_batch = True`` (e.g. a Hugging Face processor)
+``check_ready(x)``  an already preprocessed model input, checked against the plan
+``output_shape``    the shape of one model input, or None when it varies (text)
+``draft_size``      a lower bound of the resize target for draft decoding, or None
+``warmup_input()``  one model input of zeros for a warm-up run, or None
+``describe()``      one line for people
+==================  =====================================================================
+
+A new modality is one module with a spec and a plan implementing this; nothing
+else in the package changes (``tests/preprocess/test_protocol.py`` checks each).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator, Mapping
+
+from ..errors import ConfigError
+from .image import DEFAULT_MAX_PIXELS
+from .sources import Item
+
+__all__ = ["InputPlan", "InputSpec", "Limits", "resolve_input_spec"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one input may cost, checked before the work: decoded and resized pixels."""
+
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        v = self.max_pixels
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(f"max_pixels must be a whole number >= 1 or None (no limit), got {v!r}")
+
+
+class InputPlan(abc.ABC):
+    """A spec made ready to apply to inputs (see the module docstring for the contract)."""
+
+    #: "image", "text", "audio": what a raw input is for this plan (for messages and pages)
+    kind: ClassVar[str]
+    #: True: ``apply_batch`` runs in the model's thread on a whole batch of decoded values
+    per_batch: ClassVar[bool] = False
+    spec: Any
+
+    @abc.abstractmethod
+    def is_single(self, x: Any) -> bool:
+        """True when ``x`` is one input (one Prediction), False when it is many."""
+
+    @abc.abstractmethod
+    def items(self, x: Any) -> Iterator[Item]:
+        """One ``Item`` per input, lazily; a bad input is an Item whose decoding fails."""
+
+    @abc.abstractmethod
+    def decode(self, payload: Any) -> Any:
+        """One raw input -> a decoded value, the plan's limits checked before the work."""
+
+    @abc.abstractmethod
+    def apply(self, decoded: Any) -> Any:
+        """One decoded value -> one model input."""
+
+    def apply_batch(self, decoded: list[Any]) -> list[Any]:
+        """Decoded values of one batch -> model inputs (per-batch plans override this)."""
+        return [self.apply(d) for d in decoded]
+
+    def prepare(self, item: Item) -> Any:
+        """An Item -> a model input (``apply`` deferred to the batch for per-batch plans)."""
+        if item.ready:
+            return self.check_ready(item.payload)
+        decoded = self.decode(item.payload)
+        return Deferred(decoded) if self.per_batch else self.apply(decoded)
+
+    def check_ready(self, x: Any) -> Any:
+        """An already preprocessed input, passed as is (plans with a fixed shape check it)."""
+        return x
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        return None
+
+    @property
+    def draft_size(self) -> Any:
+        return None
+
+    def warmup_input(self) -> Any:
+        return None
+
+    def describe(self) -> str:
+        return self.spec.describe()
+
+
+class InputSpec(abc.ABC):
+    """What a model wants as input, as plain data; ``plan()`` makes it ready to apply."""
+
+    kind: ClassVar[str]
+
+    @abc.abstractmethod
+    def plan(self, limits: Limits | None = None) -> InputPlan:
+        """This spec, ready to apply, within ``limits``."""
+
+    @abc.abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields (what ``describe()`` of a Classifier and the sidecars show)."""
+
+    @abc.abstractmethod
+    def replace(self, **changes: Any) -> "InputSpec":
+        """A copy with some fields changed (a dict ``spec=`` overrides the model's own this way)."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """One line for people."""
+
+
+class Deferred:
+    """A decoded value waiting for a per-batch plan (applied in the model's thread)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def apply_deferred(plan: InputPlan, values: list[Any]) -> list[Any]:
+    """Run a per-batch plan on the deferred values of a batch; other values pass as they are."""
+    where = [i for i, v in enumerate(values) if isinstance(v, Deferred)]
+    if not where:
+        return values
+    done = plan.apply_batch([values[i].value for i in where])
+    out = list(values)
+    for i, x in zip(where, done, strict=True):
+        out[i] = x
+    return out
+
+
+def resolve_input_spec(explicit: Any, bundled: InputSpec | None, default: InputSpec) -> tuple[InputSpec, str]:
+    """The spec to use and where it came from: explicit > the model's own > default.
+
+    ``explicit`` is a whole spec (source "explicit") or a dict of fields changed on
+    top of the model's own ("model+explicit") or the default ("default+explicit").
+    """
+    if isinstance(explicit, InputSpec):
+        return explicit, "explicit"
+    base, source = (bundled, "model") if bundled is not None else (default, "default")
+    if explicit is None:
+        return base, source
+    if not isinstance(explicit, Mapping):
+        raise ConfigError(
+            f"spec must be {_a(type(base).__name__)} or a dict of its fields to change, got "
+            f"{type(explicit).__name__}; e.g. spec={_example(base)}"
+        )
+    if not explicit:
+        return base, source
+    return base.replace(**dict(explicit)), source + "+explicit"
+
+
+def _a(name: str) -> str:
+    return ("an " if name[0] in "AEIOU" else "a ") + name
+
+
+def _example(spec: InputSpec) -> str:
+    return "{'max_length': 128}" if spec.kind == "text" else "{'input_size': (256, 256)}"
