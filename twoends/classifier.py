@@ -8,6 +8,7 @@ The Classifier talks to its input end only through the input protocol
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterator
 
 from .backends.base import Backend
@@ -17,6 +18,7 @@ from .prediction import Prediction
 from .preprocess.protocol import apply_deferred
 from .runner import Prepared, prepared_batches
 from .settle import Settled, check_positive, settle
+from .timing import timed
 
 __all__ = ["Classifier"]
 
@@ -73,22 +75,26 @@ class Classifier:
         results = list(self.predict_iter(x, batch_size=batch_size))
         return results[0] if self.plan.is_single(x) else results
 
-    def predict_iter(self, inputs: Any, *, batch_size: int | None = None) -> Iterator[Prediction]:
-        """Predictions one by one, in input order, never holding more than a few batches."""
+    def predict_iter(self, inputs: Any, *, batch_size: int | None = None, timings: Any = None) -> Iterator[Prediction]:
+        """Predictions one by one, in input order, never holding more than a few batches.
+
+        ``timings``: a ``twoends.timing.PhaseTimes`` that records where the time goes.
+        """
         size = batch_size or self.batch_size
         check_positive("batch_size", size)
         # a model on the CPU shares the cores with decoding: take turns instead of overlapping
         overlap = not str(self.backend.device).startswith("cpu")
-        for group in prepared_batches(self.plan.items(inputs), self.plan.prepare, workers=self.workers, size=size,
+        prepare = self.plan.prepare if timings is None else functools.partial(self.plan.prepare, timings=timings)
+        for group in prepared_batches(self.plan.items(inputs), prepare, workers=self.workers, size=size,
                                       overlap=overlap):
-            yield from self.predict_batch(group)
+            yield from self.predict_batch(group, timings=timings)
 
-    def predict_batch(self, prepared: list[Prepared]) -> list[Prediction]:
+    def predict_batch(self, prepared: list[Prepared], *, timings: Any = None) -> list[Prediction]:
         """Run already-prepared inputs (see ``prepare``) as one batch; every input gets one row."""
         good = [p for p in prepared if p.error is None]
         results: dict[int, Prediction] = {}
         if good:
-            for p, pred in zip(good, self._forward(good), strict=True):
+            for p, pred in zip(good, self._forward(good, timings), strict=True):
                 results[id(p)] = pred
         return [results[id(p)] if p.error is None else Prediction.failed(p.id, p.error, model=self.name)
                 for p in prepared]
@@ -121,14 +127,17 @@ class Classifier:
             self.settled = self.settled.with_outputs(n)
         return self.settled
 
-    def _forward(self, good: list[Prepared]) -> list[Prediction]:
+    def _forward(self, good: list[Prepared], timings: Any = None) -> list[Prediction]:
         try:
-            values = apply_deferred(self.plan, [p.value for p in good])
-            logits = self.backend.forward(self.backend.collate(values))
-            return list(self.head(logits, inputs=[p.id for p in good]))
+            with timed(timings, "preprocess"):
+                values = apply_deferred(self.plan, [p.value for p in good])
+            with timed(timings, "forward"):
+                logits = self.backend.forward(self.backend.collate(values))
+            with timed(timings, "postprocess"):  # on an accelerator this includes waiting for the device
+                return list(self.head(logits, inputs=[p.id for p in good]))
         except Exception as exc:
             if len(good) == 1:
                 return [Prediction.failed(good[0].id, exc, model=self.name)]
         # the batch failed as a whole: run its inputs one by one so only the culprits fail
-        return [pred for p in good for pred in self._forward([p])]
+        return [pred for p in good for pred in self._forward([p], timings)]
 

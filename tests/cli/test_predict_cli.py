@@ -147,4 +147,16 @@ def test_bench_splits_the_time_into_the_four_steps(photos):
     assert report["pipelined_images_per_s"] > 0 and report["peak_rss_mb"] > 100
     assert set(report["process"]) == {"allocator", "openmp"}
     table = _run("bench", photos["coffee"], "-n", "4", "--batch-size", "4")
-    assert table.exit_code == 0 and "forward" in table.output and "images/s" in table.output
+    assert table.exit_code == 0 and "forward" in table.output and "inputs/s" in table.output
+
+
+def test_bench_times_a_text_model_through_the_real_runner(tmp_path):
+    # the runner's own phases: for a text model "preprocess" is tokenizing, done per batch in the backend
+    labels = tmp_path / "topics.txt"
+    labels.write_text("sports\npolitics\ncooking\n")
+    r = _run("bench", "-m", "zero-shot-text", "--labels", str(labels), "-n", "6", "--batch-size", "3",
+             "--format", "json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["model"] == "zero-shot-text" and report["inputs"] == 6 and report["failed"] == 0
+    assert report["ms_per_input"]["forward"] > 0 and report["ms_per_input"]["postprocess"] > 0

@@ -19,45 +19,35 @@ from ._common import fail, load_classifier, model_options
 @click.option("-n", "--count", type=click.IntRange(min=1), default=64, show_default=True, help="Inputs per measurement (photos are cycled).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def bench(photos, batch_size, count, fmt, **model_kwargs) -> None:
-    """Time each step of the pipeline on PHOTOS (default: the sample photos of scikit-image)."""
-    from ..preprocess import decode_image, iter_items
+    """Time each step of the pipeline on PHOTOS (default: the sample photos of scikit-image).
+
+    The steps are timed inside the real run (``predict_iter`` with a ``PhaseTimes``): the
+    same threads, schedule and per-batch processors as ``twoends predict``. Decoding and
+    preprocessing run in several threads, so their times are summed over threads.
+    """
     from ..process import tune_process
+    from ..timing import PHASES, PhaseTimes
 
     clf = load_classifier(batch_size=batch_size, **model_kwargs)
-    payloads = [item.payload for item in iter_items(list(photos))] if photos else _sample_arrays()
+    payloads = [item.payload for item in clf.plan.items(list(photos))] if photos else _SAMPLES[clf.plan.kind]()
     if not payloads:
-        fail("no photos to time: pass image files or folders")
+        fail("no inputs to time: pass files or folders")
     payloads = [payloads[i % len(payloads)] for i in range(count)]
 
-    def stage(fn, items):
-        t = time.perf_counter()
-        out = [fn(x) for x in items]
-        return out, time.perf_counter() - t
-
     list(clf.predict_iter(payloads[:batch_size]))  # warm-up: kernels, caches, first-call allocations
-    images, t_decode = stage(lambda p: decode_image(p, max_pixels=clf.max_pixels, draft_size=clf.plan.draft_size), payloads)
-    inputs, t_pre = stage(clf.plan, images)
-    batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)]
-    t_fwd = t_post = 0.0
-    for b in batches:
-        t = time.perf_counter()
-        logits = clf.backend.forward(clf.backend.collate(b))
-        _ = logits.sum().item() if hasattr(logits, "sum") else logits  # wait for asynchronous devices
-        t_fwd += time.perf_counter() - t
-        t = time.perf_counter()
-        clf.head(logits)
-        t_post += time.perf_counter() - t
+    timings = PhaseTimes()
     t = time.perf_counter()
-    for _ in clf.predict_iter(payloads):
-        pass
+    failed = sum(not p.ok for p in clf.predict_iter(payloads, timings=timings))
     t_e2e = time.perf_counter() - t
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    steps = {"decode": t_decode, "preprocess": t_pre, "forward": t_fwd, "postprocess": t_post}
+    steps = {name: timings.seconds[name] for name in PHASES}
     report = {
         "model": clf.name,
         "backend": clf.backend.describe(),
         "inputs": count,
+        "failed": failed,
         "batch_size": batch_size,
+        "workers": clf.workers,
         "ms_per_input": {k: 1000 * v / count for k, v in steps.items()},
         "share": {k: v / sum(steps.values()) for k, v in steps.items()},
         "sequential_images_per_s": count / sum(steps.values()),
@@ -84,8 +74,9 @@ def _print(report: dict) -> None:
     console = Console()
     console.print(table)
     console.print(
-        f"throughput: {report['pipelined_images_per_s']:.1f} images/s pipelined "
-        f"({report['sequential_images_per_s']:.1f} if the steps ran one after another); "
+        f"throughput: {report['pipelined_images_per_s']:.1f} inputs/s end to end "
+        f"({report['sequential_images_per_s']:.1f} if the steps ran one after another on one core; "
+        f"decode and preprocess ran in {report['workers']} threads); "
         f"peak memory {report['peak_rss_mb']:.0f} MB"
     )
     console.print(f"[dim]process settings: allocator {report['process']['allocator']}, "
@@ -99,3 +90,15 @@ def _sample_arrays() -> list:
         print("scikit-image is not installed: pass photos to time", file=sys.stderr)
         return []
     return [getattr(data, n)() for n in ("chelsea", "coffee", "astronaut", "rocket")]
+
+
+def _sample_texts() -> list:
+    # real sentences of mixed length: the first lines of some standard-library docstrings
+    import collections, difflib, json as json_module, os, pathlib, textwrap  # noqa: E401
+
+    modules = (collections, difflib, json_module, os, pathlib, textwrap)
+    return [m.__doc__.strip().split("\n\n")[0] for m in modules if m.__doc__]
+
+
+# what to time when no inputs are given, by the input plan's kind
+_SAMPLES = {"image": _sample_arrays, "text": _sample_texts}

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator, Mapping
 
 from ..errors import ConfigError
+from ..timing import timed
 from .image import DEFAULT_MAX_PIXELS
 from .sources import Item
 
@@ -79,12 +80,19 @@ class InputPlan(abc.ABC):
         """Decoded values of one batch -> model inputs (per-batch plans override this)."""
         return [self.apply(d) for d in decoded]
 
-    def prepare(self, item: Item) -> Any:
-        """An Item -> a model input (``apply`` deferred to the batch for per-batch plans)."""
+    def prepare(self, item: Item, timings: Any = None) -> Any:
+        """An Item -> a model input (``apply`` deferred to the batch for per-batch plans).
+
+        ``timings`` (a ``twoends.timing.PhaseTimes``) records decode and preprocess times.
+        """
         if item.ready:
             return self.check_ready(item.payload)
-        decoded = self.decode(item.payload)
-        return Deferred(decoded) if self.per_batch else self.apply(decoded)
+        with timed(timings, "decode"):
+            decoded = self.decode(item.payload)
+        if self.per_batch:
+            return Deferred(decoded)
+        with timed(timings, "preprocess"):
+            return self.apply(decoded)
 
     def check_ready(self, x: Any) -> Any:
         """An already preprocessed input, passed as is (plans with a fixed shape check it)."""

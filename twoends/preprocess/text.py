@@ -145,6 +145,8 @@ class TextPlan(InputPlan):
             text = _read_text(os.fspath(payload), self.spec.max_chars)
         elif isinstance(payload, str):
             text = payload
+        elif isinstance(payload, (bytes, bytearray, memoryview)):  # e.g. a request body: UTF-8 text
+            text = _utf8(bytes(payload), self.spec.max_chars)
         else:
             raise InputError(
                 f"a text model takes str inputs, got {type(payload).__name__}; "
@@ -157,6 +159,15 @@ class TextPlan(InputPlan):
                 "split it, or raise the limit with spec={'max_chars': N} (None: no limit)"
             )
         return text
+
+
+def _utf8(data: bytes, max_chars: int | None) -> str:
+    if max_chars is not None and len(data) > 4 * max_chars:  # UTF-8: at most 4 bytes a char
+        raise InputError(f"a text of {len(data)} bytes is over the {max_chars}-character limit")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DecodeError(f"the bytes are not UTF-8 text ({e.reason} at byte {e.start}); send UTF-8") from None
 
 
 def _read_text(path: str, max_chars: int | None) -> str:
