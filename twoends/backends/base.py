@@ -59,18 +59,9 @@ class Backend(abc.ABC):
         NumPy inputs are stacked with NumPy; a backend whose users may pass its
         framework's tensors overrides this to stack them without leaving the device.
         """
-        import numpy as np
+        from ..preprocess.protocol import stack_inputs
 
-        from ..errors import InputError
-
-        first = inputs[0].shape
-        for i, x in enumerate(inputs):
-            if x.shape != first:
-                raise InputError(
-                    f"inputs of one batch must share a shape; input 0 is {tuple(first)}, input {i} is "
-                    f"{tuple(x.shape)}: preprocess them with the model's spec, or pass them in separate calls"
-                )
-        return np.stack([np.asarray(x) for x in inputs])
+        return stack_inputs(inputs)
 
     def plan_batches(self, batch_size: int) -> None:
         """Told once, by the Classifier, the batch size it will send (a compiled model fixes its shape to it)."""

@@ -14,7 +14,7 @@ from PIL import Image
 
 from ..errors import ConfigError, ImageTooLargeError, InputError
 from .image import DRAFT_INFO_KEY, decode_image, to_rgb
-from .protocol import InputPlan, Limits
+from .protocol import InputPlan, Limits, stack_inputs
 from .sources import Item, is_single, iter_items
 from .spec import INTERPOLATIONS, ImageSpec
 
@@ -166,17 +166,8 @@ class ImagePlan(ImageInput):
         return x
 
     def batch(self, inputs: list[np.ndarray]) -> np.ndarray:
-        """Stack model inputs into one contiguous (N, ...) array."""
-        if len(inputs) == 0:
-            raise InputError("a batch needs at least one input, got an empty list")
-        shape = inputs[0].shape
-        for i, x in enumerate(inputs):
-            if x.shape != shape:
-                raise InputError(
-                    f"all inputs of a batch must have one shape; input 0 is {shape}, input {i} is "
-                    f"{x.shape}; preprocess every input with the same plan"
-                )
-        return np.ascontiguousarray(np.stack(inputs).astype(self._dtype, copy=False))
+        """Stack model inputs into one contiguous (N, ...) array of the spec's dtype."""
+        return stack_inputs(inputs, self._dtype)
 
 
 def _lookup_table(spec: ImageSpec) -> np.ndarray:

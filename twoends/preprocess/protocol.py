@@ -28,15 +28,19 @@ else in the package changes (``tests/preprocess/test_protocol.py`` checks each).
 from __future__ import annotations
 
 import abc
+import dataclasses
+import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
-from ..errors import ConfigError
+import numpy as np
+
+from ..errors import ConfigError, InputError
 from ..timing import timed
 from .image import DEFAULT_MAX_PIXELS
 from .sources import Item
 
-__all__ = ["InputPlan", "InputSpec", "Limits", "resolve_input_spec"]
+__all__ = ["DataSpec", "InputPlan", "InputSpec", "Limits", "resolve_input_spec", "stack_inputs"]
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,49 @@ class InputSpec(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> str:
         """One line for people."""
+
+
+class DataSpec(InputSpec):
+    """The serialisation every dataclass spec shares: from_dict (unknown fields refused), JSON, replace."""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a {cls.__name__} dict was expected, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown {cls.__name__} field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Any:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"a {cls.__name__} JSON object was expected, got invalid JSON: {e}") from None
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> Any:
+        return type(self).from_dict({**self.to_dict(), **changes})
+
+
+def stack_inputs(inputs: Sequence[Any], dtype: Any = None) -> np.ndarray:
+    """Model inputs of one shape -> one contiguous (N, ...) NumPy batch; another shape is an InputError."""
+    if len(inputs) == 0:
+        raise InputError("a batch needs at least one input, got an empty list")
+    first = tuple(inputs[0].shape)
+    for i, x in enumerate(inputs):
+        if tuple(x.shape) != first:
+            raise InputError(
+                f"inputs of one batch must have one shape; input 0 is {first}, input {i} is {tuple(x.shape)}: "
+                "preprocess them with the model's spec, or pass them in separate calls"
+            )
+    batch = np.stack([np.asarray(x) for x in inputs])
+    return np.ascontiguousarray(batch if dtype is None else batch.astype(dtype, copy=False))
 
 
 class Deferred:

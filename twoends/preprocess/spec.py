@@ -7,16 +7,15 @@ PIL image: ``Resize(resize_size)`` (Pillow, antialiased) -> ``CenterCrop`` ->
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
 from PIL import Image
 
 from ..errors import ConfigError
-from .protocol import InputSpec, Limits, resolve_input_spec
+from .protocol import DataSpec, Limits, resolve_input_spec
 
 if TYPE_CHECKING:
     from .image_plan import ImagePlan
@@ -40,7 +39,7 @@ DTYPES = ("float32", "float16", "uint8")
 
 
 @dataclass(frozen=True)
-class ImageSpec(InputSpec):
+class ImageSpec(DataSpec):
     """The preprocessing a model expects, as plain data (JSON-serialisable).
 
     resize_mode:
@@ -150,30 +149,6 @@ class ImageSpec(InputSpec):
         d["input_size"] = list(self.input_size)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ImageSpec":
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"an ImageSpec dict was expected, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown ImageSpec field(s) {unknown}; known fields: {sorted(known)}")
-        return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "ImageSpec":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"an ImageSpec JSON object was expected, got invalid JSON: {e}") from None
-        return cls.from_dict(data)
-
-    def replace(self, **changes: Any) -> "ImageSpec":
-        return ImageSpec.from_dict({**self.to_dict(), **changes})
 
     def describe(self) -> str:
         h, w = self.input_size

@@ -16,13 +16,12 @@ one output; anything else becomes one error row.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Iterator, Mapping, NamedTuple
 
 from ..errors import ConfigError, DecodeError, InputError
-from .protocol import InputPlan, InputSpec, Limits, resolve_input_spec
+from .protocol import DataSpec, InputPlan, Limits, resolve_input_spec
 from .sources import Item
 
 __all__ = ["TextSpec", "TextPlan", "TextInput", "is_single_text", "iter_texts", "resolve_text_spec"]
@@ -32,7 +31,7 @@ DEFAULT_MAX_CHARS = 1_000_000  # a guard against feeding a whole book to the tok
 
 
 @dataclass(frozen=True)
-class TextSpec(InputSpec):
+class TextSpec(DataSpec):
     """Tokenizer settings a text model runs with (JSON-serialisable).
 
     max_length: tokens per input including special tokens; ``None`` means the
@@ -66,33 +65,8 @@ class TextSpec(InputSpec):
         if self.padding == "max_length" and self.max_length is None:
             raise ConfigError("padding='max_length' needs max_length set, e.g. TextSpec(max_length=128, padding='max_length')")
 
-    # ---- serialisation (the same surface as ImageSpec) -------------------
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TextSpec":
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"a TextSpec dict was expected, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown TextSpec field(s) {unknown}; known fields: {sorted(known)}")
-        return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "TextSpec":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"a TextSpec JSON object was expected, got invalid JSON: {e}") from None
-        return cls.from_dict(data)
-
-    def replace(self, **changes: Any) -> "TextSpec":
-        return TextSpec.from_dict({**self.to_dict(), **changes})
 
     def describe(self) -> str:
         length = "the tokenizer's max length" if self.max_length is None else f"{self.max_length} tokens"
