@@ -1,7 +1,7 @@
 """The fast top-k paths against a plain reference: SciPy's softmax and a full sort.
 
 Long rows take the blocked selection and the one-pass sum of exponentials in
-``twoends.head._xp``; short rows, other axes, autograd tensors and
+``twoends.head.kernels``; short rows, other axes, autograd tensors and
 non-contiguous arrays take the plain per-library path. Both must give the same
 answers, including on -inf masks, +-1e4 logits, NaN and all -inf rows, ties,
 16-bit inputs, k >= C, and 3-D inputs.
@@ -14,7 +14,7 @@ import pytest
 from scipy.special import log_softmax as sp_log_softmax
 from scipy.special import softmax as sp_softmax
 
-from twoends.head import _xp
+from twoends.head import kernels
 from twoends.head.topk import topk
 
 torch = pytest.importorskip("torch")
@@ -93,8 +93,8 @@ def test_random_rows_match_reference(lib, c, k):
 @pytest.mark.parametrize("c", (12345, 65536, 100003))
 def test_fast_path_is_taken(lib, c):
     x = _to(lib, _logits(np.random.default_rng(0), 3, c))
-    assert _xp._top_blocked(x, 5, -1, 1.0) is not None
-    assert _xp._top_blocked(x, 5, -1, None) is not None
+    assert kernels._top_blocked(x, 5, -1, 1.0) is not None
+    assert kernels._top_blocked(x, 5, -1, None) is not None
 
 
 @pytest.mark.parametrize("lib", LIBS)
@@ -138,9 +138,9 @@ def test_fast_equals_plain_path_on_inf_nan_and_ties(lib, monkeypatch):
     x[3, :] = -np.inf
     x[4, ::7] = 9.0
     fast = topk(_to(lib, x), 5, temperature=1.5)
-    assert _xp._top_blocked(_to(lib, x), 5, -1, 1.5) is not None
-    monkeypatch.setattr(_xp, "_kernels_and_rows", lambda x, axis: (None, None))
-    assert _xp._top_blocked(_to(lib, x), 5, -1, 1.5) is None
+    assert kernels._top_blocked(_to(lib, x), 5, -1, 1.5) is not None
+    monkeypatch.setattr(kernels, "_kernels_and_rows", lambda x, axis: (None, None))
+    assert kernels._top_blocked(_to(lib, x), 5, -1, 1.5) is None
     plain = topk(_to(lib, x), 5, temperature=1.5)
     for f in ("logits", "probabilities", "log_probabilities"):
         np.testing.assert_array_equal(np.isnan(_np(getattr(fast, f))), np.isnan(_np(getattr(plain, f))), err_msg=f)
@@ -186,7 +186,7 @@ def test_axis_0_and_3d(lib):
     assert tuple(res.indices.shape) == (2, 3, 5)
     _check(res, x3, 5)
     if lib != "jax":
-        assert _xp._top_blocked(_to(lib, x3), 5, -1, 1.0) is not None
+        assert kernels._top_blocked(_to(lib, x3), 5, -1, 1.0) is not None
     x3m = np.ascontiguousarray(np.moveaxis(x3, -1, 1))  # classes in the middle
     _check(topk(_to(lib, x3m), 5, axis=1), x3m, 5, axis=1)
 
@@ -196,10 +196,10 @@ def test_non_contiguous_rows(lib):
     rng = np.random.default_rng(13)
     xt = np.ascontiguousarray(_logits(rng, 70000, 6)).T  # a transposed view: rows are strided
     xi = xt if lib == "numpy" else torch.from_numpy(np.ascontiguousarray(xt.T)).T
-    assert _xp._top_blocked(xi, 5, -1, 1.0) is None  # would need a copy: plain path
+    assert kernels._top_blocked(xi, 5, -1, 1.0) is None  # would need a copy: plain path
     _check(topk(xi, 5), xt, 5)
     sliced = _to(lib, _logits(rng, 4, 80000))[:, 1000:71000]  # 2-D, unit stride: still fast
-    assert _xp._top_blocked(sliced, 5, -1, 1.0) is not None
+    assert kernels._top_blocked(sliced, 5, -1, 1.0) is not None
     _check(topk(sliced, 5), _np(sliced), 5)
 
 
@@ -208,7 +208,7 @@ def test_select_top_blocked_matches_full_sort():
     for c in (12345, 65536):
         x = _logits(rng, 5, c)
         for xi in (x, torch.from_numpy(x)):
-            vals, idx = _xp.select_top(xi, 9, -1)
+            vals, idx = kernels.select_top(xi, 9, -1)
             np.testing.assert_array_equal(_np(vals), -np.sort(-x, axis=-1)[:, :9])
             np.testing.assert_array_equal(np.take_along_axis(x, _np(idx), -1), _np(vals))
 
@@ -236,7 +236,7 @@ def test_float64_and_integer_inputs_keep_their_compute_dtype():
 @pytest.mark.parametrize("lib", ("numpy", "torch"))
 @pytest.mark.parametrize("c", (1000, 12345, 30000))
 def test_small_chunks_split_rows_and_columns(lib, c, monkeypatch):
-    monkeypatch.setattr(_xp, "_CHUNK_ELEMENTS", 16384)  # many row and column chunks
+    monkeypatch.setattr(kernels, "_CHUNK_ELEMENTS", 16384)  # many row and column chunks
     x = _logits(np.random.default_rng(c + 1), 80, c)
     x[7, : c // 3] = -np.inf
     _check(topk(_to(lib, x), 5, temperature=0.7), x, 5, temperature=0.7)
@@ -245,8 +245,8 @@ def test_small_chunks_split_rows_and_columns(lib, c, monkeypatch):
 @pytest.mark.parametrize("lib", ("numpy", "torch"))
 def test_short_rows_take_the_fused_sum_but_plain_selection(lib):
     x = _to(lib, _logits(np.random.default_rng(29), 4, 1000))
-    assert _xp._top_blocked(x, 5, -1, 1.0) is not None  # exp-sum without a max pass
-    assert _xp._top_blocked(x, 5, -1, None) is None  # selection alone: the plain selector
+    assert kernels._top_blocked(x, 5, -1, 1.0) is not None  # exp-sum without a max pass
+    assert kernels._top_blocked(x, 5, -1, None) is None  # selection alone: the plain selector
 
 
 @pytest.mark.parametrize("lib", ("numpy", "torch"))

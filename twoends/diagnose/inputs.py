@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..head._xp import to_numpy
+from ..head.arrays import to_numpy
 from ..preprocess.spec import IMAGENET_MEAN, IMAGENET_STD, ImageSpec
 from .finding import Finding
 

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..head._xp import to_numpy
+from ..head.arrays import to_numpy
 from .finding import Finding
 
 __all__ = ["probabilities_as_logits", "softmax_axis", "activation", "labels", "over_confidence"]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..head._xp import to_numpy
+from ..head.arrays import to_numpy
 from ..preprocess.spec import ImageSpec
 from . import inputs as _in
 from . import model as _model

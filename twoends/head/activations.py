@@ -20,7 +20,7 @@ import functools
 
 import numpy as np
 
-from ._xp import check_temperature, compute_dtype, namespace
+from .arrays import check_temperature, compute_dtype, namespace
 
 __all__ = ["softmax", "log_softmax", "sigmoid", "log_sigmoid", "logsumexp", "apply_temperature"]
 

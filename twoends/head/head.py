@@ -26,7 +26,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..labels import LabelMap
 from ..prediction import ClassScore, Prediction, PredictionBatch
-from ._xp import check_temperature, namespace, select_top, to_numpy
+from .arrays import check_temperature, namespace, to_numpy
+from .kernels import select_top
 from .activations import _quiet, log_sigmoid, log_softmax, sigmoid
 from .uncertainty import binary_entropy, entropy, margin
 

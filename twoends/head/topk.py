@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._xp import _top_blocked, check_temperature, compute_dtype, namespace, select_top
+from .arrays import check_temperature, compute_dtype, namespace
+from .kernels import _top_blocked, select_top
 from .activations import _quiet, log_sigmoid, logsumexp
 from ..errors import ConfigError
 
@@ -58,7 +59,7 @@ def topk(logits, k: int = 5, axis: int = -1, temperature: float = 1.0, activatio
     if n == 0:
         raise ConfigError("logits have no classes along the class axis (size 0)")
     kk = min(k, n)
-    # long rows: one pass gives both the selection and the logsumexp (see _xp._top_blocked)
+    # long rows: one pass gives both the selection and the logsumexp (see kernels._top_blocked)
     fused = _top_blocked(x, kk, axis, t) if activation == "softmax" else None
     if fused is not None:
         vals, idx, lse = fused

@@ -1,0 +1,78 @@
+"""Array-library plumbing for the head: one namespace per input, no conversions.
+
+The numerics are written once against an array-API namespace (``xp``) obtained
+from the input itself, so NumPy stays NumPy, a CUDA tensor stays on its GPU and
+a JAX array stays in JAX. A framework is only ever touched when the user has
+handed us one of its arrays, so it is already imported.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace, is_numpy_array, is_torch_array
+
+from ..errors import ConfigError
+
+__all__ = ["namespace", "compute_dtype", "check_temperature", "to_numpy"]
+
+
+def namespace(x: Any):
+    """The array-API namespace of ``x``; plain Python sequences become NumPy."""
+    if isinstance(x, (list, tuple, int, float)):
+        x = np.asarray(x, dtype=np.float64)
+    try:
+        return array_namespace(x), x
+    except TypeError as exc:
+        raise ConfigError(
+            f"expected an array of logits (NumPy, PyTorch, JAX or any array-API library), "
+            f"got {type(x).__name__}: pass np.asarray(values) if it is a plain container"
+        ) from exc
+
+
+def compute_dtype(xp, x):
+    """Upcast 16-bit floats (and integers) to float32 for the arithmetic.
+
+    exp/sum in float16 or bfloat16 loses most of its digits over thousands of
+    classes; every framework's own softmax accumulates in float32 too. Results
+    are cast back to the input dtype, so callers still get what they gave.
+    Returns (array to compute on, dtype to return in).
+    """
+    dtype = x.dtype
+    if not xp.isdtype(dtype, "real floating"):
+        wanted = xp.float64 if is_numpy_array(x) else xp.float32
+        return xp.astype(x, wanted), wanted
+    if xp.finfo(dtype).bits < 32:
+        return xp.astype(x, xp.float32), dtype
+    return x, dtype
+
+
+def check_temperature(temperature: Any) -> float:
+    """A temperature is a finite number above zero; anything else is a clear error."""
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        raise ConfigError(f"temperature must be a number > 0, got {temperature!r}") from None
+    if not math.isfinite(t) or t <= 0:
+        raise ConfigError(
+            f"temperature must be finite and > 0 (1.0 leaves logits unchanged; > 1 softens, "
+            f"< 1 sharpens), got {temperature!r}"
+        )
+    return t
+
+
+def to_numpy(x) -> np.ndarray:
+    """Bring a result to the host as NumPy, once per batch, at the edge of the head.
+
+    16-bit floats become float32 (NumPy has no bfloat16, and JSON wants plain numbers).
+    """
+    if is_numpy_array(x):
+        return x
+    xp = array_namespace(x)
+    if xp.isdtype(x.dtype, "real floating") and xp.finfo(x.dtype).bits < 32:
+        x = xp.astype(x, xp.float32)
+    if is_torch_array(x):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
