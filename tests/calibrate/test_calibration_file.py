@@ -20,7 +20,7 @@ from twoends.calibrate import (
     prediction_sets,
     set_members,
 )
-from twoends.calibrate._numerics import softmax
+from twoends.head import softmax
 from twoends.calibrate.calibration import Calibration, fit_calibration, labels_hash
 from twoends.errors import CalibrationError, ConfigError
 

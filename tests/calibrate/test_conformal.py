@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from twoends.calibrate import ConformalThreshold, fit_conformal, prediction_sets, set_members
-from twoends.calibrate._numerics import softmax
+from twoends.head import softmax
 from twoends.calibrate.conformal import conformal_scores, quantile_rank
 from twoends.errors import CalibrationError, ConfigError
 

@@ -39,7 +39,7 @@ from twoends.calibrate import (
     negative_log_likelihood,
     prediction_sets,
 )
-from twoends.calibrate._numerics import softmax
+from twoends.head import softmax
 
 torch = pytest.importorskip("torch")
 datasets = pytest.importorskip("sklearn.datasets")

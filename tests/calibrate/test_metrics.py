@@ -20,7 +20,7 @@ from twoends.calibrate import (
     negative_log_likelihood,
     reliability_bins,
 )
-from twoends.calibrate._numerics import softmax
+from twoends.head import softmax
 from twoends.errors import CalibrationError, ConfigError
 
 netcal_metrics = pytest.importorskip("netcal.metrics")

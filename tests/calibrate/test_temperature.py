@@ -12,7 +12,7 @@ from twoends.calibrate import (
     fit_vector_scaling,
     nll_at_temperature,
 )
-from twoends.calibrate._numerics import log_softmax, softmax
+from twoends.head import log_softmax, softmax
 from twoends.errors import CalibrationError, ConfigError
 
 

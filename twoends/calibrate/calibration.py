@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import CalibrationError, ConfigError
 from ..labels import LabelMap
-from ._numerics import softmax
+from ..head.activations import softmax
 from .conformal import METHODS as SCORES, ConformalThreshold, fit_conformal, prediction_sets, set_members
 from .metrics import CalibrationReport, calibration_report
 from .temperature import fit_temperature, fit_vector_scaling

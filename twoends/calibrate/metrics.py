@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import CalibrationError, ConfigError
 from . import _checks
-from ._numerics import log_softmax
+from ..head.activations import log_softmax
 from .binning import ReliabilityBins, bin_sums, mass_edges, width_edges
 
 __all__ = [

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import CalibrationError, ConfigError
 from . import _checks
-from ._numerics import log_softmax, softmax
+from ..head.activations import log_softmax, softmax
 
 __all__ = ["fit_temperature", "fit_vector_scaling", "TemperatureScaler", "nll_at_temperature"]
 

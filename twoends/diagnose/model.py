@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..head.activations import log_softmax
 from .finding import Finding
 from ._probe import probe_for
 
@@ -102,11 +103,6 @@ def _views(image) -> list:
     return [image, ImageOps.mirror(image), *crops]
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
 def _channel_axis(sample: np.ndarray) -> int:
     return 0 if sample.shape[0] == 3 else -1
 
@@ -163,10 +159,10 @@ def channel_order(preprocess: Callable, forward: Callable, *, photos: dict | Non
             truth.append(KNOWN_ANSWERS[name])
     batch = np.stack(samples)
     axis = 1 if _channel_axis(samples[0]) == 0 else -1
-    given = _log_softmax(np.asarray(forward(batch), dtype=np.float64))
+    given = log_softmax(np.asarray(forward(batch), dtype=np.float64))
     if given.ndim != 2 or given.shape[1] != 1000:
         return []
-    swapped = _log_softmax(np.asarray(forward(np.ascontiguousarray(np.flip(batch, axis=axis))), dtype=np.float64))
+    swapped = log_softmax(np.asarray(forward(np.ascontiguousarray(np.flip(batch, axis=axis))), dtype=np.float64))
     score = lambda lp: np.array([np.logaddexp.reduce(lp[i, list(t)]) for i, t in enumerate(truth)])  # noqa: E731
     diff = score(given) - score(swapped)
     decided = diff[np.abs(diff) > 1e-3]

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..head.activations import sigmoid, softmax
 from ..head.arrays import to_numpy
 from .finding import Finding
 
@@ -102,9 +103,7 @@ def _which_activation(logits: np.ndarray, p: np.ndarray) -> str | None:
     """Which activation turned ``logits`` into ``p``: 'softmax', 'sigmoid' or None (neither)."""
     if logits.shape != p.shape:
         return None
-    z = logits - logits.max(axis=-1, keepdims=True)
-    soft = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
-    sig = 0.5 * (1 + np.tanh(logits / 2))  # sigmoid without overflow
+    soft, sig = softmax(logits), sigmoid(logits)
     if np.allclose(p, soft, atol=1e-4):
         return "softmax"
     if np.allclose(p, sig, atol=1e-4):
@@ -277,8 +276,7 @@ def over_confidence(scores, targets, *, from_logits: bool = True, threshold: flo
 
 def _mean_confidence(s: np.ndarray, from_logits: bool) -> float:
     if from_logits:
-        z = s - s.max(axis=1, keepdims=True)
-        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        p = softmax(s, axis=1)
     else:
         p = s
     return float(p.max(axis=1).mean())

@@ -12,6 +12,14 @@ Conventions kept on purpose:
   (0/0), which the Head reports as an error for that row rather than inventing
   an answer. NaN anywhere in a row makes the row NaN for the same reason.
 * ``temperature`` divides the logits first (T > 0; T = 1 changes nothing).
+* log_softmax and logsumexp are exact for a near-certain class: the max's own
+  term exp(0) = 1 is added through ``log1p`` (see ``_log_sum_exp_shifted``).
+  Calibration depends on it: log(1 + 1e-30) rounds to 0, so a near-certain
+  row's NLL would be exactly 0 and a temperature search would sit on a flat
+  plateau instead of a slope.
+
+These are the package's only softmax / log-softmax / logsumexp: calibrate and
+diagnose call them too (with float64 inputs, which stay float64).
 """
 
 from __future__ import annotations
@@ -63,6 +71,24 @@ def _shifted(x, xp, axis):
     return x - m, m
 
 
+def _log_sum_exp_shifted(z, xp, axis):
+    """log(sum(exp(z))) along axis (kept), for z = x - max as ``_shifted`` returns it.
+
+    In a row with a finite max, that max's term is exactly exp(0) = 1: the sum is
+    1 + rest, and log1p(rest) keeps digits that log(1 + rest) rounds away. The
+    terms where z == 0 are the max and its ties: all but one of them add exactly
+    1 each, counted rather than exponentiated. A row with no z == 0 had no finite
+    max (all -inf, +inf, NaN; ``_shifted`` left it unshifted) and keeps the plain
+    log of the sum: -inf, +inf or NaN, as before.
+    """
+    e = xp.exp(z)
+    plain = xp.log(xp.sum(e, axis=axis, keepdims=True))
+    at_max = z == 0
+    ties = xp.sum(xp.astype(at_max, z.dtype), axis=axis, keepdims=True) - 1
+    rest = xp.sum(xp.where(at_max, xp.zeros_like(e), e), axis=axis, keepdims=True) + ties
+    return xp.where(xp.any(at_max, axis=axis, keepdims=True), xp.log1p(rest), plain)
+
+
 @_quiet
 def softmax(logits, axis: int = -1, temperature: float = 1.0):
     """Probabilities that sum to 1 along ``axis``: exp(x - max) / sum(exp(x - max))."""
@@ -74,10 +100,10 @@ def softmax(logits, axis: int = -1, temperature: float = 1.0):
 
 @_quiet
 def log_softmax(logits, axis: int = -1, temperature: float = 1.0):
-    """log(softmax(x)) without taking the log of a rounded-to-zero probability."""
+    """log(softmax(x)) as ``(x - max) - log1p(rest)``: exact for the top class, never log(0)."""
     xp, x, out_dtype = _scaled(logits, temperature)
     z, _ = _shifted(x, xp, axis)
-    return xp.astype(z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True)), out_dtype)
+    return xp.astype(z - _log_sum_exp_shifted(z, xp, axis), out_dtype)
 
 
 @_quiet
@@ -85,7 +111,7 @@ def logsumexp(logits, axis: int = -1, keepdims: bool = False, temperature: float
     """log(sum(exp(x))) along ``axis``; -inf for an all -inf row, like SciPy."""
     xp, x, out_dtype = _scaled(logits, temperature)
     z, m = _shifted(x, xp, axis)
-    out = xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True)) + m
+    out = _log_sum_exp_shifted(z, xp, axis) + m
     if not keepdims:
         out = xp.squeeze(out, axis=axis)
     return xp.astype(out, out_dtype)
