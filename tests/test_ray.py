@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import twoends
 from tests.photos import write_photos
+from twoends import encoding
 from twoends.cli import main
 from twoends.prediction import ClassScore, Prediction
 
@@ -144,7 +145,7 @@ def test_rows_round_trip_to_the_same_dict_with_infinite_and_missing_values():
     )
     failed = Prediction.failed("y.jpg", ValueError("bad"), model="m")
     for vectors in (False, True):
-        table = pa.Table.from_pylist([tr._arrow_row(p.to_dict(vectors)) for p in (pred, failed)], schema=tr.output_schema(vectors))
+        table = pa.Table.from_pylist([encoding.to_arrow(p, vectors) for p in (pred, failed)], schema=tr.output_schema(vectors))
         back = [tr.to_prediction(row) for row in table.to_pylist()]
         assert [p.to_dict(vectors) for p in back] == [pred.to_dict(vectors), failed.to_dict(vectors)]
         assert json.dumps([p.to_dict(vectors) for p in back], allow_nan=False)  # still valid JSON

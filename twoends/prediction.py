@@ -24,16 +24,19 @@ The CLI's JSON lines and CSV, the server's responses and batch jobs all write
     }
 
 Every input yields exactly one Prediction: either a result, or ``error`` set
-and the result fields null.
+and the result fields null. Numbers that are not finite follow the one
+convention of ``twoends.encoding``: +-inf as the strings "-inf" / "inf" (a
+masked class's logit), NaN as null.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import numpy as np
+
+from .encoding import json_number, to_json
 
 __all__ = ["ClassScore", "Prediction", "PredictionBatch"]
 
@@ -48,14 +51,10 @@ class ClassScore:
     logit: float
 
     def to_dict(self) -> dict:
-        return {"index": self.index, "label": self.label, "probability": self.probability, "logit": _num(self.logit)}
-
-
-def _num(x: float) -> float | str | None:
-    # JSON has no inf/nan; -inf logits (masked classes) are legitimate and must survive a round trip
-    if x is None or math.isfinite(x):
-        return x
-    return None if math.isnan(x) else ("-inf" if x < 0 else "inf")
+        return {
+            "index": self.index, "label": self.label, "probability": json_number(self.probability),
+            "logit": json_number(self.logit),
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,36 +108,13 @@ class Prediction:
         return [(s.label, s.probability) for s in scores]
 
     def to_dict(self, include_vectors: bool = False) -> dict:
-        """The one JSON-ready schema (see the module docstring)."""
-        out = {
-            "input": self.input,
-            "label": self.label,
-            "index": self.index,
-            "probability": self.probability,
-            "top_k": [s.to_dict() for s in self.top_k],
-            "entropy": self.entropy,
-            "margin": self.margin,
-            "activation": self.activation,
-            "temperature": self.temperature,
-            "positive_labels": list(self.positive_labels) if self.positive_labels is not None else None,
-            "prediction_set": list(self.prediction_set) if self.prediction_set is not None else None,
-            "calibration": self.calibration,
-            "model": self.model,
-            "error": self.error,
-        }
-        if include_vectors:
-            out["logits"] = _vector(self.logits)
-            out["probabilities"] = _vector(self.probabilities)
-        return out
+        """The one JSON-ready schema (see the module docstring), encoded by ``twoends.encoding.to_json``."""
+        return to_json(self, include_vectors)
 
     def __repr__(self) -> str:
         if self.error:
             return f"Prediction(input={self.input!r}, error={self.error['type']}: {self.error['message']!r})"
         return f"Prediction(input={self.input!r}, label={self.label!r}, probability={self.probability:.4f})"
-
-
-def _vector(v: np.ndarray | None) -> list | None:
-    return None if v is None else [_num(float(x)) for x in v]
 
 
 class PredictionBatch(Sequence[Prediction]):

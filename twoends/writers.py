@@ -6,6 +6,8 @@
 * ``parquet`` - the same fields as typed Arrow columns (top_k a list of structs, error a struct),
   written in row groups (needs pyarrow);
 * ``table`` - a rich table for people (not machine-readable).
+
+Numbers that are not finite are written by the one convention of ``twoends.encoding``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import csv
 import json
 from typing import IO, Any
 
+from .encoding import arrow_schema, to_arrow
 from .prediction import Prediction
 
 __all__ = ["FORMATS", "CSV_COLUMNS", "make_writer", "format_for_path"]
@@ -96,28 +99,12 @@ class ParquetWriter:
         except ImportError:
             raise ValueError("Parquet output needs pyarrow: pip install pyarrow (or write .jsonl / .csv)") from None
         self.pa, self.include_vectors, self.row_group = pa, include_vectors, row_group
-        score = pa.struct([("index", pa.int64()), ("label", pa.string()), ("probability", pa.float64()), ("logit", pa.float64())])
-        fields = [
-            ("input", pa.string()), ("label", pa.string()), ("index", pa.int64()), ("probability", pa.float64()),
-            ("top_k", pa.list_(score)), ("entropy", pa.float64()), ("margin", pa.float64()),
-            ("activation", pa.string()), ("temperature", pa.float64()),
-            ("positive_labels", pa.list_(pa.string())), ("prediction_set", pa.list_(pa.string())),
-            ("calibration", pa.string()), ("model", pa.string()),
-            ("error", pa.struct([("type", pa.string()), ("message", pa.string())])),
-        ]
-        if include_vectors:
-            fields += [("logits", pa.list_(pa.float64())), ("probabilities", pa.list_(pa.float64()))]
-        self.schema = pa.schema(fields)
+        self.schema = arrow_schema(include_vectors)
         self.writer = pq.ParquetWriter(path, self.schema)
         self.rows: list[dict] = []
 
     def write(self, pred: Prediction) -> None:
-        row = pred.to_dict(self.include_vectors)
-        for s in row["top_k"]:
-            s["logit"] = _float(s["logit"])  # JSON spells -inf as a string; Parquet has real floats
-        if self.include_vectors:
-            row["logits"] = None if row["logits"] is None else [_float(v) for v in row["logits"]]
-        self.rows.append(row)
+        self.rows.append(to_arrow(pred, self.include_vectors))
         if len(self.rows) >= self.row_group:
             self._flush()
 
@@ -129,10 +116,6 @@ class ParquetWriter:
     def close(self) -> None:
         self._flush()
         self.writer.close()
-
-
-def _float(v: Any) -> float | None:
-    return float(v) if v is not None else None
 
 
 class TableWriter:

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ..encoding import json_safe
 from ..errors import CalibrationError, ConfigError
 from ..labels import LabelMap
 from ..head.activations import softmax
@@ -195,7 +196,8 @@ class Calibration:
         conformal = None
         if self.conformal is not None:
             conformal = {"score": self.conformal.method, **self.conformal.to_dict()}
-        return {
+        # one convention for numbers that are not finite (twoends.encoding): +-inf as "inf" / "-inf", NaN as null
+        return json_safe({
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "twoends_version": self.twoends_version,
@@ -209,9 +211,9 @@ class Calibration:
             "vector_scaling": self.vector_scaling,
             "conformal": conformal,
             "thresholds": None if self.thresholds is None else self.thresholds.to_dict(),
-            "data": json_safe(self.data),
-            "metrics": json_safe(self.metrics),
-        }
+            "data": self.data,
+            "metrics": self.metrics,
+        })
 
     @classmethod
     def from_dict(cls, d: Any, source: str | None = None) -> "Calibration":
@@ -497,14 +499,3 @@ def _multilabel_summary(pred: np.ndarray, truth: np.ndarray) -> dict:
         "precision": float(tp.sum() / (tp.sum() + fp.sum())) if tp.sum() + fp.sum() else float("nan"),
         "recall": float(tp.sum() / (tp.sum() + fn.sum())) if tp.sum() + fn.sum() else float("nan"),
     }
-
-
-def json_safe(x: Any) -> Any:
-    """NaN / inf (an undefined F1, an infinite NLL) become null: JSON has no such numbers."""
-    if isinstance(x, dict):
-        return {k: json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [json_safe(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x

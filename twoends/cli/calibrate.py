@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..calibrate.calibration import json_safe
+from ..encoding import json_safe
 from ..errors import TwoEndsError
 from ._common import fail, load_classifier, model_options, stderr_console
 from .evaluate import ROWS, default_plot, load_data, progress_bar, report_failures, rich_text

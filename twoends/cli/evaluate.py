@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..calibrate.calibration import json_safe
+from ..encoding import json_safe
 from ..errors import TwoEndsError
 from ._common import fail, load_classifier, model_options, stderr_console
 

@@ -17,11 +17,12 @@ same code as the local runner, so a bad file is an error row, never a failed job
 
 The schema: each output row holds exactly the fields of ``Prediction.to_dict()``
 as typed Arrow columns - ``top_k`` a list of structs, ``error`` a struct - the
-same columns as the Parquet writer. Typed columns (not JSON strings) so that
-``ds.filter``, ``groupby("label")`` and ``write_parquet`` work on real types. The
-only difference from JSON is the spelling of infinite logits: Arrow holds real
-floats, JSON the strings ``"-inf"``/``"inf"``; ``to_prediction(row)`` turns a row
-back into a ``Prediction`` whose ``to_dict()`` is identical to the local one.
+same columns as the Parquet writer (both ``twoends.encoding.to_arrow``). Typed
+columns (not JSON strings) so that ``ds.filter``, ``groupby("label")`` and
+``write_parquet`` work on real types. The only difference from JSON is the
+spelling of infinite logits (the one convention of ``twoends.encoding``): Arrow
+holds real floats, JSON the strings ``"-inf"``/``"inf"``; ``to_prediction(row)``
+turns a row back into a ``Prediction`` whose ``to_dict()`` is identical to the local one.
 
 Order: ``predict_dataset`` leaves the order to Ray unless ``preserve_order=True``
 (Ray then keeps block order, at some cost in throughput); ``predict_paths`` always
@@ -41,11 +42,11 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator
 
-import numpy as np
 
 from .. import errors
+from ..encoding import arrow_schema, from_row, to_arrow
 from ..errors import ConfigError, InputError
-from ..prediction import ClassScore, Prediction
+from ..prediction import Prediction
 from ..preprocess import Item, iter_items
 from ..runner import Prepared
 
@@ -77,17 +78,7 @@ _MAX_BLOCKS = 200
 
 def output_schema(include_vectors: bool = False) -> "pa.Schema":
     """The Arrow schema of the output rows: the fields of ``Prediction.to_dict()``, typed."""
-    score = pa.struct([("index", pa.int64()), ("label", pa.string()), ("probability", pa.float64()), ("logit", pa.float64())])
-    fields = [
-        ("input", pa.string()), ("label", pa.string()), ("index", pa.int64()), ("probability", pa.float64()),
-        ("top_k", pa.list_(score)), ("entropy", pa.float64()), ("margin", pa.float64()),
-        ("activation", pa.string()), ("temperature", pa.float64()),
-        ("positive_labels", pa.list_(pa.string())), ("prediction_set", pa.list_(pa.string())),
-        ("calibration", pa.string()), ("model", pa.string()), ("error", _ERROR),
-    ]
-    if include_vectors:
-        fields += [("logits", pa.list_(pa.float64())), ("probabilities", pa.list_(pa.float64()))]
-    return pa.schema(fields)
+    return arrow_schema(include_vectors)
 
 
 def predict_dataset(
@@ -188,14 +179,7 @@ def to_prediction(row: dict) -> Prediction:
     ``log_probabilities`` is not a column, so it is None here; ``logits`` and
     ``probabilities`` are there when the dataset was made with ``include_vectors=True``.
     """
-    top_k = tuple(ClassScore(s["index"], s["label"], s["probability"], _inf(s["logit"])) for s in row["top_k"] or ())
-    return Prediction(
-        input=row["input"], label=row["label"], index=row["index"], probability=row["probability"], top_k=top_k,
-        entropy=row["entropy"], margin=row["margin"], activation=row["activation"], temperature=row["temperature"],
-        logits=_array(row.get("logits")), probabilities=_array(row.get("probabilities")),
-        positive_labels=_tuple(row["positive_labels"]), prediction_set=_tuple(row["prediction_set"]),
-        calibration=row["calibration"], model=row["model"], error=row["error"],
-    )
+    return from_row(row)
 
 
 # --- inside the actors -----------------------------------------------------------------
@@ -217,7 +201,7 @@ class _Predictor:
     def __call__(self, batch: "pa.Table") -> "pa.Table":
         items = list(_items(batch))
         prepared = list(self.pool.map(self._prepare, items) if self.pool else map(self._prepare, items))
-        rows = [_arrow_row(p.to_dict(self.include_vectors)) for p in self.clf.predict_batch(prepared)]
+        rows = [to_arrow(p, self.include_vectors) for p in self.clf.predict_batch(prepared)]
         return pa.Table.from_pylist(rows, schema=self.schema)
 
     def _prepare(self, entry: tuple[Item, dict | None]) -> Prepared:
@@ -280,16 +264,6 @@ def _known_error(known: dict) -> Exception:
     cls = getattr(errors, known["type"], None)
     cls = cls if isinstance(cls, type) and issubclass(cls, InputError) else InputError
     return cls(known["message"])
-
-
-def _arrow_row(row: dict) -> dict:
-    """``to_dict()`` with infinite logits as floats (JSON spells them as strings)."""
-    for score in row["top_k"]:
-        score["logit"] = _inf(score["logit"])
-    for key in ("logits", "probabilities"):
-        if row.get(key) is not None:
-            row[key] = [_inf(v) for v in row[key]]
-    return row
 
 
 # --- on the driver ---------------------------------------------------------------------
@@ -355,22 +329,3 @@ def _compute(concurrency: int | tuple[int, int] | None) -> "ray.data.ActorPoolSt
 def _check_batch_size(batch_size: Any) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-
-
-# --- small conversions -----------------------------------------------------------------
-
-
-def _inf(v: Any) -> float | None:
-    if isinstance(v, str):  # "-inf" / "inf" from to_dict()
-        return float(v)
-    return v
-
-
-def _array(values: list | None) -> np.ndarray | None:
-    if values is None:
-        return None
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-
-
-def _tuple(values: list | None) -> tuple | None:
-    return None if values is None else tuple(values)

@@ -26,6 +26,7 @@ from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..classifier import Classifier
+from ..encoding import json_numbers
 from ..errors import ConfigError, TwoEndsError
 from ..prediction import Prediction
 from ..preprocess import Item
@@ -346,7 +347,7 @@ async def _infer(service: Service, req: schemas.InferenceRequest) -> dict:
     outputs = []
     for name in wanted:
         rows = np.stack([getattr(p, name) for p in preds]).astype(np.float32)
-        outputs.append({"name": name, "datatype": "FP32", "shape": list(rows.shape), "data": _json_numbers(rows)})
+        outputs.append({"name": name, "datatype": "FP32", "shape": list(rows.shape), "data": json_numbers(rows)})
     return {"model_name": service.name, "model_version": None, "id": req.id,
             "parameters": {"activation": preds[0].activation, "temperature": preds[0].temperature}, "outputs": outputs}
 
@@ -363,14 +364,6 @@ def _temperature(parameters: dict | None) -> float | None:
 def _row_error(input_id: str, exc: BaseException) -> HTTPError:
     body = error_body(exc)["error"]
     return HTTPError(f"{input_id}: {body['message']}", status=status_for(exc), kind=body["type"])
-
-
-def _json_numbers(rows: np.ndarray) -> list:
-    flat = rows.ravel()
-    if np.isfinite(flat).all():
-        return flat.tolist()
-    # JSON has no infinities: -inf (a masked class) as "-inf", as Prediction.to_dict writes it
-    return [x if np.isfinite(x) else (None if np.isnan(x) else ("-inf" if x < 0 else "inf")) for x in flat.tolist()]
 
 
 # --- OpenAPI -----------------------------------------------------------------------------
