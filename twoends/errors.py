@@ -10,7 +10,17 @@ Every error a user can cause is a ``TwoEndsError``; catch that one to catch them
     │   └── ImageTooLargeError   over the pixel limit (decompression-bomb guard)
     ├── OutputError        model outputs that cannot honestly become an answer (NaN, +inf)
     ├── ModelError         a model that cannot be found, loaded or run
-    └── CalibrationError   a calibration that does not fit the model it is applied to
+    ├── CalibrationError   a calibration that does not fit the model it is applied to
+    └── HTTPError          (twoends.serve.errors) a request the server answers with a status
+        ├── BodyTooLarge           413: the body is over the server's limit
+        ├── UnsupportedMediaType   415: a Content-Type the endpoint does not read
+        ├── AnswerTimeout          504: no answer within the request timeout
+        ├── Overloaded             503: the queue is full (Retry-After: 1)
+        └── ServerStopping         503: the model worker is not running
+
+Nothing else is raised: tests/test_errors.py parses every module and fails on a
+``raise`` of a built-in exception (ValueError, RuntimeError, ...) or an exception
+class outside this tree.
 
 Messages say what was expected, what was got, and how to fix it.
 ``ConfigError``, ``LabelError`` and ``InputError`` are also ``ValueError`` so that

@@ -17,6 +17,7 @@ import json
 from typing import IO, Any
 
 from .encoding import arrow_schema, to_arrow
+from .errors import ConfigError
 from .prediction import Prediction
 
 __all__ = ["FORMATS", "CSV_COLUMNS", "make_writer", "format_for_path"]
@@ -97,7 +98,7 @@ class ParquetWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
-            raise ValueError("Parquet output needs pyarrow: pip install pyarrow (or write .jsonl / .csv)") from None
+            raise ConfigError("Parquet output needs pyarrow: pip install pyarrow (or write .jsonl / .csv)") from None
         self.pa, self.include_vectors, self.row_group = pa, include_vectors, row_group
         self.schema = arrow_schema(include_vectors)
         self.writer = pq.ParquetWriter(path, self.schema)
@@ -161,4 +162,4 @@ def make_writer(fmt: str, stream: IO[str], *, console=None, top_k: int = 3, incl
         from rich.console import Console
 
         return TableWriter(console or Console(file=stream), top_k)
-    raise ValueError(f"unknown format {fmt!r}: expected one of {FORMATS}")
+    raise ConfigError(f"unknown format {fmt!r}: expected one of {FORMATS}")

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("starlette")
 
-from twoends.errors import ConfigError  # noqa: E402
+from twoends.errors import ConfigError, ModelError  # noqa: E402
 from twoends.serve.batcher import DynamicBatcher  # noqa: E402
 from twoends.serve.errors import Overloaded, ServerStopping  # noqa: E402
 
@@ -147,7 +147,7 @@ def test_a_wrong_number_of_results_is_an_error_not_a_mixup():
         return out
 
     out = run(main())
-    assert all(isinstance(e, RuntimeError) and "2 inputs" in str(e) for e in out)
+    assert all(isinstance(e, ModelError) and "2 inputs" in str(e) for e in out)
 
 
 def test_cancelled_inputs_are_not_run():

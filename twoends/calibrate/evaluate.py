@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
 from .data import LabelledData
 from .metrics import CalibrationMetrics, CalibrationReport
 
@@ -78,7 +78,7 @@ def _check_single_label(classifier, data: LabelledData) -> None:
 def _labelled_predictions(classifier, data: LabelledData, on_progress):
     for path, target, pred in zip(data.paths, data.targets, classifier.predict_iter(list(data.paths))):
         if pred.input != path:  # one output per input, in order: anything else is a bug worth stopping on
-            raise RuntimeError(f"prediction for {pred.input!r} arrived where {path!r} was expected")
+            raise OutputError(f"prediction for {pred.input!r} arrived where {path!r} was expected")
         if on_progress is not None:
             on_progress(1)
         yield pred, target

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigError
+
 __all__ = ["Finding", "Findings", "SEVERITIES"]
 
 SEVERITIES = ("error", "warning", "info")
@@ -30,7 +32,7 @@ class Finding:
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+            raise ConfigError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
 
     @property
     def failed(self) -> bool:

@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from .errors import Overloaded, ServerStopping
 
 __all__ = ["DynamicBatcher"]
@@ -140,7 +140,7 @@ class DynamicBatcher:
             try:
                 results = await loop.run_in_executor(self._executor, self.run, [e.item for e in batch])
                 if len(results) != len(batch):
-                    raise RuntimeError(f"the batch function returned {len(results)} results for {len(batch)} inputs")
+                    raise ModelError(f"the batch function returned {len(results)} results for {len(batch)} inputs")
             except Exception as exc:  # every caller of this batch learns why; the server goes on
                 for e in batch:
                     if not e.future.done():

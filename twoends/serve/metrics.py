@@ -11,6 +11,8 @@ import math
 import threading
 from typing import Callable, Iterable, Sequence
 
+from ..errors import ConfigError
+
 __all__ = ["CONTENT_TYPE", "Counter", "Gauge", "Histogram", "Registry", "ServerMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -49,7 +51,7 @@ class _Metric:
     def _key(self, labels: dict[str, str] | None) -> tuple[str, ...]:
         labels = labels or {}
         if set(labels) != set(self.label_names):
-            raise ValueError(f"{self.name} takes labels {self.label_names}, got {sorted(labels)}")
+            raise ConfigError(f"{self.name} takes labels {self.label_names}, got {sorted(labels)}")
         return tuple(str(labels[n]) for n in self.label_names)
 
     def header(self) -> list[str]:
@@ -67,7 +69,7 @@ class Counter(_Metric):
 
     def inc(self, labels: dict[str, str] | None = None, amount: float = 1.0) -> None:
         if amount < 0:
-            raise ValueError("a counter only goes up")
+            raise ConfigError(f"a counter only goes up: {self.name} got an increment of {amount}")
         key = self._key(labels)
         with self._lock:
             self._values[key] = self._values.get(key, 0.0) + amount
