@@ -31,3 +31,44 @@ def test_public_api_is_explicit():
     assert sorted(twoends.__all__) == sorted(set(twoends.__all__))
     for name in twoends.__all__:
         assert hasattr(twoends, name), name
+
+
+def _loaded_after(code: str, prefixes: tuple[str, ...]) -> list[str]:
+    probe = code + f"\nimport sys\nprint(','.join(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+CONSUMERS = ("twoends.diagnose", "twoends.calibrate", "twoends.models", "twoends.serve", "twoends.cli")
+
+
+def test_import_twoends_loads_no_consumer():
+    # the doctor and calibration load when first used, not with the package
+    assert _loaded_after("import twoends", CONSUMERS) == []
+
+
+def test_lazy_attributes_load_on_first_use():
+    code = (
+        "import twoends\n"
+        "assert callable(twoends.check) and twoends.check.__module__.startswith('twoends.diagnose')\n"
+        "assert twoends.models.__name__ == 'twoends.models' and twoends.calibrate.fit_temperature\n"
+        "assert {'check', 'models', 'calibrate', 'diagnose'} <= set(dir(twoends))\n"
+        "try:\n    twoends.no_such_thing\nexcept AttributeError as e:\n    assert 'no_such_thing' in str(e)\n"
+        "else:\n    raise SystemExit('no AttributeError')\n"
+    )
+    loaded = _loaded_after(code, CONSUMERS)
+    assert {"twoends.diagnose", "twoends.models", "twoends.calibrate"} <= set(loaded)
+
+
+def test_version_has_its_own_module_and_inner_modules_use_it():
+    import ast
+    from pathlib import Path
+
+    import twoends
+    from twoends._version import __version__
+
+    assert twoends.__version__ == __version__
+    for path in Path(twoends.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and any(a.name == "__version__" for a in node.names):
+                assert node.module == "_version", f"{path}: import __version__ from twoends._version, not the root"

@@ -39,7 +39,7 @@ class ExportResult:
 def export_onnx(model: Any, path: str | Path, *, opset: int | None = None, exporter: str = "dynamo",
                 labels: Any = None, check: bool = True) -> ExportResult:
     """Export ``model`` (a model name, or a Classifier around a PyTorch model) to ONNX with a sidecar."""
-    from . import __version__
+    from ._version import __version__
     from .api import load
     from .backends.onnx_export import embed_metadata, export_module
     from .classifier import Classifier

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ..encoding import json_safe
 from ..errors import CalibrationError, ConfigError
 from ..labels import LabelMap
@@ -353,8 +354,6 @@ def fit_calibration(
     (sigmoid, multi-label). ``split``: the fraction used to fit. ``data``:
     where the samples came from, recorded in the file.
     """
-    from .. import __version__
-
     z = np.asarray(logits, dtype=np.float64)
     label_map = LabelMap.from_any(labels)
     if z.ndim != 2 or z.shape[1] != len(label_map):

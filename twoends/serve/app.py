@@ -24,7 +24,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
+from .._version import __version__
 from ..classifier import Classifier
 from ..encoding import json_numbers
 from ..errors import ConfigError, TwoEndsError
