@@ -21,7 +21,8 @@ from twoends.calibrate import (
     set_members,
 )
 from twoends.head import softmax
-from twoends.calibrate.calibration import Calibration, fit_calibration, labels_hash
+from twoends.calibrate.calibration import Calibration, labels_hash
+from twoends.calibrate.fit import fit_calibration
 from twoends.errors import CalibrationError, ConfigError
 
 torch = pytest.importorskip("torch")

@@ -201,7 +201,7 @@ def test_twoends_path_gives_the_networks_own_logits(trained, collected):
 
 
 def test_twoends_path_temperature_halves_ece_and_conformal_covers(collected):
-    from twoends.calibrate.calibration import fit_calibration
+    from twoends.calibrate.fit import fit_calibration
 
     _, logits, targets, _ = collected
     rows = []
@@ -223,7 +223,7 @@ def test_twoends_path_temperature_halves_ece_and_conformal_covers(collected):
 
 def test_calibration_file_is_applied_by_the_classifier(trained, collected, tmp_path):
     from twoends.calibrate import prediction_sets, set_members
-    from twoends.calibrate.calibration import fit_calibration
+    from twoends.calibrate.fit import fit_calibration
     from twoends.calibrate.evaluate import evaluate
 
     data, logits, targets, _ = collected

@@ -123,7 +123,7 @@ def test_bad_data_and_foreign_calibration_are_clear_errors(photo_folder, tmp_pat
     r = _run("evaluate", tmp_path / "empty", "--no-plot")
     assert r.exit_code == 2 and "no class folders" in r.stderr
 
-    from twoends.calibrate.calibration import fit_calibration
+    from twoends.calibrate.fit import fit_calibration
 
     rng = np.random.default_rng(0)
     other = fit_calibration(rng.normal(size=(40, 3)), rng.integers(0, 3, 40), ["a", "b", "c"], model="tiny")

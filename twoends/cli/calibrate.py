@@ -47,7 +47,7 @@ def calibrate(data, output, method, alpha, score, objective, split, seed, plot, 
     and mean size of conformal sets). Apply the file with
     `twoends predict --calibration FILE` or twoends.load(..., calibration=FILE).
     """
-    from ..calibrate.calibration import fit_calibration
+    from ..calibrate.fit import fit_calibration
     from ..calibrate.evaluate import collect_logits
 
     if model_kwargs.get("calibration"):
