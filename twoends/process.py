@@ -68,11 +68,7 @@ def keep_freed_memory() -> str:
     Returns what happened, for ``describe``-style reports: ``"on"``,
     ``"off (TWOENDS_KEEP_MEMORY=0)"`` or ``"unavailable (...)"``.
     """
-    global _state
-    with _lock:
-        if _state is None:
-            _state = _apply()
-        return _state
+    return _once("_state", _apply)
 
 
 def _apply() -> str:
@@ -97,11 +93,15 @@ def tune_openmp() -> str:
 
     Idempotent: a second call reports what the first one did.
     """
-    global _openmp_state
+    return _once("_openmp_state", _apply_openmp)
+
+
+def _once(name: str, apply) -> str:
+    """``apply()`` on the first call only, its report kept in the module global ``name``; that report after."""
     with _lock:
-        if _openmp_state is None:
-            _openmp_state = _apply_openmp()
-        return _openmp_state
+        if globals()[name] is None:
+            globals()[name] = apply()
+        return globals()[name]
 
 
 def _apply_openmp() -> str:

@@ -133,33 +133,41 @@ def activation(*, probabilities=None, logits=None, used: str | None = None,
             used = "softmax"  # the only thing that makes a single output exactly 1.0 everywhere
     n_out = next((a.shape[-1] for a in (z, p) if a is not None and a.ndim == 2), None)
     if used == "softmax" and n_out == 1:
-        return [Finding(
-            "activation", "error", "softmax over a single output logit: every probability is 1.0",
-            seen="the model has one output per input and softmax was applied over it",
-            why="softmax normalises over classes; with one class the answer is always 1.0, whatever the input",
-            fix="a single logit is a binary classifier: use sigmoid(logit) for P(positive) "
-                "(twoends' activation='auto' does)",
-            evidence={"outputs": 1},
-        )]
-    if used == "softmax" and multi_label:
-        return [Finding(
-            "activation", "error", "softmax on a multi-label model",
-            seen=f"the probabilities sum to 1 over the {n_out} classes (softmax), but the model is multi-label",
-            why="a multi-label model scores each class on its own (trained with sigmoid / BCE); softmax makes classes "
-                "compete: two present classes share the mass, and an input with none still gets a confident class",
-            fix="apply sigmoid to each logit and threshold each class (twoends: activation='sigmoid', thresholds=...)",
-            evidence={"outputs": n_out},
-        )]
-    if used == "sigmoid" and multi_label is False and n_out and n_out > 1:
-        return [Finding(
-            "activation", "warning", "sigmoid on a single-label model",
-            seen=f"sigmoid was applied to each of the {n_out} logits of a single-label (softmax-trained) model",
-            why="a softmax-trained model's logits are only meaningful relative to each other; per-class sigmoids "
-                "are not probabilities of anything (they do not sum to 1 and shift with the logits' offset)",
-            fix="use softmax over the class axis (twoends: activation='softmax' or 'auto')",
-            evidence={"outputs": n_out},
-        )]
-    return []
+        mistake = "softmax-one-logit"
+    elif used == "softmax" and multi_label:
+        mistake = "softmax-multi-label"
+    elif used == "sigmoid" and multi_label is False and n_out and n_out > 1:
+        mistake = "sigmoid-single-label"
+    else:
+        return []
+    severity, title, seen, why, fix = _ACTIVATION_MISTAKES[mistake]
+    return [Finding("activation", severity, title, seen=seen.format(n=n_out), why=why, fix=fix,
+                    evidence={"outputs": n_out})]
+
+
+# what 'activation' reports for each mistake: severity, title, seen ({n}: the number of outputs), why, fix
+_ACTIVATION_MISTAKES = {
+    "softmax-one-logit": (
+        "error", "softmax over a single output logit: every probability is 1.0",
+        "the model has one output per input and softmax was applied over it",
+        "softmax normalises over classes; with one class the answer is always 1.0, whatever the input",
+        "a single logit is a binary classifier: use sigmoid(logit) for P(positive) (twoends' activation='auto' does)",
+    ),
+    "softmax-multi-label": (
+        "error", "softmax on a multi-label model",
+        "the probabilities sum to 1 over the {n} classes (softmax), but the model is multi-label",
+        "a multi-label model scores each class on its own (trained with sigmoid / BCE); softmax makes classes "
+        "compete: two present classes share the mass, and an input with none still gets a confident class",
+        "apply sigmoid to each logit and threshold each class (twoends: activation='sigmoid', thresholds=...)",
+    ),
+    "sigmoid-single-label": (
+        "warning", "sigmoid on a single-label model",
+        "sigmoid was applied to each of the {n} logits of a single-label (softmax-trained) model",
+        "a softmax-trained model's logits are only meaningful relative to each other; per-class sigmoids "
+        "are not probabilities of anything (they do not sum to 1 and shift with the logits' offset)",
+        "use softmax over the class axis (twoends: activation='softmax' or 'auto')",
+    ),
+}
 
 
 def labels(names: Sequence[str] | None, *, num_outputs: int | None) -> list[Finding]:
