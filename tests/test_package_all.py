@@ -14,7 +14,7 @@ PUBLIC = {
     "twoends": [
         "CalibrationError", "ClassScore", "Classifier", "ConfigError", "DecodeError", "Head", "ImageSpec",
         "ImageTooLargeError", "InputError", "LabelError", "LabelMap", "ModelError", "OutputError", "Prediction",
-        "PredictionBatch", "TwoEndsError", "__version__", "check", "load", "log_softmax", "logsumexp", "sigmoid",
+        "PredictionBatch", "RunOptions", "TwoEndsError", "__version__", "check", "load", "log_softmax", "logsumexp", "sigmoid",
         "softmax", "topk", "wrap",
     ],
     "twoends.head": [
@@ -22,10 +22,11 @@ PUBLIC = {
         "margin", "max_probability", "sigmoid", "softmax", "topk",
     ],
     "twoends.preprocess": [
-        "DEFAULT_MAX_PIXELS", "IMAGENET_MEAN", "IMAGENET_STD", "IMAGE_EXTENSIONS", "ImagePlan", "ImageSpec", "Item",
-        "decode_image", "is_single", "iter_items", "resolve_spec", "to_rgb",
+        "DEFAULT_MAX_PIXELS", "IMAGENET_MEAN", "IMAGENET_STD", "IMAGE_EXTENSIONS", "ImageInput", "ImagePlan",
+        "ImageSpec", "InputPlan", "InputSpec", "Item", "Limits", "TextPlan", "TextSpec", "decode_image", "is_single",
+        "iter_items", "resolve_input_spec", "resolve_spec", "to_rgb",
     ],
-    "twoends.backends": ["Backend", "ModelInfo", "backend_for", "register_adapter"],
+    "twoends.backends": ["Backend", "ModelInfo", "backend_for", "check_options", "register_adapter"],
     "twoends.models": ["ModelEntry", "available", "imagenet_labels", "load_backend", "register", "register_prefix"],
     "twoends.calibrate": [
         "Calibration", "CalibrationMetrics", "CalibrationReport", "ClassThresholds", "ConformalThreshold", "Fitted",

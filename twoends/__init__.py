@@ -30,7 +30,6 @@ from .labels import LabelMap
 from .options import RunOptions
 from .prediction import ClassScore, Prediction, PredictionBatch
 from .preprocess import ImageSpec
-
 from ._version import __version__
 
 # name -> (module, attribute or None for the module itself): imported when first asked for
