@@ -31,6 +31,7 @@ LAYERS = [
     ("twoends.sidecar", "core"),  # a model file's two ends, read by backends/onnx
     ("twoends.process", "core"),  # process-wide settings, applied only by commands and actors
     ("twoends.options", "core"),  # RunOptions: how a backend runs (device, precision, compile, layout)
+    ("twoends.timing", "core"),  # PhaseTimes: where a run's time goes, measured by the runner itself
     ("twoends.settle*", "core"),  # the settled record (issue 12)
     ("twoends.settle*.*", "core"),
     # the composition root: builds a Classifier from the core (and loads calibration files)
