@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import twoends
-from twoends.calibrate.calibration import fit_calibration
+from twoends.calibrate.fit import fit_calibration
 from twoends.errors import ConfigError
 from twoends.settle import settle
 

@@ -15,6 +15,7 @@ silently letting one win (which would be meant is not knowable).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -92,27 +93,30 @@ class Settled:
         }
 
 
-def settle(
-    backend: Backend,
-    *,
-    spec: Any = None,
-    labels: Any = None,
-    activation: str | None = None,
-    outputs: str | None = None,
-    temperature: float | None = None,
-    thresholds: Any = None,
-    top_k: int | None = None,
-    prediction_sets: Any = None,
-    calibration: Any = None,
-    batch_size: int | None = None,
-    workers: int | None = None,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    name: str | None = None,
-    run: RunOptions | None = None,
-) -> Settled:
-    """Resolve every setting of ``backend``'s model once (see the module docstring)."""
+#: the settings ``settle`` takes (``load`` / ``wrap`` document each); None means "not given"
+SETTINGS = ("spec", "labels", "activation", "outputs", "temperature", "thresholds", "top_k", "prediction_sets",
+            "calibration", "batch_size", "workers", "max_pixels", "name", "run")
+
+
+def settle(backend: Backend, **settings: Any) -> Settled:
+    """Resolve every setting of ``backend``'s model once (see the module docstring).
+
+    ``settings``: the names in ``SETTINGS`` (an unknown one is a ConfigError with a
+    did-you-mean); ``calibration`` is an already loaded Calibration.
+    """
     if not isinstance(backend, Backend):
         raise ConfigError(f"a twoends Backend was expected, got {type(backend).__name__}; use twoends.wrap(model)")
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        close = {u: difflib.get_close_matches(u, SETTINGS, n=1) for u in unknown}
+        hints = "".join(f" Did you mean {c[0]!r} for {u!r}?" for u, c in close.items() if c)
+        raise ConfigError(f"{', '.join(map(repr, unknown))} is not a setting; settings are {', '.join(SETTINGS)}.{hints}")
+    return _settle(backend, **{**dict.fromkeys(SETTINGS), "max_pixels": DEFAULT_MAX_PIXELS, **settings})
+
+
+def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, outputs: Any, temperature: Any,
+            thresholds: Any, top_k: Any, prediction_sets: Any, calibration: Any, batch_size: Any, workers: Any,
+            max_pixels: Any, name: Any, run: Any) -> Settled:
     info = backend.info
     sources: dict[str, str] = {}
 
