@@ -22,16 +22,27 @@ from ._common import fail, load_classifier, model_options, stderr_console
               help="Answer 504 when a request takes longer.")
 @click.option("--max-queue", type=click.IntRange(min=1), default=256, show_default=True,
               help="Inputs allowed to wait; past it, answer 503 at once.")
+@click.option("--max-inputs", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Most inputs in one request (checked from its shape before decoding; 413 past it).")
+@click.option("--max-json-elements", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Most numbers/strings in one JSON body (checked before parsing; 413 past it: send binary tensors).")
+@click.option("--header-timeout-s", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Drop a connection whose request head has not arrived in this time.")
+@click.option("--keep-alive-s", type=click.FloatRange(min=1), default=5.0, show_default=True,
+              help="Drop an idle keep-alive connection after this time.")
+@click.option("--grpc-port", type=click.IntRange(0, 65535), default=None,
+              help="Also serve the Open Inference Protocol over gRPC on this port (same host, batcher and limits).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
-def serve(host, port, top_k, max_batch_size, max_delay_ms, max_body_mb, timeout_s, max_queue,
-          access_log, **model_kwargs) -> None:
+def serve(host, port, top_k, max_batch_size, max_delay_ms, max_body_mb, timeout_s, max_queue, max_inputs,
+          max_json_elements, header_timeout_s, keep_alive_s, grpc_port, access_log, **model_kwargs) -> None:
     """Serve a model over HTTP until interrupted (Ctrl-C).
 
     \b
     GET  /                         a web page: drop an image, see the top-k
     POST /v1/predict               one image (multipart 'file', raw body, or JSON base64) -> Prediction
-    POST /v2/models/NAME/infer     the Open Inference Protocol v2 (KServe, Triton)
-    GET  /v2/health/ready          readiness; /v2/health/live, /v2/models/NAME
+    POST /v2/models/NAME/infer     the Open Inference Protocol v2 (Triton's and KServe's clients)
+    GET  /v2/health/ready          readiness; /v2/health/live, /v2/models/NAME[/config]
+    --grpc-port PORT               the same protocol over gRPC
     GET  /metrics                  Prometheus metrics
     GET  /docs                     the OpenAPI documentation
     """
@@ -39,16 +50,25 @@ def serve(host, port, top_k, max_batch_size, max_delay_ms, max_body_mb, timeout_
         import uvicorn
 
         from ..serve import ServeConfig, create_app
+        from ..serve.http import uvicorn_config
+
+        if grpc_port is not None:
+            import grpc  # noqa: F401
     except ImportError as exc:
-        fail(f"twoends serve needs FastAPI and uvicorn ({exc}); install them: pip install fastapi uvicorn python-multipart")
+        fail(f"twoends serve needs FastAPI, uvicorn (and grpcio for --grpc-port) ({exc}); "
+             "install them: pip install 'twoends[serve]'")
     clf = load_classifier(top_k=top_k, batch_size=max_batch_size, **model_kwargs)
     try:
         config = ServeConfig(max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, max_body_mb=max_body_mb,
-                             timeout_s=timeout_s, max_queue=max_queue)
+                             timeout_s=timeout_s, max_queue=max_queue, max_inputs=max_inputs,
+                             max_json_elements=max_json_elements, header_timeout_s=header_timeout_s,
+                             keep_alive_s=keep_alive_s)
     except ValueError as exc:
         fail(str(exc))
-    app = create_app(clf, config)
+    app = create_app(clf, config, grpc_port=grpc_port, grpc_host=host)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    stderr_console().print(f"[bold]twoends[/bold] serving {clf.name} on http://{shown}:{port}  (docs: /docs)", highlight=False)
-    # one process, one event loop: the model runs in one worker thread, decoding in a pool
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", timeout_graceful_shutdown=5)
+    also = f", gRPC on {shown}:{grpc_port}" if grpc_port is not None else ""
+    stderr_console().print(f"[bold]twoends[/bold] serving {clf.name} on http://{shown}:{port}{also}  (docs: /docs)",
+                           highlight=False)
+    # one process, one event loop (HTTP and gRPC): the model runs in one worker thread, decoding in a pool
+    uvicorn.Server(uvicorn_config(app, host, port, config, access_log=access_log, log_level="info")).run()

@@ -8,14 +8,19 @@ body is read; a body that arrives without one (chunked) is counted as it
 streams and refused when it passes the limit. Either way the answer is a 413
 with the JSON error body. Every response is counted by route template (never
 the raw path: a fuzzer must not create a metric series per URL) and status.
+
+A request still running when the server stops past its grace period is
+cancelled by uvicorn, which would answer a plain-text 500; the guard answers
+it first with the protocol's JSON error (503, retry elsewhere).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
-from .errors import BodyTooLarge, HTTPError, error_body
+from .errors import BodyTooLarge, HTTPError, ServerStopping, error_body, nested_for
 from .metrics import ServerMetrics
 
 __all__ = ["Guard", "MAX_HEADERS", "MAX_HEADER_BYTES"]
@@ -34,11 +39,13 @@ class Guard:
             return
         started = time.perf_counter()
         status = 500  # what is recorded if the app fails before answering
+        answered = False
+        nested = nested_for(scope.get("path", ""))
 
         async def send_status(message):
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
             await send(message)
 
         try:
@@ -48,13 +55,18 @@ class Guard:
                 await _send_error(send_status, HTTPError(
                     f"the request has {len(headers)} headers, {size} bytes in all; the limits are {MAX_HEADERS} "
                     f"headers and {MAX_HEADER_BYTES} bytes: send fewer or smaller headers (cookies?)",
-                    status=431, kind="HeadersTooLarge"))
+                    status=431, kind="HeadersTooLarge"), nested)
                 return
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body:
-                await _send_error(send_status, BodyTooLarge(self._too_large(f"{declared} bytes (Content-Length)")))
+                await _send_error(send_status, BodyTooLarge(self._too_large(f"{declared} bytes (Content-Length)")), nested)
                 return
             await self.app(scope, self._limited(receive), send_status)
+        except asyncio.CancelledError:
+            if not answered:  # the server is stopping past its grace period
+                await _send_error(send_status, ServerStopping(
+                    "the server stopped before this request was answered; retry (on another replica)"), nested)
+            raise
         finally:
             route = scope.get("route")
             label = getattr(route, "path", None) or "unmatched"
@@ -94,8 +106,8 @@ def _content_length(scope) -> int | None:
     return None
 
 
-async def _send_error(send, exc: HTTPError) -> None:
-    body = json.dumps(error_body(exc)).encode()
+async def _send_error(send, exc: HTTPError, nested: bool) -> None:
+    body = json.dumps(error_body(exc, nested=nested)).encode()
     await send({
         "type": "http.response.start",
         "status": exc.status_code,

@@ -17,8 +17,13 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field
 
+#: the temperatures a request may set: outside it, logits / T leave float range or change nothing visible
+TEMPERATURE_RANGE = (1e-3, 1e3)
+
 __all__ = [
     "ErrorOut",
+    "ModelConfig",
+    "V1ErrorOut",
     "InferenceRequest",
     "InferenceResponse",
     "MetadataTensor",
@@ -41,12 +46,21 @@ Datatype = Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16
 # --- errors -------------------------------------------------------------------------
 
 
+class ErrorOut(BaseModel):
+    """The Open Inference Protocol's error body (every route outside /v1)."""
+
+    error: str = Field(description="What was expected, what was got, and how to fix it.")
+    type: str = Field(description="What kind of problem: DecodeError, PayloadTooLarge, ModelNotFound, Timeout, ...")
+
+
 class ErrorDetail(BaseModel):
     type: str = Field(description="What kind of problem: DecodeError, PayloadTooLarge, Timeout, ...")
     message: str = Field(description="What was expected, what was got, and how to fix it.")
 
 
-class ErrorOut(BaseModel):
+class V1ErrorOut(BaseModel):
+    """The error body of /v1 routes: the error field of the Prediction schema."""
+
     error: ErrorDetail
 
 
@@ -91,7 +105,8 @@ class RequestInput(BaseModel):
     shape: list[int]
     datatype: Datatype
     parameters: Optional[dict[str, Any]] = None
-    data: Any = Field(description="Row-major tensor data, flat or nested. BYTES: base64-encoded image files.")
+    data: Any = Field(default=None, description="Row-major tensor data, flat or nested. BYTES: base64-encoded "
+                      "image files. Left out when parameters.binary_data_size says the data follows the JSON.")
 
 
 class RequestOutput(BaseModel):
@@ -115,7 +130,26 @@ class ResponseOutput(BaseModel):
     shape: list[int]
     datatype: Datatype
     parameters: Optional[dict[str, Any]] = None
-    data: list
+    data: Optional[list] = Field(default=None, description="Absent for an output sent as binary data.")
+
+
+class ConfigTensor(BaseModel):
+    name: str
+    data_type: str = Field(description="TYPE_FP32, TYPE_STRING (BYTES), ...")
+    format: Optional[str] = None
+    dims: list[int] = Field(description="The shape of one input, without the batch dimension.")
+
+
+class ModelConfig(BaseModel):
+    """A Triton-style model configuration."""
+
+    name: str
+    platform: str
+    backend: str
+    max_batch_size: int = Field(description="The most inputs one request may hold.")
+    input: list[ConfigTensor]
+    output: list[ConfigTensor]
+    dynamic_batching: dict[str, Any]
 
 
 class InferenceResponse(BaseModel):
@@ -136,7 +170,8 @@ class PredictJSON(BaseModel):
     text: Optional[str] = Field(default=None, description="The text, for text classifiers.")
     id: Optional[str] = Field(default=None, description='Echoed back as the prediction\'s "input".')
     top_k: Optional[int] = Field(default=None, ge=1, le=10000)
-    temperature: Optional[float] = Field(default=None, gt=0)
+    temperature: Optional[float] = Field(default=None, ge=TEMPERATURE_RANGE[0], le=TEMPERATURE_RANGE[1],
+                                         description="Divide logits by T before the activation.")
     include_logits: Optional[bool] = None
 
 

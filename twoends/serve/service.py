@@ -24,7 +24,7 @@ from ..prediction import Prediction
 from ..preprocess import Item
 from ..runner import Prepared
 from .batcher import DynamicBatcher
-from .errors import AnswerTimeout, HTTPError
+from .errors import AnswerTimeout, HTTPError, ServerStopping
 from .metrics import ServerMetrics
 
 __all__ = ["ServeConfig", "Service", "rehead"]
@@ -34,7 +34,14 @@ log = logging.getLogger("twoends.serve")
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """The server's limits. ``max_batch_size=1`` turns batching off."""
+    """The server's limits. ``max_batch_size=1`` turns batching off.
+
+    ``max_inputs`` bounds the inputs of one request and ``max_json_elements``
+    the numbers of one JSON body: both are checked from the request's header
+    (shape, comma count) before anything is decoded or parsed.
+    ``header_timeout_s`` drops a connection whose request head has not arrived
+    in time, ``keep_alive_s`` an idle one.
+    """
 
     max_batch_size: int = 8
     max_delay_ms: float = 5.0
@@ -42,14 +49,23 @@ class ServeConfig:
     timeout_s: float = 30.0
     max_queue: int = 256
     warmup: bool = True
+    max_inputs: int = 64
+    max_json_elements: int = 1_000_000
+    header_timeout_s: float = 10.0
+    keep_alive_s: float = 5.0
 
     def __post_init__(self) -> None:
-        for name in ("max_delay_ms", "max_body_mb", "timeout_s"):
+        for name in ("max_delay_ms", "max_body_mb", "timeout_s", "header_timeout_s", "keep_alive_s"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
-        if not self.timeout_s > 0 or not self.max_body_mb > 0:
-            raise ConfigError(f"timeout_s and max_body_mb must be > 0, got {self.timeout_s!r} and {self.max_body_mb!r}")
+        if not self.timeout_s > 0 or not self.max_body_mb > 0 or not self.header_timeout_s > 0:
+            raise ConfigError(f"timeout_s, max_body_mb and header_timeout_s must be > 0, got {self.timeout_s!r}, "
+                              f"{self.max_body_mb!r} and {self.header_timeout_s!r}")
+        for name in ("max_inputs", "max_json_elements"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
 
     @property
     def max_body_bytes(self) -> int:
@@ -85,6 +101,11 @@ class Service:
     @property
     def name(self) -> str:
         return self.clf.name
+
+    @property
+    def max_inputs(self) -> int:
+        """Inputs one request may hold: more could never fit the queue at once."""
+        return min(self.config.max_inputs, self.config.max_queue)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -126,6 +147,12 @@ class Service:
         """Decode and preprocess in the thread pool; errors stay in each ``Prepared``."""
         loop = asyncio.get_running_loop()
         return list(await asyncio.gather(*(loop.run_in_executor(self._prep, self.clf.prepare, it) for it in items)))
+
+    async def offload(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` in the decode pool: parsing and converting request bodies stay off the event loop."""
+        if self._prep is None:
+            raise ServerStopping("the server is not running (starting or stopping); retry shortly")
+        return await asyncio.get_running_loop().run_in_executor(self._prep, fn, *args)
 
     async def infer(self, prepared: Sequence[Prepared]) -> list[Prediction]:
         """Predictions for prepared inputs, through the batcher (each input may share a batch)."""
