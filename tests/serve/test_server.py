@@ -45,8 +45,8 @@ def test_health_and_metadata(server):
 
     for path in ("/v2/models/resnet50", "/v2/models/resnet50/ready"):
         r = server.get(path)
-        assert r.status == 404 and r.json()["error"]["type"] == "ModelNotFound"
-        assert MODEL in r.json()["error"]["message"]  # says what is served
+        assert r.status == 404 and r.json()["type"] == "ModelNotFound"
+        assert MODEL in r.json()["error"]  # says what is served, in the protocol's error string
 
 
 def test_docs_and_page(server):
@@ -199,12 +199,23 @@ def test_infer_fp32_tensor_matches_bytes(server, sample_photos):
 
 
 def _error(r, status, kind=None):
+    """A /v1 error: the Prediction schema's error field."""
     assert r.status == status, r
     err = r.json()["error"]
     assert set(err) == {"type", "message"} and err["message"]
     if kind is not None:
         assert err["type"] == kind, err
     return err["message"]
+
+
+def _oip_error(r, status, kind=None):
+    """An Open Inference Protocol error: {"error": "<message>", "type": kind}."""
+    assert r.status == status, r
+    body = r.json()
+    assert set(body) == {"error", "type"} and isinstance(body["error"], str) and body["error"]
+    if kind is not None:
+        assert body["type"] == kind, body
+    return body["error"]
 
 
 def test_limits_and_bad_input(server, sample_photos):
@@ -242,22 +253,24 @@ def test_limits_and_bad_input(server, sample_photos):
     _error(server.post_file("/v1/predict?temperature=-1", "c.jpg", good), 422, "ValidationError")
     # OIP: wrong tensor shape, datatype, count, name, output; a bad element of a BYTES batch
     infer = f"/v2/models/{MODEL}/infer"
-    msg = _error(server.post_json(infer, {"inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32",
+    msg = _oip_error(server.post_json(infer, {"inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32",
                                                       "data": [0.0] * 3072}]}), 400)
     assert "[B, 3, 224, 224]" in msg
-    _error(server.post_json(infer, {"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "INT64",
+    _oip_error(server.post_json(infer, {"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "INT64",
                                                 "data": [0] * 150528}]}), 400)
-    assert "150528" in _error(server.post_json(infer, {"inputs": [{"name": "input", "shape": [1, 3, 224, 224],
+    assert "150528" in _oip_error(server.post_json(infer, {"inputs": [{"name": "input", "shape": [1, 3, 224, 224],
                                                                    "datatype": "FP32", "data": [0.5] * 10}]}), 400)
-    _error(server.post_json(infer, {"inputs": [{"name": "pixels", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}), 400)
-    _error(server.post_json(infer, {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+    _oip_error(server.post_json(infer, {"inputs": [{"name": "pixels", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}), 400)
+    _oip_error(server.post_json(infer, {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
                                                 "data": [_b64(sample_photos["chelsea"])]}], "outputs": [{"name": "feats"}]}), 400)
-    msg = _error(server.post_json(infer, {"inputs": [{"name": "image", "shape": [2], "datatype": "BYTES",
+    msg = _oip_error(server.post_json(infer, {"inputs": [{"name": "image", "shape": [2], "datatype": "BYTES",
                                                       "data": [_b64(sample_photos["chelsea"]), base64.b64encode(b"junk").decode()]}]}),
                  400, "DecodeError")
     assert "[1]" in msg  # which element
-    _error(server.post_json(infer, {"inputs": []}), 422, "ValidationError")
-    _error(server.request("POST", infer, b"inputs=1", {"Content-Type": "application/x-www-form-urlencoded"}), 415)
+    _oip_error(server.post_json(infer, {"inputs": []}), 422, "ValidationError")
+    # any Content-Type is read as the protocol's body (tritonclient sends none): not JSON is a 400
+    assert "not valid JSON" in _oip_error(server.request(
+        "POST", infer, b"inputs=1", {"Content-Type": "application/x-www-form-urlencoded"}), 400, "BadJSON")
     _error(server.get("/v1/nothing"), 404)
     _error(server.request("DELETE", "/v1/predict"), 405)
     # and the server still answers
