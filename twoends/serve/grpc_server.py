@@ -169,8 +169,15 @@ def to_call(request) -> oip.Call:
                 tensor.data = []  # a datatype without typed contents (FP16): refused with the reason later
         inputs.append(tensor)
     outputs = [oip.OutRequest(o.name, {k: _param(v) for k, v in o.parameters.items()}) for o in request.outputs]
+    parameters = {k: _param(v) for k, v in request.parameters.items()}
+    t = parameters.get("temperature")
+    if isinstance(t, str):  # KServe's gRPC client sends no doubles: "0.5" is how it can say 0.5
+        try:
+            parameters["temperature"] = float(t)
+        except ValueError:
+            pass  # refused, with the range, by the protocol check
     return oip.Call(request.model_name, inputs, model_version=request.model_version, id=request.id or None,
-                    parameters={k: _param(v) for k, v in request.parameters.items()}, outputs=outputs or None)
+                    parameters=parameters, outputs=outputs or None)
 
 
 def to_response(answer: oip.Answer):
