@@ -140,8 +140,12 @@ def parse_call(body: bytes, encoding: str, header_length: str | None, config, na
     try:
         parsed = json.loads(json_part)
     except (ValueError, RecursionError) as exc:
-        where = " (the first Inference-Header-Content-Length bytes)" if header_length is not None else ""
-        raise HTTPError(f"the body{where} is not valid JSON ({exc}); expected an inference request object",
+        if header_length is not None:
+            where, hint = " (its first Inference-Header-Content-Length bytes)", ""
+        else:
+            where, hint = "", ("; if binary tensor data follows the JSON, say where the JSON ends with the "
+                               "Inference-Header-Content-Length header")
+        raise HTTPError(f"the body{where} is not valid JSON ({exc}); expected an inference request object{hint}",
                         kind="BadJSON") from None
     try:
         req = schemas.InferenceRequest.model_validate(parsed)
