@@ -164,7 +164,7 @@ def test_openapi_documents_the_real_error_bodies(server):
                     want = "V1ErrorOut" if path.startswith("/v1/") else "ErrorOut"
                     assert want in ref, (method, path, status, ref)
     body = components["InferenceRequest"]["properties"]
-    assert body["parameters"]["properties"]["temperature"] == {"type": "number", "minimum": 0.001, "maximum": 1000.0}
+    assert body["parameters"]["properties"]["temperature"] == {"type": ["number", "null"], "minimum": 0.001, "maximum": 1000.0}
 
 
 def test_grpc_limits_and_the_proto(server):

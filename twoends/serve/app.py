@@ -149,10 +149,12 @@ def _openapi(app: FastAPI, service: Service) -> dict:
         return app.openapi_schema
     spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     components = spec.setdefault("components", {}).setdefault("schemas", {})
-    for model in (schemas.PredictJSON,):
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(schema.pop("$defs", {}))
-        components[model.__name__] = schema
+    predict = schemas.PredictJSON.model_json_schema(ref_template="#/components/schemas/{model}")
+    # exactly one of image and text, the one this model takes
+    takes, other = ("image", "text") if service.takes_images else ("text", "image")
+    predict.update({"required": [takes], "not": {"required": [other]}})
+    predict["examples"] = [{takes: _example_input(service)}]
+    components["PredictJSON"] = predict
     components["InferenceRequest"] = _infer_request_schema(service)
     for name in ("V1ErrorOut", "ErrorDetail", "ErrorOut"):
         model = getattr(schemas, name)
@@ -192,22 +194,40 @@ def _infer_request_schema(service: Service) -> dict:
                      "minItems": len(t["shape"]), "maxItems": len(t["shape"])}
         tensors.append({"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
             "name": {"const": t["name"]}, "datatype": {"const": t["datatype"]}, "shape": shape, "data": data,
-            "parameters": {"type": "object"}}})
+            "parameters": {"type": ["object", "null"]}}})
     classes = oip.model_metadata(service)["outputs"][0]["shape"][1]
     count = {"type": "integer", "minimum": 1, **({"maximum": classes} if classes > 0 else {})}
     output = {"type": "object", "required": ["name"], "properties": {
         "name": {"enum": list(oip.OUTPUT_NAMES)},
-        "parameters": {"type": "object", "properties": {"classification": count, "binary_data": {"type": "boolean"}}}}}
+        "parameters": {"type": ["object", "null"], "properties": {"classification": count, "binary_data": {"type": "boolean"}}}}}
+    example = {"id": "example", "inputs": [{"name": "image" if service.takes_images else "text", "shape": [1],
+                                            "datatype": "BYTES", "data": [_example_input(service)]}],
+               "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}]}
     return {
-        "type": "object", "title": "InferenceRequest", "required": ["inputs"],
+        "type": "object", "title": "InferenceRequest", "required": ["inputs"], "examples": [example],
         "description": "One input tensor. Binary tensor data (the Inference-Header-Content-Length header) is "
                        "accepted too: Triton's and KServe's clients send it by default.",
         "properties": {
-            "id": {"type": "string"},
-            "parameters": {"type": "object", "properties": {
-                "temperature": {"type": "number", "minimum": lo, "maximum": hi},
+            # null is read as absent, as the protocol's optional fields
+            "id": {"type": ["string", "null"]},
+            "parameters": {"type": ["object", "null"], "properties": {
+                "temperature": {"type": ["number", "null"], "minimum": lo, "maximum": hi},
                 "binary_data_output": {"type": "boolean"}}},
             "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"oneOf": tensors}},
-            "outputs": {"type": "array", "items": output},
+            "outputs": {"type": ["array", "null"], "items": output},
         },
     }
+
+
+def _example_input(service: Service) -> str:
+    """A request that works, for the documentation (and the examples a schema tester sends): a tiny PNG or a text."""
+    if not service.takes_images:
+        return "a short text to classify"
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 120, 40)).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()

@@ -144,6 +144,8 @@ def temperature_param(value: Any, where: str = "parameters.temperature") -> floa
 
 
 def _count_param(value: Any, where: str, most: int) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema counts 44.0 as an integer, and so do JSON clients
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
         raise HTTPError(f"{where} must be a whole number from 1 to {most} (the number of classes), got {_short(value)}",
                         status=422, kind="ValidationError")
@@ -169,10 +171,10 @@ def _wanted(service: Service, call: Call) -> list[OutRequest]:
         raise HTTPError(f"unknown output(s) {unknown}: this model has outputs {list(OUTPUT_NAMES)}")
     classes = _classes(service)
     for o in call.outputs:
-        params = o.parameters or {}
+        params = o.parameters = dict(o.parameters or {})
         if "classification" in params:
-            _count_param(params["classification"], f"outputs[{o.name!r}].parameters.classification",
-                         classes if classes > 0 else 10**6)
+            params["classification"] = _count_param(params["classification"], f"outputs[{o.name!r}].parameters.classification",
+                                                    classes if classes > 0 else 10**6)
         if "binary_data" in params:
             _bool_param(params["binary_data"], f"outputs[{o.name!r}].parameters.binary_data")
     return call.outputs

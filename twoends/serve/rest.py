@@ -21,7 +21,7 @@ import zlib
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
@@ -34,7 +34,10 @@ __all__ = ["add_v2_routes"]
 
 HEADER_LENGTH = "inference-header-content-length"
 E404 = {404: {"model": schemas.ErrorOut}}
-INFER_ERRORS = {400: {"model": schemas.ErrorOut}, 404: {"model": schemas.ErrorOut}, 413: {"model": schemas.ErrorOut},
+INFER_ERRORS = {200: {"description": "The outputs: JSON, or (when an output asks for binary data) "
+                      "Inference-Header-Content-Length bytes of JSON followed by the binary outputs",
+                      "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                400: {"model": schemas.ErrorOut}, 404: {"model": schemas.ErrorOut}, 413: {"model": schemas.ErrorOut},
                 422: {"model": schemas.ErrorOut}, 503: {"model": schemas.ErrorOut}, 504: {"model": schemas.ErrorOut}}
 
 
@@ -66,20 +69,29 @@ def add_v2_routes(app: FastAPI, service: Service, infer_body: dict) -> None:
         return oip.model_metadata(service)
 
 
+def _versioned(version: str = Path(description=f"The model version: {oip.MODEL_VERSION!r}")) -> str:
+    return version
+
+
+def _unversioned() -> str:
+    return ""
+
+
 def _model_routes(app: FastAPI, service: Service, prefix: str, infer_body: dict) -> None:
     versioned = "{version}" in prefix
     suffix = " (a version)" if versioned else ""
+    which = Depends(_versioned if versioned else _unversioned)  # a path parameter only where the path has one
 
     @app.api_route(prefix + "/ready", methods=["GET", "HEAD"], tags=["v2"], response_model=schemas.ModelReady,
                    summary="Model readiness" + suffix, responses={503: {"model": schemas.ModelReady}, **E404})
-    async def model_ready(name: str, version: str = ""):
+    async def model_ready(name: str, version: str = which):
         oip.check_model(service, name, version)
         return JSONResponse({"name": name, "ready": service.ready}, status_code=200 if service.ready else 503)
 
     @app.get(prefix + "/config", tags=["v2"], response_model=schemas.ModelConfig, response_model_exclude_none=True,
              summary="Model configuration" + suffix,
              responses=E404)
-    async def model_config(name: str, version: str = ""):
+    async def model_config(name: str, version: str = which):
         oip.check_model(service, name, version)
         return oip.model_config(service)
 
@@ -87,7 +99,7 @@ def _model_routes(app: FastAPI, service: Service, prefix: str, infer_body: dict)
               summary="Inference" + suffix + ": a preprocessed FP32 tensor 'input' [B, C, H, W] or BYTES 'image' [B] "
                       "of image files (base64 in JSON, raw bytes as binary tensor data)",
               responses=INFER_ERRORS, openapi_extra={"requestBody": infer_body})
-    async def infer(name: str, request: Request, version: str = ""):
+    async def infer(name: str, request: Request, version: str = which):
         oip.check_model(service, name, version)
         call, binary_default = await service.reading(_read_call(request, service, name, version))
         answer = await service.within_timeout(oip.infer(service, call))
