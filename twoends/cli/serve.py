@@ -71,4 +71,8 @@ def serve(host, port, top_k, max_batch_size, max_delay_ms, max_body_mb, timeout_
     stderr_console().print(f"[bold]twoends[/bold] serving {clf.name} on http://{shown}:{port}{also}  (docs: /docs)",
                            highlight=False)
     # one process, one event loop (HTTP and gRPC): the model runs in one worker thread, decoding in a pool
-    uvicorn.Server(uvicorn_config(app, host, port, config, access_log=access_log, log_level="info")).run()
+    server = uvicorn.Server(uvicorn_config(app, host, port, config, access_log=access_log, log_level="info"))
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn has stopped gracefully, then re-raised the Ctrl-C / SIGINT it caught: a clean exit
