@@ -143,19 +143,18 @@ def gif_batch_binary(port: int, copies: int) -> Result:
                    f"{copies} GIFs, binary")
 
 
-def _big_body(dense: bool) -> bytes:
-    """About 20 MB of JSON tensor: 10M one-digit zeros (dense), or 0.9M long numbers whose count misses the shape."""
-    if dense:
-        n, number = 10_000_000, b"0"
-    else:
-        n, number = 903_167, b"0.1234567890123456789"  # shape [6, 3, 224, 224] needs 903168
-    head = b'{"inputs": [{"name": "input", "shape": [6, 3, 224, 224], "datatype": "FP32", "data": ['
+def _big_body(kind: int) -> bytes:
+    """About 20 MB of JSON tensor: 10M one-digit zeros; 190k 100-digit decimals, under the element limit (so
+    parsed: slow numbers to read) and not the 150528 the shape needs; or 4900 4001-digit integers (quadratic
+    to read as integers)."""
+    n, number = [(10_000_000, b"0"), (190_000, b"0." + b"1234567890" * 10), (4900, b"1" + b"0" * 4000)][kind]
+    head = b'{"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": ['
     return head + b",".join([number] * n) + b"]}]}"
 
 
 def big_bodies(port: int, clients: int, rounds: int) -> list[Result]:
-    bodies = [_big_body(dense=i % 2 == 0) for i in range(2)]
-    jobs = [(bodies[(c + r) % 2], f"20 MB tensor, client {c} round {r}") for c in range(clients) for r in range(rounds)]
+    bodies = [_big_body(kind) for kind in range(3)]
+    jobs = [(bodies[(c + r) % 3], f"20 MB tensor, client {c} round {r}") for c in range(clients) for r in range(rounds)]
     with ThreadPoolExecutor(clients) as pool:
         return list(pool.map(lambda job: request(port, "POST", INFER, job[0], {}, job[1], timeout=120), jobs))
 

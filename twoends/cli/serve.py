@@ -24,7 +24,7 @@ from ._common import fail, load_classifier, model_options, stderr_console
               help="Inputs allowed to wait; past it, answer 503 at once.")
 @click.option("--max-inputs", type=click.IntRange(min=1), default=64, show_default=True,
               help="Most inputs in one request (checked from its shape before decoding; 413 past it).")
-@click.option("--max-json-elements", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+@click.option("--max-json-elements", type=click.IntRange(min=1), default=250_000, show_default=True,
               help="Most numbers/strings in one JSON body (checked before parsing; 413 past it: send binary tensors).")
 @click.option("--header-timeout-s", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Drop a connection whose request head has not arrived in this time.")

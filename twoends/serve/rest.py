@@ -11,12 +11,16 @@
 
 Limits before work: the JSON part's element count is bounded by counting its
 commas before it is parsed, and parsing, conversion and encoding run in the
-decode pool, never on the event loop.
+decode pool, never on the event loop. ``json.loads`` holds the GIL for the
+whole parse, so one body is parsed at a time (the event loop gets the GIL
+between parses) and long integers, whose parsing is quadratic, are read as
+floats: a parse of the largest body allowed takes a fraction of a second.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import zlib
 from typing import Any
 
@@ -150,7 +154,8 @@ def parse_call(body: bytes, encoding: str, header_length: str | None, config, na
                       "send tensors as binary data (the Inference-Header-Content-Length header; Triton's and KServe's "
                       "clients do it by default), or fewer inputs per request")
     try:
-        parsed = json.loads(json_part)
+        with _PARSING:
+            parsed = json.loads(json_part, parse_int=_bounded_int)
     except (ValueError, RecursionError) as exc:
         if header_length is not None:
             where, hint = " (its first Inference-Header-Content-Length bytes)", ""
@@ -169,6 +174,15 @@ def parse_call(body: bytes, encoding: str, header_length: str | None, config, na
     params = req.parameters or {}
     call = oip.Call(name, inputs, model_version=version, id=req.id, parameters=params, outputs=outputs)
     return call, params.get("binary_data_output") is True
+
+
+_PARSING = threading.Lock()
+
+
+def _bounded_int(text: str) -> int | float:
+    # a 4000-digit integer costs quadratic time to read; past 30 digits no count or shape is meant, so a float
+    # (a temperature of 400 digits is then inf, refused with its range)
+    return int(text) if len(text) <= 30 else float(text)
 
 
 def _inflate(body: bytes, encoding: str, limit: int) -> bytes:

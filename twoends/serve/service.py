@@ -50,7 +50,7 @@ class ServeConfig:
     max_queue: int = 256
     warmup: bool = True
     max_inputs: int = 64
-    max_json_elements: int = 1_000_000
+    max_json_elements: int = 250_000  # one 224x224 FP32 image in JSON (150,528); more: send binary
     header_timeout_s: float = 10.0
     keep_alive_s: float = 5.0
 
