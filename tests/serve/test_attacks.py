@@ -63,22 +63,21 @@ def test_slow_and_half_open_headers_are_dropped(target):
     _slow_health(target)
 
 
+# A ~100-byte PNG one pixel thin: its shorter-side resize would make 256 x 5.1M pixels; the library's
+# input end refuses it from the resize geometry (twoends.ImageTooLargeError), the server says 413.
+@pytest.mark.parametrize("size", [(20000, 1), (1, 20000)])
+def test_aspect_ratio_slivers_are_413(target, size):
+    result = attacks.sliver(target.port, size)
+    assert result.status == 413 and result.kind in ("ImageTooLargeError", "PayloadTooLarge"), result
+    assert "resiz" in result.error and result.seconds < 2, result
+    _slow_health(target)
+
+
 def test_rss_stays_bounded_and_the_server_answers(target):
     grown = target.peak_rss_mb() - target.baseline_rss_mb
     assert grown < RSS_BOUND_MB, f"peak RSS grew {grown:.0f} MB (bound {RSS_BOUND_MB} MB)"
     assert target.predict_label() == "tiger cat"
     _slow_health(target)
-
-
-# The library's input end bounds the resize geometry (twoends.ImageTooLargeError) in the lead's
-# hardening change; until it lands, a sliver's shorter-side resize allocates gigabytes, so this
-# case is expected to fail. It runs last, on the module's server, after the RSS check.
-@pytest.mark.xfail(strict=False, reason="the resize-geometry bound lands with the library's input-end hardening")
-@pytest.mark.parametrize("size", [(20000, 1), (1, 20000)])
-def test_aspect_ratio_slivers_are_413(target, size):
-    result = attacks.sliver(target.port, size)
-    assert result.status == 413 and result.kind in ("ImageTooLargeError", "PayloadTooLarge"), result
-    assert result.seconds < 2, result
 
 
 def test_shutdown_under_load_answers_json(tmp_path, sample_photos):

@@ -151,9 +151,10 @@ def _openapi(app: FastAPI, service: Service) -> dict:
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     predict = schemas.PredictJSON.model_json_schema(ref_template="#/components/schemas/{model}")
     # exactly one of image and text, the one this model takes
-    takes, other = ("image", "text") if service.takes_images else ("text", "image")
+    takes, other = ("image", "text") if service.kind == "image" else ("text", "image")
     predict.update({"required": [takes], "not": {"required": [other]}})
-    predict["examples"] = [{takes: _example_input(service)}]
+    if _example_input(service) is not None:
+        predict["examples"] = [{takes: _example_input(service)}]
     components["PredictJSON"] = predict
     components["InferenceRequest"] = _infer_request_schema(service)
     for name in ("V1ErrorOut", "ErrorDetail", "ErrorOut"):
@@ -184,7 +185,7 @@ def _infer_request_schema(service: Service) -> dict:
     for t in oip.model_metadata(service)["inputs"]:
         if t["datatype"] == "BYTES":
             data = {"type": "array", "minItems": 1, "maxItems": n, "items": {"type": "string"},
-                    "description": "base64-encoded image files" if service.takes_images else "the texts"}
+                    "description": "the texts" if service.kind == "text" else f"base64-encoded {service.kind} files"}
             shape = {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "integer", "minimum": 1, "maximum": n}}
         else:
             data = {"type": "array", "items": {"type": "number"},
@@ -200,11 +201,12 @@ def _infer_request_schema(service: Service) -> dict:
     output = {"type": "object", "required": ["name"], "properties": {
         "name": {"enum": list(oip.OUTPUT_NAMES)},
         "parameters": {"type": ["object", "null"], "properties": {"classification": count, "binary_data": {"type": "boolean"}}}}}
-    example = {"id": "example", "inputs": [{"name": "image" if service.takes_images else "text", "shape": [1],
-                                            "datatype": "BYTES", "data": [_example_input(service)]}],
+    example = {"id": "example", "inputs": [{"name": service.kind, "shape": [1], "datatype": "BYTES",
+                                            "data": [_example_input(service)]}],
                "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}]}
     return {
-        "type": "object", "title": "InferenceRequest", "required": ["inputs"], "examples": [example],
+        "type": "object", "title": "InferenceRequest", "required": ["inputs"],
+        **({"examples": [example]} if _example_input(service) is not None else {}),
         "description": "One input tensor. Binary tensor data (the Inference-Header-Content-Length header) is "
                        "accepted too: Triton's and KServe's clients send it by default.",
         "properties": {
@@ -219,10 +221,12 @@ def _infer_request_schema(service: Service) -> dict:
     }
 
 
-def _example_input(service: Service) -> str:
-    """A request that works, for the documentation (and the examples a schema tester sends): a tiny PNG or a text."""
-    if not service.takes_images:
+def _example_input(service: Service) -> str | None:
+    """An input that works, for the documentation (and the examples a schema tester sends): a tiny PNG or a text."""
+    if service.kind == "text":
         return "a short text to classify"
+    if service.kind != "image":
+        return None
     import base64
     import io
 

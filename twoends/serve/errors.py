@@ -30,7 +30,6 @@ __all__ = [
     "Overloaded",
     "AnswerTimeout",
     "ServerStopping",
-    "TooMany",
     "UnsupportedMediaType",
     "GRPC_CODES",
     "error_body",
@@ -58,6 +57,8 @@ class HTTPError(TwoEndsError, StarletteHTTPException):
 
 
 class BodyTooLarge(HTTPError):
+    """A body, or what it declares (inputs, JSON elements, inflated size), over a limit: refused before the work."""
+
     status, kind = 413, "PayloadTooLarge"
 
 
@@ -78,12 +79,6 @@ class Overloaded(HTTPError):
 
 class ServerStopping(HTTPError):
     status, kind = 503, "Unavailable"
-
-
-class TooMany(HTTPError):
-    """A request whose declared size (inputs, elements) is over a limit: refused before any work."""
-
-    status, kind = 413, "PayloadTooLarge"
 
 
 def status_for(exc: BaseException) -> int:

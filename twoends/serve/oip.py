@@ -21,7 +21,7 @@ import numpy as np
 from .._version import __version__
 from ..preprocess import Item
 from ..runner import Prepared
-from .errors import HTTPError, TooMany, error_body, status_for
+from .errors import BodyTooLarge, HTTPError, error_body, status_for
 from .inputs import b64_bytes
 from .schemas import TEMPERATURE_RANGE
 from .service import Service
@@ -96,10 +96,10 @@ def server_metadata() -> dict:
 
 def _inputs(service: Service) -> list[dict]:
     clf, out = service.clf, []
-    if service.takes_images:
+    if service.kind == "image":  # a preprocessed tensor, as the model's input plan makes it
         out.append({"name": "input", "datatype": TENSOR_DATATYPES.get(clf.spec.dtype, "FP32"),
                     "shape": [-1, *clf.plan.output_shape]})
-    out.append({"name": "image" if service.takes_images else "text", "datatype": "BYTES", "shape": [-1]})
+    out.append({"name": service.kind, "datatype": "BYTES", "shape": [-1]})  # raw inputs: files, or texts
     return out
 
 
@@ -235,13 +235,13 @@ def _prepare_call(service: Service, inp: InTensor, shape: list[int], rid: str) -
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1) or shape[0] < 1:
         raise HTTPError(f"input {inp.name!r} (BYTES) must have shape [B] or [B, 1] with B >= 1, got {shape}")
     _check_count(service, shape[0], inp.name)
-    elements = _bytes_elements(inp, shape[0], as_text=not service.takes_images)
+    elements = _bytes_elements(inp, shape[0], as_text=service.kind == "text")
     return [Item(f"{rid}[{i}]", e) for i, e in enumerate(elements)]
 
 
 def _check_count(service: Service, count: int, name: str) -> None:
     if count > service.max_inputs:
-        raise TooMany(f"input {name!r} holds {count} inputs; the limit per request is {service.max_inputs}: "
+        raise BodyTooLarge(f"input {name!r} holds {count} inputs; the limit per request is {service.max_inputs}: "
                       "split the batch into smaller requests (the server batches concurrent requests itself)")
 
 

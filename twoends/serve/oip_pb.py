@@ -116,10 +116,12 @@ def compile_proto() -> bytes:
     from google.protobuf import descriptor_pb2
     from grpc_tools import protoc
 
+    from ..errors import ConfigError
+
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "oip.pb"
         if protoc.main(["protoc", f"-I{PROTO.parent}", f"--descriptor_set_out={out}", str(PROTO)]) != 0:
-            raise RuntimeError(f"protoc could not compile {PROTO}")
+            raise ConfigError(f"protoc could not compile {PROTO}: fix the proto (its errors are printed above)")
         (file,) = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file
     return file.SerializeToString(deterministic=True)
 

@@ -33,8 +33,9 @@ from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from ..encoding import json_numbers
 from . import oip, schemas
-from .errors import BodyTooLarge, HTTPError, TooMany, UnsupportedMediaType, validation_error
+from .errors import BodyTooLarge, HTTPError, UnsupportedMediaType, validation_error
 from .service import Service
 from .tensors import to_bytes_tensor
 
@@ -154,7 +155,7 @@ def parse_call(body: bytes, encoding: str, header_length: str | None, config, na
     # each JSON number or string after the first follows a comma: the count bounds the elements before parsing
     commas = json_part.count(b",")
     if commas >= config.max_json_elements:
-        raise TooMany(f"the JSON body holds about {commas + 1} elements; the limit is {config.max_json_elements}: "
+        raise BodyTooLarge(f"the JSON body holds about {commas + 1} elements; the limit is {config.max_json_elements}: "
                       "send tensors as binary data (the Inference-Header-Content-Length header; Triton's and KServe's "
                       "clients do it by default), or fewer inputs per request")
     try:
@@ -283,11 +284,3 @@ def encode_answer(answer: oip.Answer, binary_default: bool) -> tuple[bytes, dict
         return text, {"content-type": "application/json"}
     return b"".join([text, *blobs]), {"content-type": "application/octet-stream",
                                       "inference-header-content-length": str(len(text))}
-
-
-def json_numbers(rows: np.ndarray) -> list:
-    flat = rows.ravel()
-    if np.isfinite(flat).all():
-        return flat.tolist()
-    # JSON has no infinities: -inf (a masked class) as "-inf", as Prediction.to_dict writes it; NaN never gets here
-    return [x if np.isfinite(x) else ("-inf" if x < 0 else "inf") for x in flat.tolist()]

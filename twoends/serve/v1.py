@@ -32,7 +32,7 @@ def add_v1_routes(app: FastAPI, service: Service) -> None:
         return {
             **clf.describe(),
             "ready": service.ready,
-            "takes": "images" if service.takes_images else "text",
+            "takes": service.kind,
             "top_k": clf.head.top_k,
             "num_outputs": clf.backend.info.num_outputs,
             "server": {k: getattr(service.config, k) for k in ("max_batch_size", "max_delay_ms", "max_body_mb", "timeout_s", "max_queue")},
@@ -100,7 +100,7 @@ async def _read_predict_body(request: Request, service: Service) -> tuple[Item, 
         if body.image is not None:
             _needs_images(service)
             return Item(body.id or "<image>", b64_bytes(body.image)), params
-        if service.takes_images:
+        if service.kind == "image":
             raise HTTPError(f'{service.name} classifies images, got "text"; send {{"image": <base64 image file>}}')
         return Item(body.id or "<text>", body.text), params
     if media.startswith("image/") or media == "application/octet-stream":
@@ -113,7 +113,7 @@ async def _read_predict_body(request: Request, service: Service) -> tuple[Item, 
 
 
 def _needs_images(service: Service) -> None:
-    if not service.takes_images:
+    if service.kind != "image":
         raise HTTPError(f'{service.name} classifies text, got an image; send {{"text": "..."}} as JSON')
 
 
