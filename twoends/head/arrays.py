@@ -23,6 +23,11 @@ def namespace(x: Any):
     """The array-API namespace of ``x``; plain Python sequences become NumPy."""
     if isinstance(x, (list, tuple, int, float)):
         x = np.asarray(x, dtype=np.float64)
+    elif type(x).__module__.startswith("tensorflow"):
+        # the array API does not cover TensorFlow: its tensors become NumPy here, at the boundary
+        # (bfloat16 as float32: NumPy has no bfloat16 of its own)
+        x = np.asarray(x)
+        x = x.astype(np.float32) if x.dtype.name == "bfloat16" else x
     try:
         return array_namespace(x), x
     except TypeError as exc:
