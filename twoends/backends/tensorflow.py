@@ -239,9 +239,18 @@ def _from_function(fn: Any, *, name: str, output: str | None, **options: Any):
     sig = getattr(fn, "input_signature", None)
     python = getattr(fn, "python_function", fn)
     try:
-        takes_training = "training" in inspect.signature(python).parameters
+        param = inspect.signature(python).parameters.get("training")
     except (TypeError, ValueError):
-        takes_training = False
+        param = None
+    takes_training = param is not None
+    if param is not None and sig is not None:
+        # an input_signature freezes Python arguments at their defaults: training can only be its default
+        if param.default is not False:
+            raise ModelError(f"{name}: the function's training argument defaults to {param.default!r} and its "
+                             "input_signature freezes it there (TensorFlow traces Python arguments as constants), "
+                             "so it cannot run with training=False: make training=False its default, or drop "
+                             "the input_signature")
+        takes_training = False  # its default, False, is what runs
     if sig is not None and len(tf.nest.flatten(sig)) != 1:
         raise ModelError(f"{name}: the function's input_signature has {len(tf.nest.flatten(sig))} tensors; "
                          "twoends runs image classifiers with one input")
@@ -249,7 +258,7 @@ def _from_function(fn: Any, *, name: str, output: str | None, **options: Any):
     final = None
     if spec is not None:
         try:
-            concrete = fn.get_concrete_function(*([spec, False] if takes_training else [spec]))
+            concrete = fn.get_concrete_function(spec)
             final = signature_final_op(concrete, 0)
         except (TypeError, ValueError):
             final = None
@@ -257,7 +266,7 @@ def _from_function(fn: Any, *, name: str, output: str | None, **options: Any):
     dtype = spec.dtype.name if spec is not None else "float32"
     where = (f"input_signature {list(shape)} {dtype}" if spec is not None else
              "no input_signature: the input's shape and dtype come from the spec")
-    where += "; called with training=False" if takes_training else ""
+    where += "; called with training=False" if param is not None else ""
     info, _ = _graph_info(name, shape, dtype, final, where)
     if spec is None:
         info = dataclasses.replace(info, notes=info.notes[:1] + ("the function has no input_signature: its outputs "
