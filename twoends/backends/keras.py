@@ -56,6 +56,10 @@ def _pick_backend() -> str | None:
 
 
 _PICKED = _pick_backend()
+if (os.environ.get("KERAS_BACKEND") or "tensorflow") == "tensorflow":
+    from twoends.backends.tf_first import load_triton_first
+
+    load_triton_first()  # Keras on TensorFlow imports it: Triton's library goes first (tf_first.py)
 
 import keras  # noqa: E402  (after the backend is chosen)
 

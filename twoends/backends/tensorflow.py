@@ -30,7 +30,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import tensorflow as tf
+
+from twoends.backends.tf_first import load_triton_first
+
+load_triton_first()  # before TensorFlow: see tf_first.py
+
+import tensorflow as tf  # noqa: E402
 
 from twoends.backends.base import Backend, ModelInfo
 from twoends.backends.model_ends import final_activation, num_classes, outputs_from_activation, spec_from_input_shape

@@ -20,6 +20,7 @@ from ..preprocess.spec import ImageSpec
 from . import inputs as _in
 from . import model as _model
 from . import outputs as _out
+from . import quantized as _quant
 from ._probe import probe_for
 from .finding import Finding, Findings
 
@@ -28,6 +29,7 @@ __all__ = ["check", "CHECKS"]
 CHECKS = (
     "batch-dimension", "layout", "input-size", "normalization", "known-answer", "channel-order",
     "training-mode", "probabilities-as-logits", "softmax-axis", "activation", "labels", "over-confidence",
+    "input-quantization", "quantized-outputs",
 )
 
 
@@ -106,9 +108,10 @@ def check(
     run = _Runner(checks)
     spec = _spec(spec)
     probe = probe_for(model)
-    if model is not None and probe is None:
-        raise ConfigError(f"the doctor cannot run a {type(model).__name__}: expected a torch.nn.Module or a "
-                          "twoends Classifier; pass model=None to check arrays only")
+    quantization = _quant.quantization_of(model) if model is not None else None  # a TFLite interpreter
+    if model is not None and probe is None and quantization is None:
+        raise ConfigError(f"the doctor cannot run a {type(model).__name__}: expected a torch.nn.Module, a TFLite "
+                          "interpreter or a twoends Classifier; pass model=None to check arrays only")
     if inputs is not None:
         if preprocess is None:
             raise ConfigError("inputs= needs preprocess= (your function from one PIL image to one model input), "
@@ -149,6 +152,10 @@ def check(
         lambda: _out.activation(probabilities=probabilities, logits=logits, used=activation, multi_label=multi_label))
     n_out = _num_outputs(logits, probabilities, n_classes)
     run("labels", None if labels is not None else "needs labels=", lambda: _out.labels(labels, num_outputs=n_out))
+    q_in, q_out = quantization or (None, None)
+    run("input-quantization", no_batch, lambda: _quant.input_quantization(batch, q_in))
+    run("quantized-outputs", None if logits is not None else "needs logits= or the model and batch=",
+        lambda: _quant.quantized_outputs(logits, q_out))
     run("over-confidence", _calibration_missing(targets, logits, probabilities, multi_label),
         lambda: _over_confidence(logits, probabilities, targets, ece_threshold))
     return run.result()
@@ -192,6 +199,7 @@ def _check_classifier(clf, inputs, *, labels, targets, checks, ece_threshold) ->
     n_out = clf.settled.num_outputs or (logits.shape[-1] if logits is not None else None)
     run("labels", None if names is not None else "the classifier has no labels",
         lambda: _out.labels(names, num_outputs=n_out))
+    _quant.run_on_classifier(run, backend, batch, no_batch)
     scaled = None if logits is None else logits / clf.settled.head.temperature
     run("over-confidence", _calibration_missing(targets, scaled, None, multi),
         lambda: _over_confidence(scaled, None, targets, ece_threshold))
