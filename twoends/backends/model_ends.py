@@ -5,13 +5,19 @@ and TFLite backends. Plain data in, plain data out: no framework is imported her
   whether the outputs are logits or probabilities, the activation, and a note that says so.
 - ``spec_from_input_shape``: a rank-4 image input shape -> an ImageSpec with the input size and
   layout (and dtype), the rest left to twoends' defaults, and a note that says so.
+- ``pick_output``, ``run_in_chunks``, ``class_outputs``: the choice of a model file's output, a
+  fixed batch axis run in padded chunks, and outputs shaped [batch, classes] (ONNX, TFLite, TF).
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import dataclasses
+from typing import Any, Callable, Sequence
 
-__all__ = ["final_activation", "outputs_from_activation", "spec_from_input_shape", "num_classes"]
+import numpy as np
+
+__all__ = ["final_activation", "outputs_from_activation", "spec_from_input_shape", "num_classes", "pick_output",
+           "run_in_chunks", "class_outputs"]
 
 # the names frameworks give the ops that end a classifier in probabilities or log-probabilities
 _NAMES = {"softmax": "softmax", "sigmoid": "sigmoid", "logistic": "sigmoid", "log_softmax": "log_softmax",
@@ -80,3 +86,45 @@ def num_classes(shape: Sequence[Any]) -> int | None:
     if len(shape) == 2 and isinstance(shape[1], int) and shape[1] > 0:
         return shape[1]
     return None
+
+
+def pick_output(names: Sequence[str], wanted: str | int | None) -> tuple[int, str]:
+    """(index, why) of the output to read: the one asked for (name or index), the only one, the one
+    named "logits", else the first (said so)."""
+    from twoends.errors import ConfigError
+
+    names = list(names)
+    if wanted is not None:
+        if isinstance(wanted, int) and not isinstance(wanted, bool) and 0 <= wanted < len(names):
+            return wanted, f"output {names[wanted]!r} (index {wanted}, as asked)"
+        if wanted in names:
+            return names.index(wanted), f"output {wanted!r} (as asked)"
+        raise ConfigError(f"output={wanted!r} is not an output of the model; its outputs are {names}")
+    if len(names) == 1:
+        return 0, f"output {names[0]!r}"
+    if "logits" in names:
+        return names.index("logits"), f"output 'logits' of {names}"
+    return 0, f"output {names[0]!r}, the first of {names} (pass output=NAME for another)"
+
+
+def run_in_chunks(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, n: int) -> np.ndarray:
+    """Run a model whose batch axis is fixed at ``n`` on any batch: chunks of n, the last one padded
+    with copies of its last input (whose outputs are dropped)."""
+    parts = []
+    for start in range(0, x.shape[0], n):
+        chunk = x[start:start + n]
+        size = chunk.shape[0]
+        if size < n:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], n - size, axis=0)])
+        parts.append(run(chunk)[:size])
+    return np.concatenate(parts)
+
+
+def class_outputs(info: Any, out: np.ndarray) -> tuple[np.ndarray, Any]:
+    """Outputs as [batch, classes] (one score per input becomes one column), and the ModelInfo with
+    the number of classes filled in from the first batch when the model did not say it."""
+    if out.ndim == 1:
+        out = out[:, None]
+    if info.num_outputs is None and out.ndim == 2:
+        info = dataclasses.replace(info, num_outputs=int(out.shape[1]))
+    return out, info

@@ -21,7 +21,6 @@ Importing this module imports onnxruntime (not torch).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,6 +29,7 @@ import onnxruntime as ort
 
 from twoends.options import RunOptions
 from twoends.backends.base import Backend, ModelInfo
+from twoends.backends.model_ends import class_outputs, pick_output, run_in_chunks
 from twoends.errors import ConfigError, InputError, ModelError
 from twoends.sidecar import METADATA_KEY, find_sidecar, parse_sidecar, read_sidecar
 
@@ -125,22 +125,9 @@ class OnnxBackend(Backend):
 
     def forward(self, batch: Any) -> np.ndarray:
         x = self._check(np.asarray(batch))
-        n = self.fixed_batch
-        if n is None:
-            out = self._run(x)
-        else:  # a graph with a fixed batch axis: run it in chunks of n, padding the last one
-            parts = []
-            for start in range(0, x.shape[0], n):
-                chunk = x[start:start + n]
-                size = chunk.shape[0]
-                if size < n:
-                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], n - size, axis=0)])
-                parts.append(self._run(chunk)[:size])
-            out = np.concatenate(parts)
-        if out.ndim == 1:
-            out = out[:, None]
-        if self.info.num_outputs is None and out.ndim == 2:
-            self.info = dataclasses.replace(self.info, num_outputs=int(out.shape[1]))
+        n = self.fixed_batch  # a graph with a fixed batch axis runs in chunks of n, the last one padded
+        out = self._run(x) if n is None else run_in_chunks(self._run, x, n)
+        out, self.info = class_outputs(self.info, out)
         return out
 
     def describe(self) -> str:
@@ -174,18 +161,8 @@ def _show(shape: Sequence[Any]) -> str:
 
 
 def _pick_output(outputs: Sequence[Any], wanted: str | int | None) -> tuple[Any, str]:
-    names = [o.name for o in outputs]
-    if wanted is not None:
-        if isinstance(wanted, int) and not isinstance(wanted, bool) and 0 <= wanted < len(outputs):
-            return outputs[wanted], f"output {names[wanted]!r} (index {wanted}, as asked)"
-        if wanted in names:
-            return outputs[names.index(wanted)], f"output {wanted!r} (as asked)"
-        raise ConfigError(f"output={wanted!r} is not an output of the model; its outputs are {names}")
-    if len(outputs) == 1:
-        return outputs[0], f"output {names[0]!r}"
-    if "logits" in names:
-        return outputs[names.index("logits")], f"output 'logits' of {names}"
-    return outputs[0], f"output {names[0]!r}, the first of {names} (pass output=NAME for another)"
+    index, why = pick_output([o.name for o in outputs], wanted)
+    return outputs[index], why
 
 
 def _spec_from(value: Any, where: str):

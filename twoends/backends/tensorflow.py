@@ -38,10 +38,12 @@ load_triton_first()  # before TensorFlow: see tf_first.py
 import tensorflow as tf  # noqa: E402
 
 from twoends.backends.base import Backend, ModelInfo
-from twoends.backends.model_ends import final_activation, num_classes, outputs_from_activation, spec_from_input_shape
+from twoends.backends.model_ends import (class_outputs, final_activation, num_classes, outputs_from_activation,
+                                         spec_from_input_shape)
 from twoends.errors import ConfigError, InputError, ModelError
+from twoends.options import RunOptions
 
-__all__ = ["TensorFlowBackend", "from_path", "wrap_model", "signature_final_op"]
+__all__ = ["TensorFlowBackend", "build", "from_path", "wrap_model", "signature_final_op"]
 
 # ops that pass values through unchanged, and ops that call a function of the graph's library
 _PASS_THROUGH = {"Identity", "IdentityN", "Reshape", "Squeeze", "Cast", "StopGradient", "EnsureShape"}
@@ -117,11 +119,7 @@ class TensorFlowBackend(Backend):
                 out = self._call(x)
         else:
             out = self._call(x)
-        out = _pick(out, self.output, self.info.name)
-        if out.ndim == 1:
-            out = out[:, None]
-        if self.info.num_outputs is None and out.ndim == 2:
-            self.info = dataclasses.replace(self.info, num_outputs=int(out.shape[1]))
+        out, self.info = class_outputs(self.info, _pick(out, self.output, self.info.name))
         return out
 
     def describe(self) -> str:
@@ -296,8 +294,10 @@ def _from_tf_keras(model: Any, *, name: str, output: str | None, **options: Any)
 
 
 def _build(call, info, shape, dtype, output, *, what, spec=None, labels=None, activation=None, outputs=None,
-           device="auto", display=None):
-    dev, tf_device = _device(device)
+           run=None, display=None):
+    run = RunOptions.of(run)
+    run.require("a TensorFlow model", {"device"})
+    dev, tf_device = _device(run.device)
     info = _apply(info, spec=spec, labels=labels, activation=activation, outputs=outputs, name=display)
     shape = None if shape is None else tuple(d if isinstance(d, int) else None for d in shape)
     return TensorFlowBackend(call, info=info, input_shape=shape, input_dtype=_DTYPES.get(dtype, dtype), output=output,
@@ -306,10 +306,13 @@ def _build(call, info, shape, dtype, output, *, what, spec=None, labels=None, ac
 
 def wrap_model(model: Any, *, spec: Any = None, labels: Any = None, activation: str | None = None,
                outputs: str | None = None, output: str | None = None, signature: str | None = None,
-               device: str | None = "auto", name: str | None = None) -> TensorFlowBackend:
+               run: RunOptions | None = None, device: str | None = None,
+               name: str | None = None) -> TensorFlowBackend:
     """The backend for an in-memory TensorFlow model handed to ``twoends.wrap``: a tf-keras model,
-    a loaded SavedModel, a ``tf.Module`` whose ``__call__`` is a ``tf.function``, or a ``tf.function``."""
-    options = dict(spec=spec, labels=labels, activation=activation, outputs=outputs, device=device, display=name)
+    a loaded SavedModel, a ``tf.Module`` whose ``__call__`` is a ``tf.function``, or a ``tf.function``.
+    ``run``: only its device is used (TensorFlow places the model; "cpu" or "cuda:N" pin it)."""
+    options = dict(spec=spec, labels=labels, activation=activation, outputs=outputs,
+                   run=RunOptions.of(run, device=device), display=name)
     roots = {c.__module__.split(".")[0] for c in type(model).__mro__}
     label = name or getattr(model, "name", None) or type(model).__name__
     if "tf_keras" in roots:
@@ -325,11 +328,12 @@ def wrap_model(model: Any, *, spec: Any = None, labels: Any = None, activation: 
 
 def from_path(path: str | Path, *, spec: Any = None, labels: Any = None, activation: str | None = None,
               outputs: str | None = None, output: str | None = None, signature: str | None = None,
-              device: str | None = "auto", name: str | None = None) -> TensorFlowBackend:
+              run: RunOptions | None = None, device: str | None = None,
+              name: str | None = None) -> TensorFlowBackend:
     """``load("tf:path/")``: a SavedModel directory, or a tf-keras (Keras 2) ``.h5`` file."""
     path = Path(path).expanduser()
     options = dict(spec=spec, labels=labels, activation=activation, outputs=outputs, output=output,
-                   device=device, name=name or path.stem or path.name)
+                   run=run, device=device, name=name or path.stem or path.name)
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():
             raise ModelError(f"{path} is a folder without saved_model.pb: expected a SavedModel directory "
@@ -373,3 +377,11 @@ def _refuse_lambda_layers(path: Path) -> None:
         raise ModelError(f"{path.name} has Lambda layers, whose Python code tf-keras would run when loading it; "
                          "twoends does not load them: rebuild the model without Lambda layers, or load it "
                          "yourself if you trust the file and pass the model to twoends.wrap")
+
+
+def build(rest: str, **options: Any) -> TensorFlowBackend:
+    """The ``tf:`` prefix: ``load("tf:path/to/saved_model/", ...)``."""
+    from twoends.backends import check_options
+
+    check_options(from_path, options, "a TensorFlow model")
+    return from_path(rest, **options)

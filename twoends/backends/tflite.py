@@ -20,7 +20,6 @@ What is read, and from where (explicit arguments always win):
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -28,11 +27,13 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from twoends.backends.base import Backend, ModelInfo
-from twoends.backends.model_ends import num_classes, outputs_from_activation, spec_from_input_shape
+from twoends.backends.model_ends import (class_outputs, num_classes, outputs_from_activation, pick_output,
+                                         run_in_chunks, spec_from_input_shape)
 from twoends.errors import ConfigError, InputError, ModelError
+from twoends.options import RunOptions
 from twoends.sidecar import find_sidecar, read_sidecar
 
-__all__ = ["TFLiteBackend", "Quantization", "from_path", "quantize", "dequantize"]
+__all__ = ["TFLiteBackend", "Quantization", "build", "from_path", "quantize", "dequantize"]
 
 _PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE", "CAST"}
 
@@ -128,25 +129,13 @@ class TFLiteBackend(Backend):
     def forward(self, batch: Any) -> np.ndarray:
         x = self._prepare(np.asarray(batch))
         with self._lock:
-            if self.dynamic_batch:
-                out = self._run(x)
-            else:  # a fixed batch axis: chunks of that size, the last one padded
-                n, parts = self._batch, []
-                for start in range(0, x.shape[0], n):
-                    chunk = x[start:start + n]
-                    size = chunk.shape[0]
-                    if size < n:
-                        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], n - size, axis=0)])
-                    parts.append(self._run(chunk)[:size])
-                out = np.concatenate(parts)
+            # a fixed batch axis: chunks of that size, the last one padded
+            out = self._run(x) if self.dynamic_batch else run_in_chunks(self._run, x, self._batch)
         if self.output_quantization.quantized:
             out = dequantize(out, self.output_quantization)
         elif out.dtype != np.float32:
             out = out.astype(np.float32)
-        if out.ndim == 1:
-            out = out[:, None]
-        if self.info.num_outputs is None and out.ndim == 2:
-            self.info = dataclasses.replace(self.info, num_outputs=int(out.shape[1]))
+        out, self.info = class_outputs(self.info, out)
         return out
 
     def raw_forward(self, batch: Any) -> np.ndarray:
@@ -201,23 +190,12 @@ def _interpreter(path: Path, num_threads: int | None):
 
 
 def _pick_output(details: Sequence[dict], wanted: str | int | None, side: dict) -> tuple[dict, str]:
-    names = [d["name"] for d in details]
-    wanted = wanted if wanted is not None else side.get("output_name")
-    if wanted is not None:
-        if isinstance(wanted, int) and not isinstance(wanted, bool) and 0 <= wanted < len(details):
-            return details[wanted], f"output {names[wanted]!r} (index {wanted}, as asked)"
-        if wanted in names:
-            return details[names.index(wanted)], f"output {wanted!r} (as asked)"
-        raise ConfigError(f"output={wanted!r} is not an output of the model; its outputs are {names}")
-    if len(details) == 1:
-        return details[0], f"output {names[0]!r}"
-    logits = [i for i, n in enumerate(names) if "logits" in n.lower()]
-    if len(logits) == 1:
-        return details[logits[0]], f"output {names[logits[0]]!r} of {names}"
-    raise ModelError(f"the model has {len(details)} outputs {names}; pass output=NAME (or an index) to choose one")
+    index, why = pick_output([d["name"] for d in details], wanted if wanted is not None else side.get("output_name"))
+    return details[index], why
 
 
-def from_path(path: str | Path, *, device: str | None = "auto", spec: Any = None, labels: Any = None,
+def from_path(path: str | Path, *, run: RunOptions | None = None, device: str | None = None, spec: Any = None,
+              labels: Any = None,
               activation: str | None = None, outputs: str | None = None, output: str | int | None = None,
               name: str | None = None, sidecar: str | Path | bool | None = None,
               num_threads: int | None = None) -> TFLiteBackend:
@@ -225,8 +203,10 @@ def from_path(path: str | Path, *, device: str | None = "auto", spec: Any = None
     path = Path(path).expanduser()
     if not path.is_file():
         raise ModelError(f"no TFLite model at {path}: expected a path to a .tflite file, as in 'tflite:path/model.tflite'")
-    if device not in (None, "auto", "cpu"):
-        raise ConfigError(f"device={device!r}: twoends runs TFLite models on the CPU with LiteRT's interpreter; "
+    run = RunOptions.of(run, device=device)
+    run.require("a TFLite model", {"device"})
+    if run.device not in ("auto", "cpu"):
+        raise ConfigError(f"device={run.device!r}: twoends runs TFLite models on the CPU with LiteRT's interpreter; "
                           "use device='cpu' or 'auto'")
     interpreter = _interpreter(path, num_threads)
     inputs, outs = interpreter.get_input_details(), interpreter.get_output_details()
@@ -289,3 +269,11 @@ def from_path(path: str | Path, *, device: str | None = "auto", spec: Any = None
         notes=tuple(notes),
     )
     return TFLiteBackend(interpreter, info=info, input_detail=inp, output_detail=out, dynamic_batch=dynamic)
+
+
+def build(rest: str, **options: Any) -> TFLiteBackend:
+    """The ``tflite:`` prefix: ``load("tflite:path/model.tflite", ...)``."""
+    from twoends.backends import check_options
+
+    check_options(from_path, options, "a TFLite model")
+    return from_path(rest, **options)

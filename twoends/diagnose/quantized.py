@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.tflite import Quantization, dequantize
-from ..head._xp import to_numpy
+from ..head.arrays import to_numpy
 from .finding import Finding
 
 __all__ = ["quantization_of", "input_quantization", "quantized_outputs", "run_on_classifier"]

