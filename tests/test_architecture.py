@@ -32,11 +32,13 @@ LAYERS = [
     ("twoends.process", "core"),  # process-wide settings, applied only by commands and actors
     ("twoends.options", "core"),  # RunOptions: how a backend runs (device, precision, compile, layout)
     ("twoends.timing", "core"),  # PhaseTimes: where a run's time goes, measured by the runner itself
+    ("twoends.label_groups", "core"),  # label groups resolved against a model's labels (issue 19)
     ("twoends.settle*", "core"),  # the settled record (issue 12)
     ("twoends.settle*.*", "core"),
     # the composition root: builds a Classifier from the core (and loads calibration files)
     ("twoends", "composition"),
     ("twoends.api", "composition"),
+    ("twoends.ensemble", "composition"),  # several Classifiers as one (issue 19): builds on load/wrap's settle
     ("twoends.models", "composition"),
     ("twoends.models.*", "composition"),
     # consumers: they use the core through the public API, never the other way round

@@ -12,9 +12,9 @@ import pytest
 
 PUBLIC = {
     "twoends": [
-        "CalibrationError", "ClassScore", "Classifier", "ConfigError", "DecodeError", "Head", "ImageSpec",
+        "CalibrationError", "ClassScore", "Classifier", "ConfigError", "DecodeError", "Ensemble", "Head", "ImageSpec",
         "ImageTooLargeError", "InputError", "LabelError", "LabelMap", "ModelError", "OutputError", "Prediction",
-        "PredictionBatch", "RunOptions", "TwoEndsError", "__version__", "check", "load", "log_softmax", "logsumexp", "sigmoid",
+        "PredictionBatch", "RunOptions", "TwoEndsError", "__version__", "check", "ensemble", "load", "log_softmax", "logsumexp", "sigmoid",
         "softmax", "topk", "wrap",
     ],
     "twoends.head": [

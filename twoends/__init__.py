@@ -25,6 +25,7 @@ from .errors import (
 )
 from .api import load, wrap
 from .classifier import Classifier
+from .ensemble import Ensemble, ensemble
 from .head import Head, log_softmax, logsumexp, sigmoid, softmax, topk
 from .labels import LabelMap
 from .options import RunOptions
@@ -46,6 +47,7 @@ __all__ = [
     "Classifier",
     "ConfigError",
     "DecodeError",
+    "Ensemble",
     "Head",
     "ImageSpec",
     "ImageTooLargeError",
@@ -60,6 +62,7 @@ __all__ = [
     "TwoEndsError",
     "__version__",
     "check",
+    "ensemble",
     "load",
     "log_softmax",
     "logsumexp",

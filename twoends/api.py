@@ -32,6 +32,8 @@ def load(
     workers: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     calibration: Any = None,
+    groups: Any = None,
+    ood_method: str | None = None,
     device: str | None = None,
     precision: str | None = None,
     compile: bool | None = None,
@@ -50,8 +52,12 @@ def load(
     ``model_options`` go to the model's builder (e.g. ``weights=`` for
     torchvision), which refuses any it does not take, with a did-you-mean.
     ``calibration``: a calibration file from ``twoends calibrate`` (or a
-    Calibration): its temperature, conformal sets and thresholds are applied,
-    after checking that it was fitted for this model's classes.
+    Calibration): its temperature, conformal sets, thresholds and out-of-distribution
+    threshold are applied, after checking that it was fitted for this model's classes.
+    ``groups``: label groups, ``{"cat": [281, ..., 285], "dog": ["beagle", ...]}`` or a
+    JSON file of them: every Prediction then carries each group's probability.
+    ``ood_method``: the out-of-distribution score, "energy" (default), "max_logit"
+    or "max_probability".
     """
     from .models import load_backend
 
@@ -60,7 +66,7 @@ def load(
     return Classifier(backend, settle(
         backend, spec=spec, labels=labels, activation=activation, outputs=outputs, temperature=temperature,
         thresholds=thresholds, top_k=top_k, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
-        calibration=_load_calibration(calibration), run=run,
+        calibration=_load_calibration(calibration), run=run, groups=groups, ood_method=ood_method,
     ))
 
 
@@ -78,6 +84,8 @@ def wrap(
     workers: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     calibration: Any = None,
+    groups: Any = None,
+    ood_method: str | None = None,
     name: str | None = None,
     device: str | None = None,
     precision: str | None = None,
@@ -99,7 +107,7 @@ def wrap(
     return Classifier(backend, settle(
         backend, spec=spec, labels=labels, activation=activation, outputs=outputs, temperature=temperature,
         thresholds=thresholds, top_k=top_k, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
-        calibration=_load_calibration(calibration), run=run, name=name,
+        calibration=_load_calibration(calibration), run=run, name=name, groups=groups, ood_method=ood_method,
     ))
 
 

@@ -76,6 +76,11 @@ def _arrow_numbers(values: np.ndarray | None) -> list | None:
     return [None if math.isnan(x) else x for x in np.asarray(values, dtype=np.float64).ravel().tolist()]
 
 
+def _scores(scores, number) -> list:
+    return [{"index": s.index, "label": s.label, "probability": number(s.probability), "logit": number(s.logit)}
+            for s in scores]
+
+
 def _fields(pred: "Prediction", include_vectors: bool, number, numbers) -> dict:
     """The fields of the one output schema (``twoends.prediction``), numbers written by ``number``."""
     out = {
@@ -83,10 +88,7 @@ def _fields(pred: "Prediction", include_vectors: bool, number, numbers) -> dict:
         "label": pred.label,
         "index": pred.index,
         "probability": number(pred.probability),
-        "top_k": [
-            {"index": s.index, "label": s.label, "probability": number(s.probability), "logit": number(s.logit)}
-            for s in pred.top_k
-        ],
+        "top_k": _scores(pred.top_k, number),
         "entropy": number(pred.entropy),
         "margin": number(pred.margin),
         "activation": pred.activation,
@@ -96,6 +98,13 @@ def _fields(pred: "Prediction", include_vectors: bool, number, numbers) -> dict:
         "calibration": pred.calibration,
         "model": pred.model,
         "error": pred.error,
+        "ood_score": number(pred.ood_score),
+        "ood": pred.ood,
+        "groups": None if pred.groups is None else [
+            {"label": g.label, "probability": number(g.probability)} for g in pred.groups],
+        "members": None if pred.members is None else [
+            {"model": m.model, "temperature": number(m.temperature), "ood_score": number(m.ood_score),
+             "top_k": _scores(m.top_k, number)} for m in pred.members],
     }
     if include_vectors:
         out["logits"] = numbers(pred.logits)
@@ -125,6 +134,10 @@ def arrow_schema(include_vectors: bool = False) -> "pa.Schema":
         ("positive_labels", pa.list_(pa.string())), ("prediction_set", pa.list_(pa.string())),
         ("calibration", pa.string()), ("model", pa.string()),
         ("error", pa.struct([("type", pa.string()), ("message", pa.string())])),
+        ("ood_score", pa.float64()), ("ood", pa.bool_()),
+        ("groups", pa.list_(pa.struct([("label", pa.string()), ("probability", pa.float64())]))),
+        ("members", pa.list_(pa.struct([("model", pa.string()), ("temperature", pa.float64()),
+                                        ("ood_score", pa.float64()), ("top_k", pa.list_(score))]))),
     ]
     if include_vectors:
         fields += [("logits", pa.list_(pa.float64())), ("probabilities", pa.list_(pa.float64()))]
@@ -151,16 +164,22 @@ def from_row(row: dict) -> "Prediction":
     ``log_probabilities`` is not written, so it is None here; ``logits`` and
     ``probabilities`` are there when the row was written with ``include_vectors``.
     """
-    from .prediction import ClassScore, Prediction
+    from .prediction import ClassScore, GroupScore, MemberResult, Prediction
 
-    top_k = tuple(
-        ClassScore(s["index"], s["label"], _scalar(s["probability"]), _scalar(s["logit"])) for s in row["top_k"] or ()
-    )
+    def scores(rows):
+        return tuple(ClassScore(s["index"], s["label"], _scalar(s["probability"]), _scalar(s["logit"])) for s in rows or ())
+
+    top_k = scores(row["top_k"])
+    groups, members = row.get("groups"), row.get("members")
     return Prediction(
         input=row["input"], label=row["label"], index=row["index"], probability=_scalar(row["probability"]),
         top_k=top_k, entropy=_scalar(row["entropy"]), margin=_scalar(row["margin"]), activation=row["activation"],
         temperature=_scalar(row["temperature"]), logits=_vector(row.get("logits")),
         probabilities=_vector(row.get("probabilities")), positive_labels=_tuple(row["positive_labels"]),
         prediction_set=_tuple(row["prediction_set"]), calibration=row["calibration"], model=row["model"],
-        error=row["error"],
+        error=row["error"], ood_score=_scalar(row.get("ood_score")), ood=row.get("ood"),
+        groups=None if groups is None else tuple(GroupScore(g["label"], _scalar(g["probability"])) for g in groups),
+        members=None if members is None else tuple(
+            MemberResult(m["model"], scores(m["top_k"]), _scalar(m["temperature"]), _scalar(m["ood_score"]))
+            for m in members),
     )

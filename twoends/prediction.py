@@ -19,6 +19,10 @@ The CLI's JSON lines and CSV, the server's responses and batch jobs all write
       "calibration":    str | null,     # which calibration was applied, if any
       "model":          str | null,
       "error":          null | {"type": str, "message": str},
+      "ood_score":      float | null,   # out-of-distribution score, higher = less like the training data
+      "ood":            bool | null,    # ood_score over the calibrated threshold ("none of the above"); null without one
+      "groups":         [{"label": str, "probability": float}] | null,  # label groups, most probable first
+      "members":        [{"model", "temperature", "ood_score", "top_k"}] | null,  # an ensemble's members
       "logits":         [float],        # only with include_vectors=True
       "probabilities":  [float]         # only with include_vectors=True
     }
@@ -38,7 +42,7 @@ import numpy as np
 
 from .encoding import json_number, to_json
 
-__all__ = ["ClassScore", "Prediction", "PredictionBatch"]
+__all__ = ["ClassScore", "GroupScore", "MemberResult", "Prediction", "PredictionBatch"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,24 @@ class ClassScore:
             "index": self.index, "label": self.label, "probability": json_number(self.probability),
             "logit": json_number(self.logit),
         }
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    """One label group ("cat" = several classes) and its probability."""
+
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class MemberResult:
+    """What one member of an ensemble said about the input: its top-k, temperature and OOD score."""
+
+    model: str | None
+    top_k: tuple[ClassScore, ...] = ()
+    temperature: float = 1.0
+    ood_score: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +106,10 @@ class Prediction:
     calibration: str | None = None
     model: str | None = None
     error: dict | None = None
+    ood_score: float | None = None
+    ood: bool | None = None
+    groups: tuple[GroupScore, ...] | None = None
+    members: tuple[MemberResult, ...] | None = None
 
     @classmethod
     def failed(cls, input: str | None, error: BaseException | str, *, model: str | None = None) -> "Prediction":

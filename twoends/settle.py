@@ -22,6 +22,8 @@ from typing import Any, Mapping
 from .backends.base import Backend
 from .errors import ConfigError
 from .head.head import HeadSettings, resolve_activation, shown_labels
+from .head.ood import default_method, describe_method
+from .label_groups import LabelGroups
 from .labels import LabelMap
 from .options import RunOptions
 from .preprocess.image import DEFAULT_MAX_PIXELS
@@ -68,8 +70,12 @@ class Settled:
         """The record once the number of outputs is known (labels and activation as shown)."""
         if self.num_outputs == num_outputs:
             return self
+        labels = shown_labels(self.head.labels, num_outputs)
+        head = self.head
+        if head.groups is not None:  # indices were checked against the names known then; check them again
+            head = dataclasses.replace(head, groups=LabelGroups.resolve(head.groups, labels))
         return dataclasses.replace(
-            self, num_outputs=num_outputs, labels=shown_labels(self.head.labels, num_outputs),
+            self, num_outputs=num_outputs, labels=labels, head=head,
             activation=resolve_activation(self.head.activation, num_outputs),
         )
 
@@ -85,6 +91,9 @@ class Settled:
             "temperature": self.head.temperature,
             "top_k": self.head.top_k,
             "calibration": self.head.calibration,
+            "ood": {"score": describe_method(self.head.ood_method, self.activation),
+                    "threshold": self.head.ood_threshold},
+            "groups": None if self.head.groups is None else _describe_groups(self.head, self.activation),
             "run": self.run.to_dict(),
             "batch_size": self.batch_size,
             "workers": self.workers,
@@ -95,7 +104,7 @@ class Settled:
 
 #: the settings ``settle`` takes (``load`` / ``wrap`` document each); None means "not given"
 SETTINGS = ("spec", "labels", "activation", "outputs", "temperature", "thresholds", "top_k", "prediction_sets",
-            "calibration", "batch_size", "workers", "max_pixels", "name", "run")
+            "calibration", "batch_size", "workers", "max_pixels", "name", "run", "groups", "ood_method")
 
 
 def settle(backend: Backend, **settings: Any) -> Settled:
@@ -116,7 +125,7 @@ def settle(backend: Backend, **settings: Any) -> Settled:
 
 def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, outputs: Any, temperature: Any,
             thresholds: Any, top_k: Any, prediction_sets: Any, calibration: Any, batch_size: Any, workers: Any,
-            max_pixels: Any, name: Any, run: Any) -> Settled:
+            max_pixels: Any, name: Any, run: Any, groups: Any, ood_method: Any) -> Settled:
     info = backend.info
     sources: dict[str, str] = {}
 
@@ -135,13 +144,14 @@ def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, output
     limits = Limits(max_pixels=max_pixels)
     sources["max_pixels"] = "default" if max_pixels == DEFAULT_MAX_PIXELS else "explicit"
 
-    cal_settings = _calibration_settings(calibration, temperature, thresholds, prediction_sets)
+    cal_settings = _calibration_settings(calibration, temperature, thresholds, prediction_sets, ood_method)
     label_map = pick("labels", None if labels is None else LabelMap.from_any(labels),
                      (None if not info.labels else LabelMap.from_any(info.labels), "model"), default=None)
+    model_outputs = pick("outputs", outputs, (info.outputs, "model"), default="logits")
     head = HeadSettings(
         labels=label_map,
         activation=pick("activation", activation, (info.activation, "model"), default="auto"),
-        outputs=pick("outputs", outputs, (info.outputs, "model"), default="logits"),
+        outputs=model_outputs,
         temperature=pick("temperature", temperature, (cal_settings.get("temperature"), "calibration"), default=1.0),
         thresholds=pick("thresholds", thresholds, (cal_settings.get("thresholds"), "calibration"), default=None),
         prediction_sets=pick("prediction_sets", prediction_sets, (cal_settings.get("prediction_sets"), "calibration"),
@@ -149,6 +159,10 @@ def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, output
         calibration=pick("calibration", None, (cal_settings.get("calibration"), "calibration"), default=None),
         top_k=pick("top_k", top_k, default=DEFAULT_TOP_K),
         model=model_name,
+        ood_method=pick("ood_method", ood_method, (cal_settings.get("ood_method"), "calibration"),
+                        default=default_method(model_outputs)),
+        ood_threshold=pick("ood_threshold", None, (cal_settings.get("ood_threshold"), "calibration"), default=None),
+        set_groups=cal_settings.get("set_groups"),
     )
     batch = pick("batch_size", batch_size, default=DEFAULT_BATCH_SIZE)
     check_positive("batch_size", batch)
@@ -164,13 +178,50 @@ def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, output
     )
     if info.num_outputs:  # fail now, not after the first batch of a long run
         settled = settled.with_outputs(info.num_outputs)
+    chosen = pick("groups", groups, (cal_settings.get("groups"), "calibration"), default=None)
+    if chosen is not None:
+        settled = _with_groups(settled, chosen, cal_settings.get("groups"))
     if calibration is not None and (settled.num_outputs or label_map is not None):
         calibration.check(settled.labels, model=model_name,
                           activation=settled.activation if settled.num_outputs else None)
     return settled
 
 
-def _calibration_settings(calibration: Any, temperature: Any, thresholds: Any, prediction_sets: Any) -> dict:
+def _with_groups(settled: Settled, groups: Any, calibrated: LabelGroups | None) -> Settled:
+    """Label groups resolved against the labels as shown (names with did-you-mean, indices in range)."""
+    labels = settled.labels
+    if labels is None:
+        raise ConfigError(
+            "label groups name classes, but this model's classes are not known yet: pass labels= (or --labels FILE)"
+        )
+    resolved = LabelGroups.resolve(groups, labels)
+    if calibrated is not None and _partition(resolved, len(labels)) != calibrated.to_dict():
+        raise ConfigError(
+            f"the calibration was fitted for the groups {calibrated.source} ({calibrated.describe()}), and other "
+            f"groups were given ({resolved.describe()}): its conformal sets are for its own groups; drop groups= / "
+            "--groups, or fit the calibration again with these groups"
+        )
+    shown = calibrated if calibrated is not None else resolved  # with "(other)": the sets may name it
+    return dataclasses.replace(settled, head=dataclasses.replace(settled.head, groups=shown))
+
+
+def _partition(groups: LabelGroups, n: int) -> dict | None:
+    try:
+        return groups.partition(n).to_dict()
+    except ConfigError:  # overlapping groups cannot be the ones a group-level calibration was fitted on
+        return None
+
+
+def _describe_groups(head: HeadSettings, activation: str) -> dict:
+    from .head.groups import SIGMOID_RULE, SOFTMAX_RULE
+
+    return {"groups": head.groups.to_dict(), "source": head.groups.source,
+            "rule": SIGMOID_RULE if activation == "sigmoid" else SOFTMAX_RULE,
+            "sets": "groups" if head.set_groups is not None else "classes"}
+
+
+def _calibration_settings(calibration: Any, temperature: Any, thresholds: Any, prediction_sets: Any,
+                          ood_method: Any = None) -> dict:
     """What a calibration sets (temperature, thresholds, prediction sets, its name); none without one."""
     if calibration is None:
         return {}
@@ -179,14 +230,17 @@ def _calibration_settings(calibration: Any, temperature: Any, thresholds: Any, p
             f"calibration must be a loaded Calibration here, got {type(calibration).__name__}; pass the file to "
             "twoends.load(..., calibration=PATH) / twoends.wrap(..., calibration=PATH), which load it"
         )
+    settings = dict(calibration.head_settings())
     given = [n for n, v in (("temperature", temperature), ("thresholds", thresholds),
                             ("prediction_sets", prediction_sets)) if v is not None]
+    if ood_method is not None and settings.get("ood_method") not in (None, ood_method):
+        given.append("ood_method")
     if given:
         raise ConfigError(
             f"a calibration sets the temperature, thresholds and prediction sets itself: got it together with "
             f"{'/'.join(given)}; pass one or the other"
         )
-    return dict(calibration.head_settings())
+    return settings
 
 
 def check_positive(name: str, value: Any) -> None:

@@ -25,7 +25,7 @@ __all__ = ["FORMATS", "CSV_COLUMNS", "make_writer", "format_for_path"]
 FORMATS = ("table", "json", "jsonl", "csv", "parquet")
 CSV_COLUMNS = [
     "input", "label", "index", "probability", "top_k", "entropy", "margin", "activation", "temperature",
-    "positive_labels", "prediction_set", "calibration", "model", "error",
+    "positive_labels", "prediction_set", "calibration", "model", "error", "ood_score", "ood", "groups", "members",
 ]
 
 
@@ -137,14 +137,30 @@ class TableWriter:
         table.add_column("probability", justify="right")
         if self.top_k > 1:
             table.add_column(f"next {self.top_k - 1}", overflow="fold")
+        grouped = any(p.groups for p in self.rows)
+        if grouped:
+            table.add_column("groups", overflow="fold")
         for p in self.rows:
             if not p.ok:
                 cells = [p.input or "", f"[red]{p.error['type']}[/red]", "", f"[red]{p.error['message']}[/red]"]
+            elif p.ood:  # over the fitted threshold: the top class is shown only as the closest one
+                rest = ", ".join(f"{s.label} {s.probability:.1%}" for s in p.top_k[: self.top_k])
+                cells = [p.input or "", "[yellow]none of the above[/yellow]", "", f"[dim]closest: {rest}[/dim]"]
             else:
                 rest = ", ".join(f"{s.label} {s.probability:.1%}" for s in p.top_k[1 : self.top_k])
                 cells = [p.input or "", f"[bold]{p.label}[/bold]", f"{p.probability:.1%}", rest]
-            table.add_row(*cells[: len(table.columns)])
+            cells = cells[: 3 + (self.top_k > 1)]
+            if grouped:
+                cells.append(", ".join(f"{g.label} {g.probability:.1%}" for g in p.groups or ()))
+            table.add_row(*cells)
         self.console.print(table)
+        if grouped and any(p.activation == "sigmoid" and p.groups for p in self.rows):
+            from .head.groups import SIGMOID_RULE
+
+            self.console.print(f"[dim]groups: {SIGMOID_RULE}[/dim]")
+        if any(p.ood for p in self.rows):
+            self.console.print("[dim]none of the above: the out-of-distribution score is over the threshold "
+                               "fitted by `twoends calibrate --ood`[/dim]")
 
 
 def make_writer(fmt: str, stream: IO[str], *, console=None, top_k: int = 3, include_vectors: bool = False, header: bool = True):

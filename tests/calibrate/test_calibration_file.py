@@ -98,7 +98,7 @@ def test_damaged_or_foreign_files_are_refused(tmp_path):
     cases = {
         "not_json": (None, "not valid JSON"),
         "foreign": ({"temperature": 1.5}, "not a twoends calibration"),
-        "newer": ({**d, "format_version": 2}, "format_version 2.*upgrade twoends"),
+        "newer": ({**d, "format_version": 3}, "format_version 3.*upgrade twoends"),
         "edited": ({**d, "labels": ["cat", "dog", "wolf"]}, "do not match labels_sha256"),
         "count": ({**d, "n_classes": 4}, "n_classes=4"),
     }

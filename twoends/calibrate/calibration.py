@@ -4,6 +4,10 @@ A ``Calibration`` records the model it belongs to (name, number of classes,
 label names and their SHA-256), what was fitted, on which data and split, the
 twoends version and the held-out metrics; ``check`` refuses a model with other
 classes (CalibrationError) and warns when only the model name differs.
+
+It may also hold an out-of-distribution threshold (``ood``: "none of the above"
+over it) and, for a calibration fitted on label groups (``level="groups"``), the
+disjoint groups its temperature and conformal sets were fitted on.
 """
 
 from __future__ import annotations
@@ -22,14 +26,16 @@ import numpy as np
 
 from ..encoding import json_safe
 from ..errors import CalibrationError, ConfigError
+from ..label_groups import LabelGroups
 from ..labels import LabelMap
 from .conformal import ConformalThreshold, prediction_sets, set_members
+from .ood import OODThreshold
 from .thresholds import ClassThresholds
 
 __all__ = ["Calibration", "load_calibration", "labels_hash", "FORMAT", "FORMAT_VERSION", "METHODS"]
 
 FORMAT = "twoends.calibration"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds "ood", "groups" and "level"; a file without them is still written as 1
 METHODS = ("temperature", "vector", "none")
 
 
@@ -54,6 +60,9 @@ class Calibration:
     metrics: dict = field(default_factory=dict)
     twoends_version: str | None = None
     source: str | None = field(default=None, compare=False)  # the file it was read from, if any
+    ood: OODThreshold | None = None
+    groups: LabelGroups | None = None  # the disjoint groups a group-level calibration was fitted on
+    level: str = "classes"  # "groups": temperature and conformal sets fitted on the groups
 
     def __post_init__(self):
         object.__setattr__(self, "labels", tuple(str(n) for n in self.labels))
@@ -61,9 +70,12 @@ class Calibration:
             raise CalibrationError("expected the label names of the calibrated model, got none")
         if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature) and self.temperature > 0):
             raise CalibrationError(f"expected a finite temperature > 0, got {self.temperature!r}")
-        if self.conformal is not None and self.conformal.n_classes != len(self.labels):
+        if self.level not in ("classes", "groups") or (self.level == "groups") != (self.groups is not None):
+            raise CalibrationError(f"expected level 'classes', or 'groups' with the groups, got {self.level!r}")
+        n_sets = len(self.labels) if self.groups is None else len(self.groups)
+        if self.conformal is not None and self.conformal.n_classes != n_sets:
             raise CalibrationError(
-                f"the conformal threshold is for {self.conformal.n_classes} classes, the labels are {len(self.labels)}"
+                f"the conformal threshold is for {self.conformal.n_classes} classes, the {self.level} are {n_sets}"
             )
         if self.thresholds is not None and len(self.thresholds.thresholds) != len(self.labels):
             raise CalibrationError(
@@ -159,12 +171,17 @@ class Calibration:
 
     def head_settings(self) -> dict:
         """Keyword arguments for ``Head``: temperature, prediction_sets, thresholds, calibration."""
-        return {
+        out = {
             "temperature": self.temperature,
             "prediction_sets": self.set_function(),
             "thresholds": None if self.thresholds is None else self.thresholds.thresholds,
             "calibration": self.name,
         }
+        if self.ood is not None:
+            out.update(ood_method=self.ood.method, ood_threshold=self.ood.threshold)
+        if self.groups is not None:
+            out.update(groups=self.groups, set_groups=self.groups)
+        return out
 
     # --- the file ----------------------------------------------------------------------
 
@@ -172,10 +189,15 @@ class Calibration:
         conformal = None
         if self.conformal is not None:
             conformal = {"score": self.conformal.method, **self.conformal.to_dict()}
+        extra = {}
+        if self.ood is not None:
+            extra["ood"] = self.ood.to_dict()
+        if self.groups is not None:
+            extra.update(level=self.level, groups=self.groups.to_dict())
         # one convention for numbers that are not finite (twoends.encoding): +-inf as "inf" / "-inf", NaN as null
         return json_safe({
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION if extra else 1,
             "twoends_version": self.twoends_version,
             "model": self.model,
             "n_classes": self.n_classes,
@@ -189,6 +211,7 @@ class Calibration:
             "thresholds": None if self.thresholds is None else self.thresholds.to_dict(),
             "data": self.data,
             "metrics": self.metrics,
+            **extra,
         })
 
     @classmethod
@@ -232,6 +255,9 @@ class Calibration:
                 metrics=dict(d.get("metrics") or {}),
                 twoends_version=d.get("twoends_version"),
                 source=source,
+                ood=None if d.get("ood") is None else OODThreshold.from_dict(d["ood"]),
+                groups=None if d.get("groups") is None else LabelGroups.resolve(d["groups"], labels, source=where),
+                level=d.get("level", "classes"),
             )
         except (ConfigError, TypeError, ValueError) as exc:
             if isinstance(exc, CalibrationError):

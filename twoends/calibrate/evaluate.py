@@ -36,6 +36,7 @@ class Evaluation:
     failed: list = field(default_factory=list)  # (input, "Type: message") of every failed input
     temperature: float = 1.0
     calibration: str | None = None
+    ood: dict | None = None  # with out-of-distribution data: AUROC, FPR at 95% TPR (calibrate/ood.py)
 
     def to_dict(self) -> dict:
         r = self.report
@@ -56,6 +57,7 @@ class Evaluation:
             "temperature": self.temperature,
             "calibration": self.calibration,
             "failed": [{"input": i, "error": e} for i, e in self.failed],
+            **({} if self.ood is None else {"ood": self.ood}),
         }
 
 
@@ -91,14 +93,21 @@ def evaluate(
     n_bins: int = 15,
     top_k=(1, 5),
     on_progress: Callable[[int], None] | None = None,
+    ood_data=None,
 ) -> Evaluation:
-    """Top-1/top-k accuracy, NLL, Brier, ECE and MCE (equal-width and equal-mass) of ``classifier`` on ``data``."""
+    """Top-1/top-k accuracy, NLL, Brier, ECE and MCE (equal-width and equal-mass) of ``classifier`` on ``data``.
+
+    ``ood_data``: out-of-distribution inputs (a folder, paths, a glob): how well the
+    rows' ``ood_score`` tells them from ``data`` (AUROC, FPR at 95% TPR, and with a
+    fitted threshold the fraction of each side it keeps).
+    """
     _check_single_label(classifier, data)
     width = CalibrationMetrics(n_bins=n_bins, binning="width", top_k=top_k)
     mass = CalibrationMetrics(n_bins=n_bins, binning="mass", top_k=(1,))
     failed: list = []
     rows: list = []
     targets: list = []
+    scores: list = []
 
     def flush():
         if rows:
@@ -114,6 +123,7 @@ def evaluate(
             continue
         rows.append(_scores(pred))
         targets.append(target)
+        scores.append(pred.ood_score)
         if len(rows) >= CHUNK:
             flush()
     flush()
@@ -125,13 +135,35 @@ def evaluate(
     return Evaluation(
         width.compute(), mass.compute(), len(data), failed,
         temperature=classifier.settled.head.temperature, calibration=classifier.settled.head.calibration,
+        ood=None if ood_data is None else _ood(classifier, scores, ood_data, failed, on_progress),
     )
 
 
-def collect_logits(classifier, data: LabelledData, *, on_progress=None) -> tuple[np.ndarray, np.ndarray, list]:
+def _ood(classifier, id_scores: list, ood_data, failed: list, on_progress) -> dict:
+    from .ood import ood_report
+
+    out_scores = []
+    for pred in classifier.predict_iter(ood_data):
+        if on_progress is not None:
+            on_progress(1)
+        if pred.ok:
+            out_scores.append(pred.ood_score)
+        else:
+            failed.append((pred.input, f"{pred.error['type']}: {pred.error['message']}"))
+    if not out_scores:
+        raise ConfigError(f"none of the out-of-distribution inputs ({ood_data}) could be predicted")
+    head = classifier.settled.head
+    from ..head.ood import describe_method
+
+    report = ood_report(id_scores, out_scores, threshold=head.ood_threshold)
+    return {"score": describe_method(head.ood_method, classifier.activation), "data": str(ood_data), **report}
+
+
+def collect_logits(classifier, data: LabelledData, *, on_progress=None, return_ood: bool = False) -> tuple:
     """Raw logits [M, C] (float32) and targets of the M images that were predicted, and the failures.
 
     Fitting needs the logits of the fit split at once; float32 halves what is held.
+    ``return_ood``: also the M rows' out-of-distribution scores (a fourth item).
     """
     if classifier.calibration is not None or classifier.settled.head.temperature != 1.0:
         raise ConfigError(
@@ -139,11 +171,12 @@ def collect_logits(classifier, data: LabelledData, *, on_progress=None) -> tuple
             "(drop --calibration / --temperature)"
         )
     keep = np.zeros(len(data), dtype=bool)
-    rows, failed = [], []
+    rows, failed, scores = [], [], []
     for i, (pred, _) in enumerate(_labelled_predictions(classifier, data, on_progress)):
         if pred.ok:
             keep[i] = True
             rows.append(np.asarray(pred.logits, dtype=np.float32))
+            scores.append(pred.ood_score)
         else:
             failed.append((pred.input, f"{pred.error['type']}: {pred.error['message']}"))
     if not rows:
@@ -152,4 +185,6 @@ def collect_logits(classifier, data: LabelledData, *, on_progress=None) -> tuple
             "nothing to calibrate"
         )
     targets = data.target_array()[keep]
+    if return_ood:
+        return np.stack(rows), targets, failed, np.asarray(scores, dtype=np.float64)
     return np.stack(rows), targets, failed

@@ -20,22 +20,30 @@ fits on the first and measures on the second:
   finite-sample guarantee (coverage >= 1 - alpha on exchangeable data) holds exactly.
 * ``thresholds="f1"`` or ``"precision:0.9"``: per-class thresholds for
   multi-label (sigmoid) models; no temperature, no conformal sets.
+* ``groups=`` with ``level="groups"``: the temperature and conformal sets are fitted
+  on label groups instead of classes (``groups.py``).
+* ``ood_tpr=0.95``: an out-of-distribution threshold on the score of ``ood_method``,
+  keeping that fraction of the fit split (``ood.py``); its held-out rate is reported.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .._version import __version__
 from ..errors import CalibrationError, ConfigError
 from ..head.activations import softmax
+from ..label_groups import LabelGroups
 from ..labels import LabelMap
 from .calibration import METHODS, Calibration
 from .conformal import METHODS as SCORES, fit_conformal, prediction_sets
 from .metrics import CalibrationReport, calibration_report
+from .ood import OODThreshold, fit_ood_threshold
 from .temperature import fit_temperature, fit_vector_scaling
 from .thresholds import apply_thresholds, fit_thresholds
 
@@ -82,12 +90,20 @@ def fit_calibration(
     seed: int = 0,
     n_bins: int = 15,
     data: dict | None = None,
+    groups: Any = None,
+    level: str = "classes",
+    ood_tpr: float | None = None,
+    ood_method: str = "energy",
+    ood_scores: Any = None,
 ) -> Fitted:
     """Fit on one random part of (logits [N, C], targets) and report on the other (see the module docstring).
 
     ``targets``: class indices [N] (softmax models) or 0/1 rows [N, C]
     (sigmoid, multi-label). ``split``: the fraction used to fit. ``data``:
-    where the samples came from, recorded in the file.
+    where the samples came from, recorded in the file. ``groups`` with
+    ``level="groups"``: fit on label groups (``groups.py``). ``ood_tpr``: also an
+    out-of-distribution threshold on ``ood_method``'s score (``ood_scores``: the rows'
+    own, e.g. an ensemble's), keeping that fraction of the fit split.
     """
     z = np.asarray(logits, dtype=np.float64)
     label_map = LabelMap.from_any(labels)
@@ -114,7 +130,8 @@ def fit_calibration(
     )
     info = {"fraction": split, "seed": int(seed), "fit": int(n_fit), "report": int(n - n_fit)}
     if activation == "sigmoid":
-        return _fit_multilabel(z, targets, fit_idx, report_idx, base, info, method, conformal, thresholds, data)
+        fitted = _fit_multilabel(z, targets, fit_idx, report_idx, base, info, method, conformal, thresholds, data)
+        return _with_ood(fitted, z, ood_tpr, ood_method, ood_scores)
     if thresholds is not None:
         raise ConfigError(
             "multi-label thresholds apply to sigmoid (multi-label) models; this model uses softmax "
@@ -123,7 +140,57 @@ def fit_calibration(
     y = np.asarray(targets, dtype=np.int64)
     if y.shape != (n,):
         raise CalibrationError(f"expected one class index per sample ({n}), got targets of shape {y.shape}")
-    return _fit_single(z, y, fit_idx, report_idx, base, info, method, conformal, score, n_bins, data)
+    if level == "groups":
+        fitted = _fit_groups(z, y, fit_idx, report_idx, base, info, method, conformal, score, n_bins, data, groups)
+    elif level != "classes":
+        raise ConfigError(f"expected level 'classes' or 'groups', got {level!r}")
+    else:
+        fitted = _fit_single(z, y, fit_idx, report_idx, base, info, method, conformal, score, n_bins, data)
+    return _with_ood(fitted, z, ood_tpr, ood_method, ood_scores)
+
+
+def _fit_groups(z, y, fit_idx, report_idx, base, info, method, alpha, score, n_bins, data, groups) -> Fitted:
+    from .groups import fit_group_level
+
+    if groups is None:
+        raise ConfigError("a group-level calibration needs the groups: pass groups= (--groups FILE)")
+    part = LabelGroups.resolve(groups, base["labels"]).partition(z.shape[1])
+    t, threshold, metrics = fit_group_level(z, y, fit_idx, report_idx, groups=part, method=method, alpha=alpha,
+                                            score=score, n_bins=n_bins)
+    info.update(metrics.pop("sizes"))
+    cal = Calibration(**base, method=method, temperature=float(t), conformal=threshold, groups=part, level="groups",
+                      data={**(data or {}), "split": info}, metrics={"split": info, **metrics})
+    return Fitted(cal, fit_index=fit_idx, report_index=report_idx)
+
+
+def _with_ood(fitted: Fitted, z: np.ndarray, tpr: float | None, method: str, given: Any = None) -> Fitted:
+    """The fit with an out-of-distribution threshold keeping ``tpr`` of the fit split (reported on the other).
+
+    ``given``: the rows' own scores (an ensemble's come from its members, not from its
+    combined logits); used for the scores that do not depend on the temperature.
+    """
+    if tpr is None:
+        return fitted
+    from ..head.activations import sigmoid
+    from ..head.ood import ood_scores  # the head's own formulas: the threshold means what the rows say
+
+    cal = fitted.calibration
+    # a one-logit binary model's stored logits are [0, z]: the head scores them as two softmax classes
+    binary = z.shape[1] == 2 and bool(np.all(z[:, 0] == 0))
+    kind = "softmax" if cal.activation == "softmax" or binary else "sigmoid"
+    zt = z / cal.temperature
+    p = softmax(zt) if kind == "softmax" else np.asarray(sigmoid(zt), dtype=np.float64)
+    if given is not None and method != "max_probability":
+        s = np.asarray(given, dtype=np.float64)
+    else:
+        s = np.asarray(ood_scores(z, method, activation=kind, probabilities=p), dtype=np.float64)
+    threshold = fit_ood_threshold(s[fitted.fit_index], tpr)
+    report = s[fitted.report_index]
+    metrics = {**cal.metrics, "ood": {"method": method, "tpr": float(tpr), "threshold": threshold,
+                                      "n_fit": int(len(fitted.fit_index)),
+                                      "held_out_kept": float(np.mean(report <= threshold)), "n_held_out": int(len(report))}}
+    ood = OODThreshold(method, float(tpr), threshold, int(len(fitted.fit_index)))
+    return dataclasses.replace(fitted, calibration=dataclasses.replace(cal, ood=ood, metrics=metrics))
 
 
 def _fit_single(z, y, fit_idx, report_idx, base, info, method, alpha, score, n_bins, data) -> Fitted:

@@ -26,6 +26,15 @@ def model_options(fn):
     @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
                   help="A calibration file from `twoends calibrate`: its temperature and conformal sets are applied.")
     @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (default 89,478,485).")
+    @click.option("--groups", type=click.Path(dir_okay=False), default=None,
+                  help='Label groups (JSON {"cat": [281, 282, ...], "dog": ["beagle", ...]}): each row gets their probabilities.')
+    @click.option("--ood-method", type=click.Choice(["energy", "max_logit", "max_probability"]), default=None,
+                  help="Out-of-distribution score of every row (default energy; max_probability for models that return probabilities).")
+    @click.option("--member-calibration", "member_calibration", multiple=True, metavar="NAME=FILE",
+                  help="Ensembles (--model A+B): a member's own calibration file (repeatable).")
+    @click.option("--combine", type=click.Choice(["probabilities", "logits"]), default=None,
+                  help="Ensembles: average the members' probabilities (default) or their logits.")
+    @click.option("--weights", default=None, metavar="W1,W2,...", help="Ensembles: one weight per member (default equal).")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return fn(*args, **kwargs)
@@ -46,9 +55,13 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def load_classifier(*, model, device, labels, temperature, workers, max_pixels, precision="fp32", calibration=None,
-                    compile_model=False, **options):
+                    compile_model=False, groups=None, ood_method=None, member_calibration=(), combine=None,
+                    weights=None, **options):
     """twoends.load with the command-line options; a TwoEndsError becomes a clean message and exit 2.
 
+    ``--model A+B`` is an ensemble of A and B (``twoends.ensemble``): each member is
+    loaded with the run options and its own ``--member-calibration NAME=FILE``; the
+    head options (temperature, calibration, groups, top-k) are the ensemble's.
     A command is a whole process running one model: it keeps freed memory for reuse and
     shortens OpenMP's spinning (twoends.process; before torch is imported).
     """
@@ -58,9 +71,41 @@ def load_classifier(*, model, device, labels, temperature, workers, max_pixels, 
     import twoends
 
     extra = {"max_pixels": max_pixels} if max_pixels else {}
+    names = model.split("+") if "+" in model else [model]
     try:
         run = twoends.RunOptions(device=device, precision=precision, compile=compile_model)
-        return twoends.load(model, run=run, labels=labels, temperature=temperature, workers=workers,
-                            calibration=calibration, **extra, **options)
+        if len(names) == 1:
+            if member_calibration or combine or weights:
+                fail("--member-calibration, --combine and --weights are for ensembles: --model A+B")
+            return twoends.load(model, run=run, labels=labels, temperature=temperature, workers=workers,
+                                calibration=calibration, groups=groups, ood_method=ood_method, **extra, **options)
+        if labels:
+            fail("--labels applies to one model; an ensemble's members keep their own labels (aligned by name)")
+        own = _member_calibrations(member_calibration, names)
+        members = [twoends.load(n, run=run, workers=workers, calibration=own.get(n), **extra) for n in names]
+        return twoends.ensemble(members, _weights(weights), combine or "probabilities", temperature=temperature,
+                                calibration=calibration, groups=groups, ood_method=ood_method, workers=workers,
+                                **extra, **options)
     except twoends.TwoEndsError as exc:
         fail(str(exc))
+
+
+def _member_calibrations(given, names) -> dict:
+    out = {}
+    for entry in given:
+        name, sep, path = entry.partition("=")
+        if not sep or not path:
+            fail(f"--member-calibration takes NAME=FILE (e.g. {names[0]}=calibration.json), got {entry!r}")
+        if name not in names:
+            fail(f"--member-calibration {entry!r}: {name!r} is not a member of this ensemble ({', '.join(names)})")
+        out[name] = path
+    return out
+
+
+def _weights(text):
+    if text is None:
+        return None
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        fail(f"--weights takes numbers separated by commas (e.g. 2,1), got {text!r}")

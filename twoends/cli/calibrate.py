@@ -28,6 +28,12 @@ from .evaluate import ROWS, default_plot, load_data, progress_bar, report_failur
               help="Conformal score.")
 @click.option("--multilabel-thresholds", "objective", default=None, metavar="f1|precision:P",
               help="Multi-label (sigmoid) models: per-class thresholds maximising F1, or the lowest reaching precision P.")
+@click.option("--ood", "ood", is_flag=True,
+              help="Also fit an out-of-distribution threshold on DATA (in-distribution): rows over it are 'none of the above'.")
+@click.option("--ood-tpr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True,
+              help="The fraction of in-distribution images the OOD threshold keeps.")
+@click.option("--group-level", is_flag=True,
+              help="With --groups (disjoint): fit the temperature and conformal sets on the groups, not the classes.")
 @click.option("--split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5, show_default=True,
               help="Fraction of the images used to fit; the rest is used only to report.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random split.")
@@ -38,8 +44,8 @@ from .evaluate import ROWS, default_plot, load_data, progress_bar, report_failur
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal).")
-def calibrate(data, output, method, alpha, score, objective, split, seed, plot, no_plot, n_bins, fmt, batch_size,
-              progress, **model_kwargs) -> None:
+def calibrate(data, output, method, alpha, score, objective, ood, ood_tpr, group_level, split, seed, plot, no_plot,
+              n_bins, fmt, batch_size, progress, **model_kwargs) -> None:
     """Fit a calibration for a model on DATA (a folder per class, or a CSV/JSONL of path,label) and write it to -o FILE.
 
     The images are split at random (--split, --seed): one part fits, the
@@ -52,13 +58,15 @@ def calibrate(data, output, method, alpha, score, objective, split, seed, plot, 
 
     if model_kwargs.get("calibration"):
         fail("calibrate fits a new calibration on the raw model: drop --calibration")
+    if group_level and not model_kwargs.get("groups"):
+        fail("--group-level needs the groups: add --groups FILE")
     clf = load_classifier(batch_size=batch_size, **model_kwargs)
     labelled = load_data(data, clf, multilabel=objective is not None and clf.activation == "sigmoid")
     err = stderr_console()
     err.print(f"[dim]calibrating {clf.name} on {labelled.describe()}[/dim]", highlight=False)
     try:
         with progress_bar(err, len(labelled), "predicting", progress) as advance:
-            logits, targets, failed = collect_logits(clf, labelled, on_progress=advance)
+            logits, targets, failed, scores = collect_logits(clf, labelled, on_progress=advance, return_ood=True)
         with warnings.catch_warnings(record=True) as caught:  # e.g. a temperature at the edge of its range
             warnings.simplefilter("always")
             fitted = fit_calibration(
@@ -66,6 +74,8 @@ def calibrate(data, output, method, alpha, score, objective, split, seed, plot, 
                 conformal=alpha, score=score, thresholds=objective, split=split, seed=seed, n_bins=n_bins,
                 data={"path": str(Path(data).resolve()), "layout": labelled.layout, "n": len(labelled),
                       "n_used": int(len(logits)), "n_failed": len(failed)},
+                groups=clf.settled.head.groups, level="groups" if group_level else "classes",
+                ood_tpr=ood_tpr if ood else None, ood_method=clf.settled.head.ood_method, ood_scores=scores,
             )
     except TwoEndsError as exc:
         fail(str(exc))
@@ -107,6 +117,12 @@ def render(cal, source: str) -> str:
         if m["before"].get(key) is not None:
             table.add_row(name, *(_fmt(m[c].get(key)) for c in columns))
     text = "\n".join(lines) + "\n" + rich_text(table)
+    if m.get("level") == "groups":
+        text = "fitted on the groups " + ", ".join(cal.groups.names) + " (metrics on groups)\n" + text
+    if "ood" in m:
+        o = m["ood"]
+        text += (f"out-of-distribution threshold ({o['method']}): {o['threshold']:.4f}, keeps {o['tpr']:.0%} of the "
+                 f"fit split; on the held-out split it keeps {o['held_out_kept']:.2%} of {o['n_held_out']} images\n")
     if "conformal" in m:
         c = m["conformal"]
         text += (

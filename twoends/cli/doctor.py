@@ -49,7 +49,8 @@ def print_report(model: str, findings) -> None:
             body.append(f"{key:>5}  ", style="bold")
             body.append(value + "\n")
         title = Text(f"{f.severity.upper()}  {f.check}: ", style=_STYLE[f.severity]).append(f.title, style="bold")
-        console.print(Panel(body.rstrip() or Text(""), title=title, title_align="left", border_style=_STYLE[f.severity]))
+        body.rstrip()  # in place: Text.rstrip() returns None (the panels were printed empty)
+        console.print(Panel(body, title=title, title_align="left", border_style=_STYLE[f.severity]))
     flagged = {f.check for f in findings}
     passed = [name for name in findings.ran if name not in flagged]
     if passed:

@@ -26,7 +26,10 @@ from ._common import fail, load_classifier, model_options, stderr_console
 @click.option("--bins", "n_bins", type=click.IntRange(min=1), default=15, show_default=True, help="Confidence bins for ECE/MCE.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal).")
-def evaluate(data, fmt, output, plot, no_plot, n_bins, batch_size, progress, **model_kwargs) -> None:
+@click.option("--ood-data", type=click.Path(exists=True), default=None,
+              help="Out-of-distribution images (a folder): report how well the OOD score tells them from DATA "
+                   "(AUROC, FPR at 95% TPR).")
+def evaluate(data, fmt, output, plot, no_plot, n_bins, batch_size, progress, ood_data, **model_kwargs) -> None:
     """Measure a model on DATA: a folder per class (DATA/<class name>/*.jpg), or a CSV/JSONL of path,label.
 
     Reports top-1/top-5 accuracy, NLL, Brier score, ECE (equal-width and
@@ -41,8 +44,9 @@ def evaluate(data, fmt, output, plot, no_plot, n_bins, batch_size, progress, **m
     err = stderr_console()
     err.print(f"[dim]evaluating {clf.name} on {labelled.describe()}[/dim]", highlight=False)
     try:
-        with progress_bar(err, len(labelled), "evaluating", progress) as advance:
-            result = run_evaluate(clf, labelled, n_bins=n_bins, on_progress=advance)
+        total = len(labelled) + (_count(ood_data) if ood_data else 0)
+        with progress_bar(err, total, "evaluating", progress) as advance:
+            result = run_evaluate(clf, labelled, n_bins=n_bins, on_progress=advance, ood_data=ood_data)
     except TwoEndsError as exc:
         fail(str(exc))
     plot_path = None if no_plot else Path(plot or default_plot(output, "reliability.png"))
@@ -51,9 +55,15 @@ def evaluate(data, fmt, output, plot, no_plot, n_bins, batch_size, progress, **m
         plot_reliability(result.report.bins, plot_path, title=title)
     summary = {"model": clf.name, "data": labelled.source, **result.to_dict(), "plot": str(plot_path) if plot_path else None}
     write(render(summary, fmt), output)
-    report_failures(err, result.failed, result.n_inputs)
+    report_failures(err, result.failed, total)
     if plot_path is not None:
         err.print(f"reliability diagram written to {plot_path}", highlight=False)
+
+
+def _count(path) -> int:
+    from ..preprocess import iter_items
+
+    return sum(1 for _ in iter_items(path))
 
 
 def load_data(data, clf, *, multilabel: bool = False):
@@ -95,11 +105,21 @@ def render(summary: dict, fmt: str) -> str:
         if summary.get(key) is not None:
             table.add_row(name, f"{summary[key]:.4f}")
     table.add_row("images evaluated", f"{summary['n_evaluated']} of {summary['n_inputs']}")
+    ood = summary.get("ood")
+    if ood:
+        table.add_row("OOD: AUROC", f"{ood['auroc']:.4f}")
+        table.add_row("OOD: FPR at 95% TPR", f"{ood['fpr_at_95_tpr']:.4f}")
+        if "threshold" in ood:
+            table.add_row("OOD threshold keeps (in / out)", f"{ood['in_kept']:.1%} / {1 - ood['out_flagged']:.1%}")
+        table.add_row("OOD images", f"{ood['n_out']} ({ood['data']})")
     if summary.get("calibration"):
         table.add_row("calibration", f"{summary['calibration']} (T={summary['temperature']:.4g})")
     elif summary.get("temperature", 1.0) != 1.0:
         table.add_row("temperature", f"{summary['temperature']:.4g}")
-    return rich_text(table)
+    text = rich_text(table)
+    if ood:
+        text += f"OOD score: {ood['score']}\n"
+    return text
 
 
 def rich_text(renderable) -> str:

@@ -102,6 +102,11 @@ def check(
     """
     from ..classifier import Classifier
 
+    if isinstance(model, Classifier) and hasattr(model, "members"):  # an ensemble: each member on its own ends
+        from .ensemble import check_ensemble
+
+        return check_ensemble(model, lambda m: _check_classifier(
+            m, inputs, labels=None, targets=targets, checks=checks, ece_threshold=ece_threshold))
     if isinstance(model, Classifier):
         return _check_classifier(model, inputs, labels=labels, targets=targets, checks=checks,
                                  ece_threshold=ece_threshold)

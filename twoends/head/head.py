@@ -13,6 +13,9 @@ It owns the decisions people get silently wrong at the output end:
   error rows, never confident answers.
 * outputs that are already probabilities (a model ending in a softmax) are
   turned back into logits (log p) instead of being softmaxed a second time.
+* every row carries an out-of-distribution score (``head/ood.py``), and with a
+  fitted threshold an ``ood`` flag ("none of the above"); with label groups, the
+  probability of each group (``head/groups.py``).
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..label_groups import LabelGroups
 from ..labels import LabelMap
-from ..prediction import ClassScore, Prediction, PredictionBatch
+from ..prediction import ClassScore, GroupScore, Prediction, PredictionBatch
 from .arrays import check_temperature, namespace, to_numpy
 from .kernels import select_top
 from .activations import _quiet, log_sigmoid, log_softmax, sigmoid
+from .groups import group_probabilities
+from .ood import OOD_METHODS, ood_scores
 from .uncertainty import binary_entropy, entropy, margin
 
 __all__ = ["Head", "HeadSettings", "resolve_activation", "shown_labels"]
@@ -54,6 +60,11 @@ class HeadSettings:
     model: str | None = None
     prediction_sets: SetFunction | None = None
     calibration: str | None = None
+    ood_method: str = "energy"
+    ood_threshold: float | None = None
+    groups: LabelGroups | None = None
+    #: set: the prediction sets are over these groups (a group-level calibration), not over the classes
+    set_groups: LabelGroups | None = None
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -68,6 +79,10 @@ class HeadSettings:
         object.__setattr__(self, "temperature", check_temperature(self.temperature))
         if self.thresholds is not None:
             object.__setattr__(self, "thresholds", np.asarray(self.thresholds, dtype=np.float64))
+        if self.ood_method not in OOD_METHODS:
+            raise ConfigError(f"ood_method must be one of {OOD_METHODS}, got {self.ood_method!r}")
+        if self.ood_threshold is not None:
+            object.__setattr__(self, "ood_threshold", float(self.ood_threshold))
 
 
 def resolve_activation(activation: str, num_outputs: int) -> str:
@@ -116,10 +131,18 @@ class Head:
         model: str | None = None,
         prediction_sets: SetFunction | None = None,
         calibration: str | None = None,
+        ood_method: str = "energy",
+        ood_threshold: float | None = None,
+        groups: Any = None,
     ):
+        if groups is not None and not isinstance(groups, LabelGroups):
+            if labels is None:
+                raise ConfigError("groups need the class names they refer to: pass labels= too")
+            groups = LabelGroups.resolve(groups, LabelMap.from_any(labels))
         self.settings = HeadSettings(
             labels=labels, activation=activation, temperature=temperature, thresholds=thresholds, top_k=top_k,
             axis=axis, outputs=outputs, model=model, prediction_sets=prediction_sets, calibration=calibration,
+            ood_method=ood_method, ood_threshold=ood_threshold, groups=groups,
         )
 
     @classmethod
@@ -168,14 +191,22 @@ class Head:
         if num_outputs == 1:
             logits = logits[:, 1:]
         head = self if self.outputs == "logits" else self.replace(outputs="logits")
-        fresh = iter(head(logits, inputs=[p.input for p in good]))
-        return [next(fresh) if (p.ok and p.logits is not None) else p for p in preds]
+        # an ensemble's score comes from its members, not from its combined logits: keep it
+        kept = [p.ood_score for p in good] if all(p.members is not None for p in good) else None
+        fresh = iter(head(logits, inputs=[p.input for p in good], ood_scores=kept))
+        return [dataclasses.replace(next(fresh), members=p.members) if (p.ok and p.logits is not None) else p
+                for p in preds]
 
     # --- the work ---------------------------------------------------------------------
 
     @_quiet
-    def __call__(self, logits: Any, inputs: Sequence[str | None] | None = None) -> PredictionBatch:
-        """Predictions for a batch of outputs [B, C] (or one input's outputs [C])."""
+    def __call__(self, logits: Any, inputs: Sequence[str | None] | None = None, *,
+                 ood_scores: Sequence[float] | None = None) -> PredictionBatch:
+        """Predictions for a batch of outputs [B, C] (or one input's outputs [C]).
+
+        ``ood_scores``: one out-of-distribution score per row computed elsewhere (an
+        ensemble's, from its members), used instead of the head's own.
+        """
         xp, x = namespace(logits)
         if x.ndim == 1:
             x = xp.reshape(x, (1, x.shape[0]))
@@ -195,9 +226,9 @@ class Head:
             x = _probabilities_to_logits(xp, x, activation)
         if n_out == 1:
             x = xp.concat([xp.zeros_like(x), x], axis=1)  # [0, z]: see the module docstring
-        return self._predictions(xp, x, activation, labels, inputs, n_out == 1)
+        return self._predictions(xp, x, activation, labels, inputs, n_out == 1, ood_scores)
 
-    def _predictions(self, xp, x, activation, labels, inputs, binary) -> PredictionBatch:
+    def _predictions(self, xp, x, activation, labels, inputs, binary, given_ood=None) -> PredictionBatch:
         z = x if self.temperature == 1.0 else x / self.temperature
         if activation == "softmax" or binary:
             logp = log_softmax(z)
@@ -210,9 +241,15 @@ class Head:
         k = min(self.top_k, x.shape[1])
         _, idx = select_top(z, k, -1)
         bad = _bad_rows(xp, x)
-        host = [to_numpy(a) for a in (x, p, logp, idx, ent, margin(p), bad)]
-        x_np, p_np, logp_np, idx_np, ent_np, mar_np, bad_np = host
-        sets = self._sets(p_np, bad_np)
+        kind = "softmax" if binary else activation
+        ood = ood_scores(x, self.ood_method, activation=kind, probabilities=p) if given_ood is None else \
+            np.asarray(given_ood, dtype=np.float64)
+        grp = None if self.groups is None else group_probabilities(
+            self.groups.members, probabilities=p, logits=z, activation=kind)
+        host = [to_numpy(a) for a in (x, p, logp, idx, ent, margin(p), bad, ood)]
+        x_np, p_np, logp_np, idx_np, ent_np, mar_np, bad_np, ood_np = host
+        grp_np = None if grp is None else to_numpy(grp)
+        sets = self._sets(p_np, bad_np, labels)
         preds = []
         for i in range(x_np.shape[0]):
             name = None if inputs is None else inputs[i]
@@ -237,9 +274,12 @@ class Head:
                     probabilities=p_np[i],
                     log_probabilities=logp_np[i],
                     positive_labels=self._positives(p_np[i], labels) if activation == "sigmoid" and not binary else None,
-                    prediction_set=None if sets is None else tuple(labels[int(j)] for j in sets[i]),
+                    prediction_set=None if sets is None else sets[i],
                     calibration=self.calibration,
                     model=self.model,
+                    ood_score=float(ood_np[i]),
+                    ood=None if self.ood_threshold is None else bool(ood_np[i] > self.ood_threshold),
+                    groups=None if grp_np is None else _group_scores(self.groups.names, grp_np[i]),
                 )
             )
         return PredictionBatch(preds, x_np, p_np, logp_np)
@@ -249,11 +289,21 @@ class Head:
         hits = np.flatnonzero(p_row >= thr)
         return tuple(labels[int(j)] for j in hits[np.argsort(-p_row[hits], kind="stable")])
 
-    def _sets(self, p_np: np.ndarray, bad: np.ndarray):
+    def _sets(self, p_np: np.ndarray, bad: np.ndarray, labels: LabelMap) -> list[tuple[str, ...]] | None:
+        """Each row's prediction set, by name: of classes, or of groups for a group-level calibration."""
         if self.prediction_sets is None:
             return None
         safe = np.where(bad[:, None], 0.0, p_np)  # error rows get no set; keep NaN out of the set function
-        return self.prediction_sets(safe)
+        names = labels
+        if self.set_groups is not None:
+            names = self.set_groups.names
+            safe = np.asarray(group_probabilities(self.set_groups.members, probabilities=safe), dtype=np.float64)
+        return [tuple(names[int(j)] for j in row) for row in self.prediction_sets(safe)]
+
+
+def _group_scores(names, probs: np.ndarray) -> tuple[GroupScore, ...]:
+    order = np.argsort(-probs, kind="stable")
+    return tuple(GroupScore(names[int(j)], float(probs[j])) for j in order)
 
 
 def _bad_rows(xp, x):

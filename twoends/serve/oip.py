@@ -96,7 +96,8 @@ def server_metadata() -> dict:
 
 def _inputs(service: Service) -> list[dict]:
     clf, out = service.clf, []
-    if service.kind == "image":  # a preprocessed tensor, as the model's input plan makes it
+    # a preprocessed tensor, as the model's input plan makes it (an ensemble's members each make their own: none)
+    if service.kind == "image" and clf.plan.output_shape is not None:
         out.append({"name": "input", "datatype": TENSOR_DATATYPES.get(clf.spec.dtype, "FP32"),
                     "shape": [-1, *clf.plan.output_shape]})
     out.append({"name": service.kind, "datatype": "BYTES", "shape": [-1]})  # raw inputs: files, or texts

@@ -182,6 +182,18 @@ class ClassScoreOut(BaseModel):
     logit: float | str | None
 
 
+class GroupOut(BaseModel):
+    label: str
+    probability: float
+
+
+class MemberOut(BaseModel):
+    model: Optional[str]
+    temperature: float
+    ood_score: float | str | None
+    top_k: list[ClassScoreOut]
+
+
 class PredictionOut(BaseModel):
     """``Prediction.to_dict()``: the one output schema of twoends."""
 
@@ -199,5 +211,9 @@ class PredictionOut(BaseModel):
     calibration: Optional[str]
     model: Optional[str]
     error: Optional[ErrorDetail]
+    ood_score: float | str | None = Field(description="out-of-distribution score: higher = less like the training data")
+    ood: Optional[bool] = Field(description="over the fitted threshold: none of the above (null without one)")
+    groups: Optional[list[GroupOut]] = Field(description="label groups, most probable first")
+    members: Optional[list[MemberOut]] = Field(description="an ensemble's members")
     logits: Optional[list[float | str | None]] = Field(default=None, description="with include_logits=true")
     probabilities: Optional[list[float | None]] = Field(default=None, description="with include_logits=true")

@@ -71,7 +71,13 @@ function render() {
 
   $("t-value").textContent = t.toFixed(2);
   $("t-value").dataset.t = String(t);
-  $("top-label").textContent = top[0].label;
+  // over the fitted out-of-distribution threshold: say so, and show the top class only as the closest
+  const ood = pred.ood === true;
+  $("top-label").textContent = ood ? "none of the above" : top[0].label;
+  $("top-label").dataset.ood = String(ood);
+  $("ood-note").textContent = ood
+    ? `closest: ${top[0].label}; out-of-distribution score ${pred.ood_score.toFixed(2)} is over the fitted threshold`
+    : "";
   $("top-prob").textContent = pct(p[top[0].index]);
   $("top-prob").dataset.probability = String(p[top[0].index]);
 
@@ -101,6 +107,32 @@ function render() {
   $("activation").textContent = state.binary ? "sigmoid" : pred.activation;
   $("classes").textContent = `${state.binary ? 1 : logits.length} output${logits.length === 1 ? "" : "s"}`;
   renderSet(pred, t);
+  renderGroups(pred, logits, p, t);
+}
+
+// group probabilities at this temperature: softmax sums the classes; sigmoid, 1 - prod(1 - p) (independence)
+function renderGroups(pred, logits, p, t) {
+  const info = state.model && state.model.groups;
+  $("groups-box").hidden = !info;
+  if (!info) return;
+  const sigmoidHead = pred.activation === "sigmoid" && !state.binary;
+  const rows = Object.entries(info.groups).map(([label, members]) => {
+    const prob = sigmoidHead
+      ? 1 - members.reduce((q, i) => q * (1 - sigmoid(logits[i] / t)), 1)
+      : members.reduce((s, i) => s + p[i], 0);
+    return { label, prob };
+  }).sort((a, b) => b.prob - a.prob);
+  $("group-bars").replaceChildren(...rows.map(({ label, prob }) => {
+    const li = document.createElement("li");
+    li.dataset.label = label;
+    li.dataset.probability = String(prob);
+    li.innerHTML = '<div class="track"><div class="fill"></div><div class="name"></div></div><div class="pct"></div>';
+    li.querySelector(".fill").style.width = (100 * prob).toFixed(2) + "%";
+    li.querySelector(".name").textContent = label;
+    li.querySelector(".pct").textContent = pct(prob);
+    return li;
+  }));
+  $("group-note").textContent = info.rule;
 }
 
 function renderSet(pred, t) {
