@@ -18,6 +18,8 @@ The CLI's JSON lines and CSV, the server's responses and batch jobs all write
       "prediction_set": [str] | null,   # conformal set, when a calibration provides one
       "calibration":    str | null,     # which calibration was applied, if any
       "model":          str | null,
+      "segments":       [{"start": float, "end": float, "label": str, "probability": float}] | null,
+                                      # inputs cut into windows (audio): where each label holds, in seconds
       "error":          null | {"type": str, "message": str},
       "logits":         [float],        # only with include_vectors=True
       "probabilities":  [float]         # only with include_vectors=True
@@ -38,7 +40,7 @@ import numpy as np
 
 from .encoding import json_number, to_json
 
-__all__ = ["ClassScore", "Prediction", "PredictionBatch"]
+__all__ = ["ClassScore", "Prediction", "PredictionBatch", "Segment"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,19 @@ class ClassScore:
             "index": self.index, "label": self.label, "probability": json_number(self.probability),
             "logit": json_number(self.logit),
         }
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A span of an input (seconds from its start) where one label holds, with its mean probability."""
+
+    start: float
+    end: float
+    label: str
+    probability: float
+
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, "label": self.label, "probability": json_number(self.probability)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +99,7 @@ class Prediction:
     calibration: str | None = None
     model: str | None = None
     error: dict | None = None
+    segments: tuple[Segment, ...] | None = None
 
     @classmethod
     def failed(cls, input: str | None, error: BaseException | str, *, model: str | None = None) -> "Prediction":

@@ -25,7 +25,7 @@ __all__ = ["FORMATS", "CSV_COLUMNS", "make_writer", "format_for_path"]
 FORMATS = ("table", "json", "jsonl", "csv", "parquet")
 CSV_COLUMNS = [
     "input", "label", "index", "probability", "top_k", "entropy", "margin", "activation", "temperature",
-    "positive_labels", "prediction_set", "calibration", "model", "error",
+    "positive_labels", "prediction_set", "calibration", "model", "segments", "error",
 ]
 
 
@@ -137,12 +137,19 @@ class TableWriter:
         table.add_column("probability", justify="right")
         if self.top_k > 1:
             table.add_column(f"next {self.top_k - 1}", overflow="fold")
+        timed = any(p.segments for p in self.rows)
+        if timed:
+            table.add_column("segments (s)", overflow="fold")
         for p in self.rows:
             if not p.ok:
                 cells = [p.input or "", f"[red]{p.error['type']}[/red]", "", f"[red]{p.error['message']}[/red]"]
             else:
                 rest = ", ".join(f"{s.label} {s.probability:.1%}" for s in p.top_k[1 : self.top_k])
                 cells = [p.input or "", f"[bold]{p.label}[/bold]", f"{p.probability:.1%}", rest]
+                if self.top_k <= 1:
+                    cells.pop()
+                if timed:
+                    cells.append(", ".join(f"{s.label} {s.start:.2f}-{s.end:.2f}" for s in p.segments or ()))
             table.add_row(*cells[: len(table.columns)])
         self.console.print(table)
 
