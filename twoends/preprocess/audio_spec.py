@@ -141,7 +141,8 @@ class AudioPlan(InputPlan):
     def __init__(self, spec: AudioSpec, limits: Limits | None = None) -> None:
         if not isinstance(spec, AudioSpec):
             raise ConfigError(f"AudioPlan needs an AudioSpec, got {type(spec).__name__}")
-        self.spec = spec
+        self.spec = spec  # what is shown; a subclass may show more (an extractor run after it)
+        self.audio = spec  # the audio steps read this
         self.limits = limits or Limits()
 
     def __repr__(self) -> str:
@@ -162,13 +163,13 @@ class AudioPlan(InputPlan):
 
     def to_model_rate(self, clip: AudioClip) -> np.ndarray:
         x = clip.samples
-        x = x.mean(axis=1, dtype=np.float32) if self.spec.mixdown == "mean" else x[:, 0]
-        if clip.rate != self.spec.sample_rate:
+        x = x.mean(axis=1, dtype=np.float32) if self.audio.mixdown == "mean" else x[:, 0]
+        if clip.rate != self.audio.sample_rate:
             import soxr
 
-            x = soxr.resample(x, clip.rate, self.spec.sample_rate, quality="HQ").astype(np.float32, copy=False)
+            x = soxr.resample(x, clip.rate, self.audio.sample_rate, quality="HQ").astype(np.float32, copy=False)
         if x.shape[0] == 0:
-            raise InputError(f"the clip is shorter than one sample at {self.spec.sample_rate} Hz")
+            raise InputError(f"the clip is shorter than one sample at {self.audio.sample_rate} Hz")
         return np.ascontiguousarray(x, dtype=np.float32)
 
     def __call__(self, payload: Any) -> Windows:
@@ -177,14 +178,14 @@ class AudioPlan(InputPlan):
     def apply(self, samples: np.ndarray) -> Windows:
         """Mono samples at the model's rate -> the clip's windows (normalised) and their times."""
         frames, starts, ends = self.windows(samples)
-        if self.spec.normalize == "zero_mean_unit_var":
+        if self.audio.normalize == "zero_mean_unit_var":
             frames = [_zero_mean_unit_var(w) for w in frames]
         inputs = np.stack(frames) if len({w.shape for w in frames}) == 1 else frames
-        return Windows(inputs, starts, ends, merge_gap=float(self.spec.merge_gap))
+        return Windows(inputs, starts, ends, merge_gap=float(self.audio.merge_gap))
 
     def windows(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
         """The windows of ``x`` (with their context) and each one's own span in seconds."""
-        spec, n = self.spec, x.shape[0]
+        spec, n = self.audio, x.shape[0]
         rate = float(spec.sample_rate)
         if spec.window is None:
             return [x], np.array([0.0]), np.array([n / rate])
@@ -203,7 +204,7 @@ class AudioPlan(InputPlan):
 
     @property
     def output_shape(self) -> tuple[int, ...] | None:
-        s = self.spec
+        s = self.audio
         return None if s.window is None or not s.pad else (s.window + s.context,)
 
     def warmup_input(self) -> Any:
