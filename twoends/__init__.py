@@ -13,6 +13,7 @@ The consumers load on first use, through module attributes (PEP 562):
 import importlib
 
 from .errors import (
+    AudioTooLongError,
     CalibrationError,
     ConfigError,
     DecodeError,
@@ -28,8 +29,8 @@ from .classifier import Classifier
 from .head import Head, log_softmax, logsumexp, sigmoid, softmax, topk
 from .labels import LabelMap
 from .options import RunOptions
-from .prediction import ClassScore, Prediction, PredictionBatch
-from .preprocess import ImageSpec
+from .prediction import ClassScore, Prediction, PredictionBatch, Segment
+from .preprocess import AudioClip, AudioSpec, ImageSpec
 from ._version import __version__
 
 # name -> (module, attribute or None for the module itself): imported when first asked for
@@ -41,6 +42,9 @@ _LAZY = {
 }
 
 __all__ = [
+    "AudioClip",
+    "AudioSpec",
+    "AudioTooLongError",
     "CalibrationError",
     "ClassScore",
     "Classifier",
@@ -57,6 +61,7 @@ __all__ = [
     "Prediction",
     "PredictionBatch",
     "RunOptions",
+    "Segment",
     "TwoEndsError",
     "__version__",
     "check",

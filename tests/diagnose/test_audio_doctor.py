@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import audio  # noqa: E402  (tests/audio.py)
+from tests import audio  # noqa: E402
 
 sf = pytest.importorskip("soundfile")
 soxr = pytest.importorskip("soxr")

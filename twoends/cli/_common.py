@@ -11,7 +11,7 @@ DEFAULT_MODEL = "efficientnet_lite0"
 
 
 def model_options(fn):
-    """--model, --device, --labels, --temperature, --workers, --max-pixels for any command that runs a model."""
+    """--model, --device, --labels, --temperature, --workers, --max-pixels, --max-seconds for any command that runs a model."""
 
     @click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True, help="A model name (see `twoends models`).")
     @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
@@ -26,6 +26,8 @@ def model_options(fn):
     @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
                   help="A calibration file from `twoends calibrate`: its temperature and conformal sets are applied.")
     @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (default 89,478,485).")
+    @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+                  help="Refuse audio clips longer than this (default 600).")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return fn(*args, **kwargs)
@@ -45,8 +47,8 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def load_classifier(*, model, device, labels, temperature, workers, max_pixels, precision="fp32", calibration=None,
-                    compile_model=False, **options):
+def load_classifier(*, model, device, labels, temperature, workers, max_pixels, max_seconds=None, precision="fp32",
+                    calibration=None, compile_model=False, **options):
     """twoends.load with the command-line options; a TwoEndsError becomes a clean message and exit 2.
 
     A command is a whole process running one model: it keeps freed memory for reuse and
@@ -58,6 +60,8 @@ def load_classifier(*, model, device, labels, temperature, workers, max_pixels, 
     import twoends
 
     extra = {"max_pixels": max_pixels} if max_pixels else {}
+    if max_seconds:
+        extra["max_seconds"] = max_seconds
     try:
         run = twoends.RunOptions(device=device, precision=precision, compile=compile_model)
         return twoends.load(model, run=run, labels=labels, temperature=temperature, workers=workers,
