@@ -208,7 +208,8 @@ class AudioPlan(InputPlan):
         return None if s.window is None or not s.pad else (s.window + s.context,)
 
     def warmup_input(self) -> Any:
-        return None if self.output_shape is None else np.zeros(self.output_shape, np.float32)
+        """One second (or one window) of silence, cut and preprocessed as a clip is."""
+        return self.apply(np.zeros(self.audio.window or self.audio.sample_rate, np.float32))
 
     def check_ready(self, x: Any) -> Any:
         raise InputError(

@@ -175,6 +175,13 @@ class PredictJSON(BaseModel):
     include_logits: Optional[bool] = None
 
 
+class SegmentOut(BaseModel):
+    start: float
+    end: float
+    label: str
+    probability: float
+
+
 class ClassScoreOut(BaseModel):
     index: int
     label: str
@@ -198,6 +205,7 @@ class PredictionOut(BaseModel):
     prediction_set: Optional[list[str]]
     calibration: Optional[str]
     model: Optional[str]
+    segments: Optional[list[SegmentOut]] = Field(default=None, description="audio: where each label holds, in seconds")
     error: Optional[ErrorDetail]
     logits: Optional[list[float | str | None]] = Field(default=None, description="with include_logits=true")
     probabilities: Optional[list[float | None]] = Field(default=None, description="with include_logits=true")
