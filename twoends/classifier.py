@@ -85,8 +85,9 @@ class Classifier:
         """
         size = batch_size or self.batch_size
         check_positive("batch_size", size)
-        # a model on the CPU shares the cores with decoding: take turns instead of overlapping
-        overlap = not str(self.backend.device).startswith("cpu")
+        # a model on the CPU shares the cores with decoding: take turns instead of overlapping,
+        # unless its forward pass keeps to one core
+        overlap = self.backend.single_threaded or not str(self.backend.device).startswith("cpu")
         prepare = self.plan.prepare if timings is None else functools.partial(self.plan.prepare, timings=timings)
         for group in prepared_batches(self.plan.items(inputs), prepare, workers=self.workers, size=size,
                                       overlap=overlap):

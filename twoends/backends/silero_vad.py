@@ -39,10 +39,11 @@ _EPS = 2.0 ** -24  # the float32 spacing just below 1.0: probabilities are kept 
 class SileroVadBackend(Backend):
     """Runs each clip's windows in order through the sequence model; one logit (speech) per window."""
 
-    def __init__(self, session: Any, info: ModelInfo, device: str = "cpu") -> None:
+    def __init__(self, session: Any, info: ModelInfo, device: str = "cpu", threads: int = 1) -> None:
         self.session = session
         self.info = info
         self.device = device
+        self.single_threaded = threads == 1  # decoding runs beside it on the other cores
 
     def collate(self, inputs: Sequence[Any]) -> list[np.ndarray]:
         """Keep each clip's windows together: the state runs from one window of a clip to the next."""
@@ -113,4 +114,4 @@ def build(*, run: RunOptions | None = None, threads: int = 1) -> SileroVadBacken
                "clip label: speech when any window is (max over windows); segments: the speech spans, "
                "gaps under 0.1 s joined (the package's min_silence_duration_ms)"),
     )
-    return SileroVadBackend(session, info)
+    return SileroVadBackend(session, info, threads=threads)

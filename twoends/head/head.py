@@ -159,7 +159,8 @@ class Head:
 
         The stored logits are what a head worked on: log p for a model that returns
         probabilities (so they are taken as logits here), and ``[0, z]`` for a
-        one-logit binary model, of which the model's own ``z`` is run again.
+        one-logit binary model, of which the model's own ``z`` is run again. A windowed input
+        (a long audio clip) keeps its segments as they were computed.
         """
         good = [p for p in preds if p.ok and p.logits is not None]
         if not good:
@@ -169,13 +170,27 @@ class Head:
             logits = logits[:, 1:]
         head = self if self.outputs == "logits" else self.replace(outputs="logits")
         fresh = iter(head(logits, inputs=[p.input for p in good]))
-        return [next(fresh) if (p.ok and p.logits is not None) else p for p in preds]
+        return [_same_segments(next(fresh), p) if (p.ok and p.logits is not None) else p for p in preds]
 
     # --- the work ---------------------------------------------------------------------
 
     @_quiet
     def __call__(self, logits: Any, inputs: Sequence[str | None] | None = None) -> PredictionBatch:
         """Predictions for a batch of outputs [B, C] (or one input's outputs [C])."""
+        xp, x, activation, labels, binary = self._logits(logits, inputs)
+        return self._predictions(xp, x, activation, labels, inputs, binary)
+
+    @_quiet
+    def probabilities(self, logits: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(logits, probabilities, bad rows)`` as NumPy, exactly as ``__call__`` computes them, without
+        building a Prediction per row (for the many windows of a long clip). Logits are as the head
+        shows them: log p for probability outputs, ``[0, z]`` for one logit."""
+        xp, x, activation, _, binary = self._logits(logits, None)
+        z = x if self.temperature == 1.0 else x / self.temperature
+        p = xp.exp(log_softmax(z)) if activation == "softmax" or binary else sigmoid(z)
+        return to_numpy(x), to_numpy(p), to_numpy(_bad_rows(xp, x))
+
+    def _logits(self, logits: Any, inputs: Sequence[str | None] | None):
         xp, x = namespace(logits)
         if x.ndim == 1:
             x = xp.reshape(x, (1, x.shape[0]))
@@ -195,7 +210,7 @@ class Head:
             x = _probabilities_to_logits(xp, x, activation)
         if n_out == 1:
             x = xp.concat([xp.zeros_like(x), x], axis=1)  # [0, z]: see the module docstring
-        return self._predictions(xp, x, activation, labels, inputs, n_out == 1)
+        return xp, x, activation, labels, n_out == 1
 
     def _predictions(self, xp, x, activation, labels, inputs, binary) -> PredictionBatch:
         z = x if self.temperature == 1.0 else x / self.temperature
@@ -254,6 +269,11 @@ class Head:
             return None
         safe = np.where(bad[:, None], 0.0, p_np)  # error rows get no set; keep NaN out of the set function
         return self.prediction_sets(safe)
+
+
+def _same_segments(fresh: Prediction, old: Prediction) -> Prediction:
+    # a windowed input's segments come from its windows, which are not stored: they are kept as computed
+    return fresh if old.segments is None else dataclasses.replace(fresh, segments=old.segments)
 
 
 def _bad_rows(xp, x):

@@ -36,20 +36,20 @@ def combine_windows(head: Any, logits: Any, counts: Sequence[int], starts: Seque
                     ends: Sequence[np.ndarray], merge_gaps: Sequence[float], inputs: Sequence[str | None]) -> list[Prediction]:
     """Predictions for inputs whose windows' outputs are stacked in ``logits`` ([sum(counts), C])."""
     binary = logits.shape[-1] == 1  # a one-logit detector, shown as [not X, X] with logits [0, z]
-    windows = head(logits)  # per-window probabilities, with the head's temperature and one-logit rule
-    x, p = windows.logits, windows.probabilities
+    # per-window probabilities, with the head's temperature and one-logit rule (arrays: a clip has many windows)
+    x, p, bad_rows = head.probabilities(logits)
     out, at = [], 0
     for n, t0, t1, gap, name in zip(counts, starts, ends, merge_gaps, inputs, strict=True):
         rows = slice(at, at + n)
         at += n
-        bad = [i for i in range(rows.start, rows.stop) if not windows[i].ok]
-        if bad:
-            first = windows[bad[0]]
-            msg = f"window {bad[0] - rows.start} ({t0[bad[0] - rows.start]:.2f} s) of {n}: {first.error['message']}"
+        bad = np.flatnonzero(bad_rows[rows])
+        if len(bad):
+            first = head(logits[rows.start + bad[0]:rows.start + bad[0] + 1])[0]  # the head's own message
+            msg = f"window {bad[0]} ({t0[bad[0]]:.2f} s) of {n}: {first.error['message']}"
             out.append(Prediction(input=name, model=head.model, error={"type": first.error["type"], "message": msg}))
             continue
         if n == 1:
-            clip = dataclasses.replace(windows[rows.start], input=name)
+            clip = head(logits[rows], inputs=[name])[0]  # the model's own logits, as for any input
         else:
             clip = _aggregate(head, x[rows], p[rows], binary, name)
         segs = _segments(head, x[rows], p[rows], t0, t1, gap, binary)

@@ -180,23 +180,24 @@ class AudioPlan(InputPlan):
         frames, starts, ends = self.windows(samples)
         if self.audio.normalize == "zero_mean_unit_var":
             frames = [_zero_mean_unit_var(w) for w in frames]
-        inputs = np.stack(frames) if len({w.shape for w in frames}) == 1 else frames
+        inputs = frames if isinstance(frames, np.ndarray) or len({w.shape for w in frames}) > 1 else np.stack(frames)
         return Windows(inputs, starts, ends, merge_gap=float(self.audio.merge_gap))
 
-    def windows(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-        """The windows of ``x`` (with their context) and each one's own span in seconds."""
+    def windows(self, x: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
+        """The windows of ``x`` (with their context: a [count, samples] array, or a list when the
+        last one is short) and each one's own span in seconds."""
         spec, n = self.audio, x.shape[0]
         rate = float(spec.sample_rate)
         if spec.window is None:
-            return [x], np.array([0.0]), np.array([n / rate])
+            return x[None], np.array([0.0]), np.array([n / rate])
         size, step, ctx = spec.window, spec.step, spec.context
         count = 1 + -(-max(0, n - size) // step)  # windows covering the clip; none lies wholly in an overlap
         padded = np.zeros(ctx + (count - 1) * step + size, dtype=np.float32)
         padded[ctx:ctx + n] = x
-        frames = []
-        for i in range(count):
-            end = (i * step + size) if spec.pad else min(i * step + size, n)
-            frames.append(padded[i * step:ctx + end])
+        if spec.pad or (count - 1) * step + size <= n:  # every window whole: one strided copy
+            frames = np.lib.stride_tricks.sliding_window_view(padded, ctx + size)[::step].copy()
+        else:
+            frames = [padded[i * step:ctx + min(i * step + size, n)] for i in range(count)]
         starts = np.arange(count) * step / rate
         # each window's own part: up to where the next one starts (so segments never overlap)
         ends = np.minimum(np.append(starts[1:], np.inf), np.minimum(starts + size / rate, n / rate))
