@@ -77,7 +77,8 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
             task = bar.add_task("predicting", total=total)
         if on_ray:  # each actor loads the model with the same options; rows come back in input order
             model = partial(load_classifier, top_k=top_k, batch_size=batch_size, **model_kwargs)
-            preds = on_ray(inputs, model, address=ray_address, batch_size=batch_size, include_vectors=include_vectors)
+            preds = on_ray(inputs, model, address=ray_address, batch_size=batch_size, include_vectors=include_vectors,
+                           kind=clf.plan.kind)
         else:
             preds = clf.predict_iter(inputs)
         for pred in preds:
