@@ -24,7 +24,6 @@ logits always kept. Importing this module imports torch and transformers.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -210,5 +209,5 @@ def wrap_audio(model: Any, processor: Any, *, run: RunOptions | None, name: str 
     spec, note = spec_from_extractor(extractor)
     info = info_for(model, name, spec, [note, f"sampling rate {extractor.sampling_rate} Hz (clips are resampled to it)"])
     mask = isinstance(spec, AudioSpec) and bool(getattr(extractor, "return_attention_mask", False))
-    return HFAudioBackend(model, info=dataclasses.replace(info), input_name=model.main_input_name,
+    return HFAudioBackend(model, info=info, input_name=model.main_input_name,
                           attention_mask=mask, run=run)
