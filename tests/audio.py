@@ -19,7 +19,8 @@ import pytest
 SENTENCE = "The quick brown fox jumps over the lazy dog. Voice activity detection finds the speech."
 SF_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
               ".mp3": ("MP3", "MPEG_LAYER_III")}
-AV_CODECS = {".m4a": ("mp4", "aac"), ".opus": ("ogg", "libopus"), ".mp4": ("mp4", "aac")}
+AV_CODECS = {".m4a": ("mp4", "aac"), ".opus": ("ogg", "libopus"), ".mp4": ("mp4", "aac"), ".webm": ("webm", "libopus"),
+             ".aac": ("adts", "aac")}
 
 
 def have_espeak() -> bool:

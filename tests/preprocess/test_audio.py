@@ -25,13 +25,15 @@ def voice(tmp_path_factory) -> np.ndarray:
 
 
 def _aligned_corr(a: np.ndarray, b: np.ndarray, max_lag: int = 2000) -> float:
-    """Best normalised correlation of b against a over small delays (lossy codecs shift a clip a little)."""
+    """Best normalised correlation of b against a over delays up to max_lag (codecs shift a clip a little)."""
+    from scipy.signal import correlate
+
     n = min(len(a), len(b)) - max_lag
-    best = 0.0
-    for lag in range(0, max_lag, 16):
-        x, y = a[:n], b[lag:lag + n]
-        best = max(best, float(np.dot(x, y) / np.sqrt(np.dot(x, x) * np.dot(y, y))))
-    return best
+    x = a[:n].astype(np.float64)
+    c = correlate(b[: n + max_lag].astype(np.float64), x, mode="valid", method="fft")  # c[lag] = <b[lag:lag+n], x>
+    cs = np.concatenate([[0.0], np.cumsum(b[: n + max_lag].astype(np.float64) ** 2)])
+    energy = cs[n:] - cs[: len(cs) - n]  # energy[lag] = sum(b[lag:lag+n] ** 2)
+    return float(np.max(c / np.sqrt(np.dot(x, x) * energy + 1e-30)))
 
 
 @pytest.mark.parametrize("suffix", CONTAINERS)
@@ -54,6 +56,29 @@ def test_every_container_and_rate_decodes_to_the_same_clip_at_the_model_rate(tmp
         assert _aligned_corr(want, x) > (0.99 if suffix in LOSSLESS else 0.9)
 
 
+@pytest.mark.parametrize("name, subtype, rate, channels", [
+    ("pcm24.wav", "PCM_24", 22050, 1), ("float.wav", "FLOAT", 32000, 2), ("u8.wav", "PCM_U8", 11025, 1),
+    ("six.wav", "PCM_16", 48000, 6), ("clip.aiff", "PCM_16", 44100, 2), ("clip.webm", None, 48000, 2),
+    ("clip.aac", None, 24000, 1),
+])
+def test_other_encodings_rates_and_layouts(tmp_path, voice, name, subtype, rate, channels):
+    import soundfile as sf
+    import soxr
+
+    x = soxr.resample(voice, 16000, rate).astype(np.float32)
+    multi = np.stack([x * (1 - 0.1 * c) for c in range(channels)], axis=1)
+    path = tmp_path / name
+    if subtype is None:
+        audio.write(path, multi, rate)
+    else:
+        sf.write(path, multi, rate, subtype=subtype)
+    clip = decode_audio(str(path))
+    assert clip.channels == channels and clip.rate == rate
+    got = AudioPlan(AudioSpec()).decode(str(path))
+    want = voice * np.mean([1 - 0.1 * c for c in range(channels)])
+    assert _aligned_corr(want, got) > 0.9 and abs(len(got) - len(voice)) < 0.1 * 16000
+
+
 def test_bytes_file_objects_and_arrays_give_the_same_samples(tmp_path, voice):
     path = audio.write(tmp_path / "v.flac", voice, 16000)
     plan = AudioPlan(AudioSpec())
@@ -66,6 +91,10 @@ def test_bytes_file_objects_and_arrays_give_the_same_samples(tmp_path, voice):
     np.testing.assert_allclose(plan.decode((pcm, 16000)), pcm / 32768, atol=1e-7)  # int16 scaled to [-1, 1]
     np.testing.assert_array_equal(plan.decode(AudioClip(voice, 16000)), voice)
     np.testing.assert_allclose(plan.decode((np.stack([voice, voice], 1), 16000)), voice, atol=1e-7)
+    np.testing.assert_array_equal(plan.decode((voice, 16000.0)), voice)  # a float rate that is a whole number
+    assert plan.is_single((voice, 16000.0))
+    with pytest.raises(InputError, match="whole number of Hz"):
+        plan.decode((voice, 22050.5))
 
 
 def test_a_bare_array_is_refused_because_its_rate_is_unknown(voice):

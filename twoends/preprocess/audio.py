@@ -66,13 +66,14 @@ class AudioClip:
 def is_clip_tuple(x: Any) -> bool:
     """``(samples, rate)``: an array and a whole number (one clip, not two inputs)."""
     return (isinstance(x, tuple) and len(x) == 2 and hasattr(x[0], "shape")
-            and isinstance(x[1], (int, np.integer)) and not isinstance(x[1], bool))
+            and isinstance(x[1], (int, float, np.integer, np.floating)) and not isinstance(x[1], bool))
 
 
 def as_clip(x: AudioClip | tuple, max_seconds: float | None) -> AudioClip:
     """An array with its rate -> float32 (frames, channels) in [-1, 1], checked."""
     samples, rate = (x.samples, x.rate) if isinstance(x, AudioClip) else x
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate < 1:
+    whole = isinstance(rate, (int, np.integer)) or (isinstance(rate, (float, np.floating)) and float(rate).is_integer())
+    if isinstance(rate, bool) or not whole or rate < 1:
         raise InputError(f"the sampling rate must be a whole number of Hz >= 1, got {rate!r}; e.g. AudioClip(x, 16000)")
     a = np.asarray(samples)
     if a.ndim not in (1, 2) or a.size == 0:
