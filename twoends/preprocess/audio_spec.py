@@ -20,16 +20,15 @@ Face feature extractor that has no exact spec runs after them once per batch
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Iterator, Mapping
 
 import numpy as np
 
 from ..errors import ConfigError, InputError
 from .audio import AUDIO_EXTENSIONS, AudioClip, decode_audio, is_clip_tuple
-from .protocol import InputPlan, InputSpec, Limits, Windows, resolve_input_spec
+from .protocol import DataSpec, InputPlan, Limits, Windows, resolve_input_spec
 from .sources import _BYTES, Item, _glob, _is_glob, _walk
 
 __all__ = ["AudioPlan", "AudioSpec", "is_single_clip", "iter_clips", "resolve_audio_spec"]
@@ -39,7 +38,7 @@ NORMALIZATIONS = ("none", "zero_mean_unit_var")
 
 
 @dataclass(frozen=True)
-class AudioSpec(InputSpec):
+class AudioSpec(DataSpec):
     """What an audio model takes (JSON-serialisable; sample counts are at ``sample_rate``).
 
     sample_rate: Hz the model was trained at; every clip is resampled to it.
@@ -86,32 +85,9 @@ class AudioSpec(InputSpec):
     def step(self) -> int | None:
         return self.hop or self.window
 
-    # ---- serialisation (the same surface as ImageSpec / TextSpec) --------
+    # ---- serialisation: from_dict / to_json / from_json / replace come from DataSpec ----
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "AudioSpec":
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"an AudioSpec dict was expected, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown AudioSpec field(s) {unknown}; known fields: {sorted(known)}")
-        return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "AudioSpec":
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"an AudioSpec JSON object was expected, got invalid JSON: {e}") from None
-
-    def replace(self, **changes: Any) -> "AudioSpec":
-        return AudioSpec.from_dict({**self.to_dict(), **changes})
 
     def describe(self) -> str:
         rate = self.sample_rate
