@@ -201,7 +201,7 @@ def run_checks(run: Any, rows: Sequence[np.ndarray], rate: int, window: int | No
 def as_rows(batch: Any) -> list[np.ndarray]:
     """The model inputs of a batch: a [B, samples] array, or a list of 1-D arrays (clips of any length)."""
     from ..errors import ConfigError
-    from ..head._xp import to_numpy
+    from ..head.arrays import to_numpy
 
     if isinstance(batch, (list, tuple)):
         rows = [np.asarray(to_numpy(x), dtype=np.float64) for x in batch]
