@@ -17,9 +17,12 @@ esac
 "${pip[@]}" --no-deps -r requirements/nodeps.txt
 "${pip[@]}" --no-deps --no-build-isolation -e .
 # the browser test of `twoends serve` drives Debian's chromium (never a browser playwright downloads);
-# installed where apt-get can, else that one test is skipped and says why
-if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+# the audio tests synthesise speech with espeak-ng (clips are written with soundfile and PyAV).
+# Installed where apt-get can, else the tests that need them are skipped and say why
+missing=()
+for tool in chromium espeak-ng; do [ -x "/usr/bin/$tool" ] || missing+=("$tool"); done
+if [ "$mode" = test ] && [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo -n)
-  { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium; } >/dev/null 2>&1 \
-    || echo "setup: could not install chromium with apt-get; the browser test will be skipped" >&2
+  { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1 \
+    || echo "setup: could not install ${missing[*]} with apt-get; the tests that need them will be skipped" >&2
 fi

@@ -91,3 +91,12 @@ def test_version_has_its_own_module_and_inner_modules_use_it():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and any(a.name == "__version__" for a in node.names):
                 assert node.module == "_version", f"{path}: import __version__ from twoends._version, not the root"
+
+
+def test_the_bundled_voice_detector_runs_without_torch():
+    code = (
+        "import numpy as np, twoends\n"
+        "p = twoends.load('silero_vad').predict(twoends.AudioClip(np.zeros(8000, np.float32), 8000))\n"
+        "assert p.label == 'not speech'\n"
+    )
+    assert _imported_after(code) == ["onnxruntime"]

@@ -12,6 +12,7 @@ import pytest
 
 PUBLIC = {
     "twoends": [
+        "AudioClip", "AudioSpec", "AudioTooLongError", "Segment",  # audio (issue 16; README: Audio)
         "CalibrationError", "ClassScore", "Classifier", "ConfigError", "DecodeError", "Ensemble", "Head", "ImageSpec",
         "ImageTooLargeError", "InputError", "LabelError", "LabelMap", "ModelError", "OutputError", "Prediction",
         "PredictionBatch", "RunOptions", "TwoEndsError", "__version__", "check", "ensemble", "load", "log_softmax", "logsumexp", "sigmoid",
@@ -22,6 +23,7 @@ PUBLIC = {
         "margin", "max_probability", "sigmoid", "softmax", "topk",
     ],
     "twoends.preprocess": [
+        "AUDIO_EXTENSIONS", "AudioClip", "AudioPlan", "AudioSpec", "DEFAULT_MAX_SECONDS", "decode_audio",  # audio
         "DEFAULT_MAX_PIXELS", "IMAGENET_MEAN", "IMAGENET_STD", "IMAGE_EXTENSIONS", "ImageInput", "ImagePlan",
         "ImageSpec", "InputPlan", "InputSpec", "Item", "Limits", "TextPlan", "TextSpec", "decode_image", "is_single",
         "iter_items", "resolve_input_spec", "resolve_spec", "to_rgb",

@@ -13,6 +13,7 @@ The consumers load on first use, through module attributes (PEP 562):
 import importlib
 
 from .errors import (
+    AudioTooLongError,
     CalibrationError,
     ConfigError,
     DecodeError,
@@ -29,8 +30,8 @@ from .ensemble import Ensemble, ensemble
 from .head import Head, log_softmax, logsumexp, sigmoid, softmax, topk
 from .labels import LabelMap
 from .options import RunOptions
-from .prediction import ClassScore, Prediction, PredictionBatch
-from .preprocess import ImageSpec
+from .prediction import ClassScore, Prediction, PredictionBatch, Segment
+from .preprocess import AudioClip, AudioSpec, ImageSpec
 from ._version import __version__
 
 # name -> (module, attribute or None for the module itself): imported when first asked for
@@ -42,6 +43,9 @@ _LAZY = {
 }
 
 __all__ = [
+    "AudioClip",
+    "AudioSpec",
+    "AudioTooLongError",
     "CalibrationError",
     "ClassScore",
     "Classifier",
@@ -59,6 +63,7 @@ __all__ = [
     "Prediction",
     "PredictionBatch",
     "RunOptions",
+    "Segment",
     "TwoEndsError",
     "__version__",
     "check",

@@ -12,6 +12,7 @@ from typing import Any
 from .backends import backend_for
 from .classifier import Classifier
 from .options import RunOptions
+from .preprocess.audio import DEFAULT_MAX_SECONDS
 from .preprocess.image import DEFAULT_MAX_PIXELS
 from .settle import settle
 
@@ -31,6 +32,7 @@ def load(
     batch_size: int | None = None,
     workers: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
     calibration: Any = None,
     groups: Any = None,
     ood_method: str | None = None,
@@ -45,7 +47,10 @@ def load(
 
     ``"efficientnet_lite0"`` (the embedded default; lite1, lite2), and prefixed
     names such as ``"torchvision:resnet50"``, ``"timm:..."``, ``"hf:ORG/NAME"``,
-    ``"onnx:path.onnx"`` where those backends are installed.
+    ``"onnx:path.onnx"`` where those backends are installed; ``"silero_vad"``
+    (speech / no speech in audio clips).
+    ``max_pixels`` / ``max_seconds`` bound what one image / audio clip may cost
+    (checked from the file's header before decoding; None: no limit).
 
     Run options (``device``, ``precision``, ``compile``, ``channels_last``, or
     all of them as ``run=RunOptions(...)``) say how the model runs;
@@ -66,7 +71,8 @@ def load(
     return Classifier(backend, settle(
         backend, spec=spec, labels=labels, activation=activation, outputs=outputs, temperature=temperature,
         thresholds=thresholds, top_k=top_k, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
-        calibration=_load_calibration(calibration), run=run, groups=groups, ood_method=ood_method,
+        max_seconds=max_seconds, calibration=_load_calibration(calibration), run=run, groups=groups,
+        ood_method=ood_method,
     ))
 
 
@@ -83,6 +89,7 @@ def wrap(
     batch_size: int | None = None,
     workers: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
     calibration: Any = None,
     groups: Any = None,
     ood_method: str | None = None,
@@ -107,7 +114,8 @@ def wrap(
     return Classifier(backend, settle(
         backend, spec=spec, labels=labels, activation=activation, outputs=outputs, temperature=temperature,
         thresholds=thresholds, top_k=top_k, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
-        calibration=_load_calibration(calibration), run=run, name=name, groups=groups, ood_method=ood_method,
+        max_seconds=max_seconds, calibration=_load_calibration(calibration), run=run, name=name, groups=groups,
+        ood_method=ood_method,
     ))
 
 

@@ -15,7 +15,8 @@ from .backends.base import Backend
 from .errors import ConfigError
 from .head import Head
 from .prediction import Prediction
-from .preprocess.protocol import apply_deferred
+from .head.windows import combine_windows
+from .preprocess.protocol import Windows, apply_deferred
 from .runner import Prepared, prepared_batches
 from .settle import Settled, check_positive, settle
 from .timing import timed
@@ -27,7 +28,8 @@ class Classifier:
     """A model with both of its ends attached.
 
     ``predict(x)`` gives one ``Prediction`` for one input (a path, bytes, a PIL
-    image, a uint8 array, one preprocessed tensor, a text for a text model) and
+    image, a uint8 array, one preprocessed tensor, a text for a text model, an
+    audio file or ``AudioClip(samples, rate)`` for an audio model) and
     a list for many (a folder, a glob, a list, a 4-D batch). ``predict_iter``
     streams in input order with bounded memory. Every input yields exactly one
     Prediction: a bad input becomes an error row and the rest go on.
@@ -57,6 +59,7 @@ class Classifier:
     batch_size = property(lambda self: self.settled.batch_size)
     workers = property(lambda self: self.settled.workers)
     max_pixels = property(lambda self: self.settled.limits.max_pixels)
+    max_seconds = property(lambda self: self.settled.limits.max_seconds)
     calibration = property(lambda self: self.settled.calibration)
 
     @property
@@ -82,8 +85,9 @@ class Classifier:
         """
         size = batch_size or self.batch_size
         check_positive("batch_size", size)
-        # a model on the CPU shares the cores with decoding: take turns instead of overlapping
-        overlap = not str(self.backend.device).startswith("cpu")
+        # a model on the CPU shares the cores with decoding: take turns instead of overlapping,
+        # unless its forward pass keeps to one core
+        overlap = self.backend.single_threaded or not str(self.backend.device).startswith("cpu")
         prepare = self.plan.prepare if timings is None else functools.partial(self.plan.prepare, timings=timings)
         for group in prepared_batches(self.plan.items(inputs), prepare, workers=self.workers, size=size,
                                       overlap=overlap):
@@ -134,6 +138,10 @@ class Classifier:
             with timed(timings, "forward"):
                 logits = self.backend.forward(self.backend.collate(values))
             with timed(timings, "postprocess"):  # on an accelerator this includes waiting for the device
+                if isinstance(values[0], Windows):  # inputs cut into windows (long audio): one row per input
+                    return combine_windows(self.head, logits, [len(v) for v in values], [v.starts for v in values],
+                                           [v.ends for v in values], [v.merge_gap for v in values],
+                                           [p.id for p in good])
                 return list(self.head(logits, inputs=[p.id for p in good]))
         except Exception as exc:
             if len(good) == 1:

@@ -3,7 +3,8 @@
 Every writer goes through here: ``Prediction.to_dict`` (the CLI's JSON, JSON
 lines and CSV, the server's responses) is ``to_json``; the Parquet writer and
 Ray Data rows are ``to_arrow`` under ``arrow_schema``; calibration files and
-the CLI's reports are ``json_safe``. ``from_row`` reads either back.
+the CLI's reports are ``json_safe``. ``from_row`` reads either back. ``segments`` (inputs
+cut into windows: audio) are a list of ``{start, end, label, probability}`` in both.
 
 The one convention for numbers that are not finite:
 
@@ -97,6 +98,10 @@ def _fields(pred: "Prediction", include_vectors: bool, number, numbers) -> dict:
         "prediction_set": list(pred.prediction_set) if pred.prediction_set is not None else None,
         "calibration": pred.calibration,
         "model": pred.model,
+        "segments": None if pred.segments is None else [
+            {"start": s.start, "end": s.end, "label": s.label, "probability": number(s.probability)}
+            for s in pred.segments
+        ],
         "error": pred.error,
         "ood_score": number(pred.ood_score),
         "ood": pred.ood,
@@ -133,6 +138,8 @@ def arrow_schema(include_vectors: bool = False) -> "pa.Schema":
         ("activation", pa.string()), ("temperature", pa.float64()),
         ("positive_labels", pa.list_(pa.string())), ("prediction_set", pa.list_(pa.string())),
         ("calibration", pa.string()), ("model", pa.string()),
+        ("segments", pa.list_(pa.struct([("start", pa.float64()), ("end", pa.float64()), ("label", pa.string()),
+                                         ("probability", pa.float64())]))),
         ("error", pa.struct([("type", pa.string()), ("message", pa.string())])),
         ("ood_score", pa.float64()), ("ood", pa.bool_()),
         ("groups", pa.list_(pa.struct([("label", pa.string()), ("probability", pa.float64())]))),
@@ -177,9 +184,18 @@ def from_row(row: dict) -> "Prediction":
         temperature=_scalar(row["temperature"]), logits=_vector(row.get("logits")),
         probabilities=_vector(row.get("probabilities")), positive_labels=_tuple(row["positive_labels"]),
         prediction_set=_tuple(row["prediction_set"]), calibration=row["calibration"], model=row["model"],
-        error=row["error"], ood_score=_scalar(row.get("ood_score")), ood=row.get("ood"),
+        error=row["error"], segments=_segments(row.get("segments")), ood_score=_scalar(row.get("ood_score")),
+        ood=row.get("ood"),
         groups=None if groups is None else tuple(GroupScore(g["label"], _scalar(g["probability"])) for g in groups),
         members=None if members is None else tuple(
             MemberResult(m["model"], scores(m["top_k"]), _scalar(m["temperature"]), _scalar(m["ood_score"]))
             for m in members),
     )
+
+
+def _segments(rows: list | None) -> tuple | None:
+    from .prediction import Segment
+
+    if rows is None:
+        return None
+    return tuple(Segment(s["start"], s["end"], s["label"], _scalar(s["probability"])) for s in rows)

@@ -6,8 +6,9 @@ Every error a user can cause is a ``TwoEndsError``; catch that one to catch them
     ├── ConfigError        a bad argument or setting (temperature <= 0, unknown activation, ...)
     ├── LabelError         labels that do not match the model's outputs
     ├── InputError         one input that cannot be turned into a model input
-    │   ├── DecodeError    corrupt, truncated, empty or non-image file
-    │   └── ImageTooLargeError   over the pixel limit (decompression-bomb guard)
+    │   ├── DecodeError    corrupt, truncated, empty, non-image or non-audio file
+    │   ├── ImageTooLargeError   over the pixel limit (decompression-bomb guard)
+    │   └── AudioTooLongError    over the duration limit
     ├── OutputError        model outputs that cannot honestly become an answer (NaN, +inf)
     ├── ModelError         a model that cannot be found, loaded or run
     ├── CalibrationError   a calibration that does not fit the model it is applied to
@@ -47,11 +48,15 @@ class InputError(TwoEndsError, ValueError):
 
 
 class DecodeError(InputError):
-    """A file or buffer that is not a readable image."""
+    """A file or buffer that is not a readable image (or audio clip)."""
 
 
 class ImageTooLargeError(InputError):
     """An image over the pixel limit."""
+
+
+class AudioTooLongError(InputError):
+    """An audio clip over the duration limit."""
 
 
 class OutputError(TwoEndsError, ValueError):
@@ -73,6 +78,7 @@ __all__ = [
     "InputError",
     "DecodeError",
     "ImageTooLargeError",
+    "AudioTooLongError",
     "OutputError",
     "ModelError",
     "CalibrationError",

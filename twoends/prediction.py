@@ -18,6 +18,8 @@ The CLI's JSON lines and CSV, the server's responses and batch jobs all write
       "prediction_set": [str] | null,   # conformal set, when a calibration provides one
       "calibration":    str | null,     # which calibration was applied, if any
       "model":          str | null,
+      "segments":       [{"start": float, "end": float, "label": str, "probability": float}] | null,
+                                      # inputs cut into windows (audio): where each label holds, in seconds
       "error":          null | {"type": str, "message": str},
       "ood_score":      float | null,   # out-of-distribution score, higher = less like the training data
       "ood":            bool | null,    # ood_score over the calibrated threshold ("none of the above"); null without one
@@ -42,7 +44,7 @@ import numpy as np
 
 from .encoding import json_number, to_json
 
-__all__ = ["ClassScore", "GroupScore", "MemberResult", "Prediction", "PredictionBatch"]
+__all__ = ["ClassScore", "GroupScore", "MemberResult", "Prediction", "PredictionBatch", "Segment"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,19 @@ class MemberResult:
     ood_score: float | None = None
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A span of an input (seconds from its start) where one label holds, with its mean probability."""
+
+    start: float
+    end: float
+    label: str
+    probability: float
+
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, "label": self.label, "probability": json_number(self.probability)}
+
+
 @dataclass(frozen=True, eq=False)
 class Prediction:
     """The result for one input.
@@ -106,6 +121,7 @@ class Prediction:
     calibration: str | None = None
     model: str | None = None
     error: dict | None = None
+    segments: tuple[Segment, ...] | None = None
     ood_score: float | None = None
     ood: bool | None = None
     groups: tuple[GroupScore, ...] | None = None

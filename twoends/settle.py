@@ -26,6 +26,7 @@ from .head.ood import default_method, describe_method
 from .label_groups import LabelGroups
 from .labels import LabelMap
 from .options import RunOptions
+from .preprocess.audio import DEFAULT_MAX_SECONDS
 from .preprocess.image import DEFAULT_MAX_PIXELS
 from .preprocess.protocol import InputPlan, InputSpec, Limits, resolve_input_spec
 from .preprocess.spec import ImageSpec
@@ -98,13 +99,15 @@ class Settled:
             "batch_size": self.batch_size,
             "workers": self.workers,
             "max_pixels": self.limits.max_pixels,
+            "max_seconds": self.limits.max_seconds,
             "sources": dict(self.sources),
         }
 
 
 #: the settings ``settle`` takes (``load`` / ``wrap`` document each); None means "not given"
 SETTINGS = ("spec", "labels", "activation", "outputs", "temperature", "thresholds", "top_k", "prediction_sets",
-            "calibration", "batch_size", "workers", "max_pixels", "name", "run", "groups", "ood_method")
+            "calibration", "batch_size", "workers", "max_pixels", "max_seconds", "name", "run", "groups",
+            "ood_method")
 
 
 def settle(backend: Backend, **settings: Any) -> Settled:
@@ -120,12 +123,13 @@ def settle(backend: Backend, **settings: Any) -> Settled:
         close = {u: difflib.get_close_matches(u, SETTINGS, n=1) for u in unknown}
         hints = "".join(f" Did you mean {c[0]!r} for {u!r}?" for u, c in close.items() if c)
         raise ConfigError(f"{', '.join(map(repr, unknown))} is not a setting; settings are {', '.join(SETTINGS)}.{hints}")
-    return _settle(backend, **{**dict.fromkeys(SETTINGS), "max_pixels": DEFAULT_MAX_PIXELS, **settings})
+    return _settle(backend, **{**dict.fromkeys(SETTINGS), "max_pixels": DEFAULT_MAX_PIXELS,
+                               "max_seconds": DEFAULT_MAX_SECONDS, **settings})
 
 
 def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, outputs: Any, temperature: Any,
             thresholds: Any, top_k: Any, prediction_sets: Any, calibration: Any, batch_size: Any, workers: Any,
-            max_pixels: Any, name: Any, run: Any, groups: Any, ood_method: Any) -> Settled:
+            max_pixels: Any, max_seconds: Any, name: Any, run: Any, groups: Any, ood_method: Any) -> Settled:
     info = backend.info
     sources: dict[str, str] = {}
 
@@ -141,8 +145,9 @@ def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, output
     # the model's spec decides what an input is (text models take str as text, image models as paths)
     default_spec = ImageSpec()
     input_spec, sources["spec"] = resolve_input_spec(spec, info.spec, default_spec)
-    limits = Limits(max_pixels=max_pixels)
+    limits = Limits(max_pixels=max_pixels, max_seconds=max_seconds)
     sources["max_pixels"] = "default" if max_pixels == DEFAULT_MAX_PIXELS else "explicit"
+    sources["max_seconds"] = "default" if max_seconds == DEFAULT_MAX_SECONDS else "explicit"
 
     cal_settings = _calibration_settings(calibration, temperature, thresholds, prediction_sets, ood_method)
     label_map = pick("labels", None if labels is None else LabelMap.from_any(labels),

@@ -25,7 +25,8 @@ __all__ = ["FORMATS", "CSV_COLUMNS", "make_writer", "format_for_path"]
 FORMATS = ("table", "json", "jsonl", "csv", "parquet")
 CSV_COLUMNS = [
     "input", "label", "index", "probability", "top_k", "entropy", "margin", "activation", "temperature",
-    "positive_labels", "prediction_set", "calibration", "model", "error", "ood_score", "ood", "groups", "members",
+    "positive_labels", "prediction_set", "calibration", "model", "segments", "error", "ood_score", "ood", "groups",
+    "members",
 ]
 
 
@@ -140,6 +141,9 @@ class TableWriter:
         grouped = any(p.groups for p in self.rows)
         if grouped:
             table.add_column("groups", overflow="fold")
+        timed = any(p.segments for p in self.rows)
+        if timed:
+            table.add_column("segments (s)", overflow="fold")
         for p in self.rows:
             if not p.ok:
                 cells = [p.input or "", f"[red]{p.error['type']}[/red]", "", f"[red]{p.error['message']}[/red]"]
@@ -152,6 +156,8 @@ class TableWriter:
             cells = cells[: 3 + (self.top_k > 1)]
             if grouped:
                 cells.append(", ".join(f"{g.label} {g.probability:.1%}" for g in p.groups or ()))
+            if timed:
+                cells.append(", ".join(f"{s.label} {s.start:.2f}-{s.end:.2f}" for s in p.segments or ()))
             table.add_row(*cells)
         self.console.print(table)
         if grouped and any(p.activation == "sigmoid" and p.groups for p in self.rows):

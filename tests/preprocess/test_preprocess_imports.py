@@ -27,6 +27,7 @@ def test_import_pulls_in_no_framework():
 
 def test_public_names():
     assert sorted(twoends.preprocess.__all__) == sorted([
+        "AUDIO_EXTENSIONS", "AudioClip", "AudioPlan", "AudioSpec", "DEFAULT_MAX_SECONDS", "decode_audio",
         "DEFAULT_MAX_PIXELS", "IMAGENET_MEAN", "IMAGENET_STD", "IMAGE_EXTENSIONS", "ImageInput", "ImagePlan",
         "ImageSpec", "InputPlan", "InputSpec", "Item", "Limits", "TextPlan", "TextSpec", "decode_image",
         "is_single", "iter_items", "resolve_input_spec", "resolve_spec", "to_rgb",

@@ -18,13 +18,18 @@ PACKAGE = Path(twoends.__file__).parent
 
 
 def _specs():
-    specs = [ImageSpec(), ImageSpec(layout="NHWC", dtype="uint8"), TextSpec(max_length=16)]
+    from twoends.preprocess import AudioSpec
+
+    specs = [ImageSpec(), ImageSpec(layout="NHWC", dtype="uint8"), TextSpec(max_length=16),
+             AudioSpec(), AudioSpec(window=512, context=64, pad=True)]
     try:
-        from transformers import ViTImageProcessor
+        from transformers import ASTFeatureExtractor, ViTImageProcessor
 
         from twoends.backends.transformers import ProcessorSpec
+        from twoends.backends.transformers_audio import spec_from_extractor
 
         specs.append(ProcessorSpec(ViTImageProcessor(), "a test processor"))
+        specs.append(spec_from_extractor(ASTFeatureExtractor())[0])
     except ImportError:  # transformers is a test dependency; the rest still runs without it
         pass
     return specs
@@ -32,7 +37,7 @@ def _specs():
 
 @pytest.mark.parametrize("spec", _specs(), ids=lambda s: type(s).__name__)
 def test_every_spec_and_plan_implements_the_protocol(spec):
-    assert isinstance(spec, InputSpec) and spec.kind in ("image", "text")
+    assert isinstance(spec, InputSpec) and spec.kind in ("image", "text", "audio")
     plan = spec.plan(Limits(max_pixels=10_000_000))
     assert isinstance(plan, InputPlan) and plan.kind == spec.kind
     assert not inspect.isabstract(type(plan)) and not inspect.isabstract(type(spec))
@@ -63,9 +68,24 @@ def test_a_text_plan_takes_str_as_the_text_and_bytes_as_utf8():
         plan.decode(b"\xff\xfe bad")
 
 
+def test_an_audio_plan_cuts_a_clip_into_the_windows_its_spec_says():
+    from twoends.preprocess import AudioClip, AudioSpec
+    from twoends.preprocess.protocol import Windows
+
+    plan = AudioSpec(sample_rate=8000, window=4000, hop=2000, pad=True).plan()
+    clip = AudioClip(np.sin(np.arange(16000, dtype=np.float32) / 7), 16000)  # 1 s at 16 kHz
+    assert plan.is_single(clip) and not plan.is_single([clip, clip])
+    (item,) = list(plan.items(clip))
+    windows = plan.prepare(item)
+    assert isinstance(windows, Windows) and windows.inputs.shape == (3, 4000) and plan.output_shape == (4000,)
+    np.testing.assert_allclose(windows.starts, [0, 0.25, 0.5])
+    assert isinstance(plan.warmup_input(), Windows)
+
+
 def test_the_runner_the_classifier_and_the_server_ask_no_plan_what_it_is():
     # no modality branches: no isinstance on concrete specs, no getattr probing of plans
-    concrete = {"ImageSpec", "TextSpec", "ProcessorSpec", "ImagePlan", "TextPlan"}
+    concrete = {"ImageSpec", "TextSpec", "ProcessorSpec", "ImagePlan", "TextPlan", "AudioSpec", "AudioPlan",
+                "ExtractorSpec"}
     files = [PACKAGE / "classifier.py", PACKAGE / "runner.py", *sorted((PACKAGE / "serve").glob("*.py"))]
     found = []
     for path in files:

@@ -42,6 +42,8 @@ class Backend(abc.ABC):
     info: ModelInfo
     #: the device the model runs on, as a plain string ("cpu", "cuda:0", ...)
     device: str = "cpu"
+    #: True when ``forward`` keeps to one core (a small sequential model): decoding may run beside it
+    single_threaded: bool = False
 
     @abc.abstractmethod
     def forward(self, batch: Any) -> Any:

@@ -166,13 +166,18 @@ def _pick_output(outputs: Sequence[Any], wanted: str | int | None) -> tuple[Any,
 
 
 def _spec_from(value: Any, where: str):
-    from twoends.preprocess import ImageSpec
+    """A spec from a sidecar or an argument: an audio model's says its ``sample_rate``, an image model's does not."""
+    from twoends.preprocess import ImageSpec, InputSpec
 
-    if value is None or isinstance(value, ImageSpec):
+    if value is None or isinstance(value, InputSpec):
         return value
     if isinstance(value, dict):
+        if value.get("kind") == "audio" or "sample_rate" in value:
+            from twoends.preprocess.audio_spec import AudioSpec
+
+            return AudioSpec.from_dict({k: v for k, v in value.items() if k != "kind"})
         return ImageSpec.from_dict(value)
-    raise ConfigError(f"{where}: spec must be an ImageSpec or a dict, got {type(value).__name__}")
+    raise ConfigError(f"{where}: spec must be an ImageSpec, an AudioSpec or a dict, got {type(value).__name__}")
 
 
 def from_path(

@@ -1,4 +1,4 @@
-"""Hugging Face transformers: image and text classifiers with their own two ends.
+"""Hugging Face transformers: image, text (and audio: ``transformers_audio``) classifiers with their own two ends.
 
 The input end is the model's processor. An image processor becomes an
 ``ImageSpec`` only where the mapping is exact (the Pillow backend, a plain
@@ -246,7 +246,12 @@ def wrap_model(
     run: RunOptions | None = None,
     name: str | None = None,
 ) -> TorchBackend:
-    """The backend for ``twoends.wrap(hf_model, processor=...)``: a tokenizer makes it a text model."""
+    """The backend for ``twoends.wrap(hf_model, processor=...)``: a tokenizer makes it a text model,
+    a feature extractor an audio model (``twoends.backends.transformers_audio``)."""
+    from twoends.backends.transformers_audio import is_audio_model, wrap_audio
+
+    if tokenizer is None and is_audio_model(model, processor):
+        return wrap_audio(model, processor, run=run, name=name, info_for=_info)
     if processor is not None and not _is_tokenizer(processor) and hasattr(processor, "tokenizer") and not hasattr(processor, "image_processor"):
         processor = processor.tokenizer
     if processor is not None and hasattr(processor, "image_processor") and not hasattr(processor, "to_dict"):
@@ -284,7 +289,9 @@ def load(name: str, *, run: RunOptions | None = None, revision: str | None = Non
     """``twoends.load("hf:ORG/NAME")`` (or ``"hf:/a/local/folder"``): model + processor from the hub or a folder."""
     from transformers import (
         AutoConfig,
+        AutoFeatureExtractor,
         AutoImageProcessor,
+        AutoModelForAudioClassification,
         AutoModelForImageClassification,
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -294,7 +301,13 @@ def load(name: str, *, run: RunOptions | None = None, revision: str | None = Non
     try:
         config = AutoConfig.from_pretrained(name, **where)
         arch = " ".join(config.architectures or [])
-        if "ForSequenceClassification" in arch:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES as audio
+
+        if config.model_type in audio and ("ForAudioClassification" in arch or "ForSequenceClassification" in arch):
+            model = AutoModelForAudioClassification.from_pretrained(name, **where)  # Wav2Vec2ForSequenceClassification...
+            if processor is None:
+                processor = AutoFeatureExtractor.from_pretrained(name, **where)
+        elif "ForSequenceClassification" in arch:
             model = AutoModelForSequenceClassification.from_pretrained(name, **where)
             if processor is None and tokenizer is None:
                 processor = AutoTokenizer.from_pretrained(name, **where)
@@ -305,7 +318,8 @@ def load(name: str, *, run: RunOptions | None = None, revision: str | None = Non
         else:
             raise ModelError(
                 f"{name} is a {arch or config.model_type} model; expected an image classifier "
-                "(…ForImageClassification) or a text classifier (…ForSequenceClassification)"
+                "(…ForImageClassification), a text classifier (…ForSequenceClassification) or an audio "
+                "classifier (…ForAudioClassification)"
             )
     except OSError as e:  # not found locally and the hub is unreachable, or no such repository
         cache = os.environ.get("HF_HUB_CACHE") or os.path.join(

@@ -11,7 +11,7 @@ DEFAULT_MODEL = "efficientnet_lite0"
 
 
 def model_options(fn):
-    """--model, --device, --labels, --temperature, --workers, --max-pixels for any command that runs a model."""
+    """--model, --device, --labels, --temperature, --workers, --max-pixels, --max-seconds for any command that runs a model."""
 
     @click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True, help="A model name (see `twoends models`).")
     @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
@@ -35,6 +35,8 @@ def model_options(fn):
     @click.option("--combine", type=click.Choice(["probabilities", "logits"]), default=None,
                   help="Ensembles: average the members' probabilities (default) or their logits.")
     @click.option("--weights", default=None, metavar="W1,W2,...", help="Ensembles: one weight per member (default equal).")
+    @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+                  help="Refuse audio clips longer than this (default 600).")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return fn(*args, **kwargs)
@@ -54,9 +56,9 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def load_classifier(*, model, device, labels, temperature, workers, max_pixels, precision="fp32", calibration=None,
-                    compile_model=False, groups=None, ood_method=None, member_calibration=(), combine=None,
-                    weights=None, **options):
+def load_classifier(*, model, device, labels, temperature, workers, max_pixels, max_seconds=None, precision="fp32",
+                    calibration=None, compile_model=False, groups=None, ood_method=None, member_calibration=(),
+                    combine=None, weights=None, **options):
     """twoends.load with the command-line options; a TwoEndsError becomes a clean message and exit 2.
 
     ``--model A+B`` is an ensemble of A and B (``twoends.ensemble``): each member is
@@ -72,17 +74,19 @@ def load_classifier(*, model, device, labels, temperature, workers, max_pixels, 
 
     extra = {"max_pixels": max_pixels} if max_pixels else {}
     names = model.split("+") if "+" in model else [model]
+    member_extra = {**extra, "max_seconds": max_seconds} if max_seconds else extra
     try:
         run = twoends.RunOptions(device=device, precision=precision, compile=compile_model)
         if len(names) == 1:
             if member_calibration or combine or weights:
                 fail("--member-calibration, --combine and --weights are for ensembles: --model A+B")
             return twoends.load(model, run=run, labels=labels, temperature=temperature, workers=workers,
-                                calibration=calibration, groups=groups, ood_method=ood_method, **extra, **options)
+                                calibration=calibration, groups=groups, ood_method=ood_method, **member_extra,
+                                **options)
         if labels:
             fail("--labels applies to one model; an ensemble's members keep their own labels (aligned by name)")
         own = _member_calibrations(member_calibration, names)
-        members = [twoends.load(n, run=run, workers=workers, calibration=own.get(n), **extra) for n in names]
+        members = [twoends.load(n, run=run, workers=workers, calibration=own.get(n), **member_extra) for n in names]
         return twoends.ensemble(members, _weights(weights), combine or "probabilities", temperature=temperature,
                                 calibration=calibration, groups=groups, ood_method=ood_method, workers=workers,
                                 **extra, **options)

@@ -18,7 +18,8 @@ _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--check", "only", multiple=True, help="Run only this check (repeatable); see the list in the report.")
 def doctor(photos, fmt, only, **model_kwargs) -> None:
-    """Check a model's two ends on PHOTOS (default: the known-answer sample photos).
+    """Check a model's two ends on PHOTOS (default: the known-answer sample photos), or on audio clips
+    for an audio model.
 
     Exit status: 0 when no check found an error, 1 when one did, 2 when the doctor could not run.
     """

@@ -32,13 +32,12 @@ from ._common import fail, load_classifier, model_options, stderr_console
               help="ray: predict on Ray Data, one model per actor; same rows, same order, --resume works.")
 @click.option("--ray-address", default=None, help="With --engine ray: the cluster to join (default: RAY_ADDRESS, else a local Ray).")
 def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, progress, engine, ray_address, **model_kwargs) -> None:
-    """Classify PATHS (files, folders - searched recursively - or glob patterns).
+    """Classify PATHS (files, folders - searched recursively - or glob patterns): images, or audio clips
+    for an audio model (a table shows each clip's segments; JSON rows carry them).
 
     Every input gets exactly one row: a prediction, or an error row that says
     what went wrong; the exit status is 1 when any input failed.
     """
-    from ..preprocess import iter_items
-
     if ray_address and engine != "ray":
         fail("--ray-address is for --engine ray: add --engine ray, or drop --ray-address")
     on_ray = _ray_engine() if engine == "ray" else None  # a missing Ray fails here, before any output is opened
@@ -53,14 +52,16 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
         except TwoEndsError as exc:
             fail(str(exc))
     found = total = 0
-    for item in iter_items(list(paths)):  # a cheap walk: names only, nothing decoded
+    items = clf.plan.items  # what a path, folder or glob yields for this model's kind of input
+    for item in items(list(paths)):  # a cheap walk: names only, nothing decoded
         found += 1
         total += item.id not in done
     if found == 0:
-        fail(f"no images found in {', '.join(paths)}: expected image files, folders of them or glob patterns")
+        kind = "images" if clf.plan.kind == "image" else f"{clf.plan.kind} files"
+        fail(f"no {kind} found in {', '.join(paths)}: expected {kind}, folders of them or glob patterns")
     skipped = found - total
     # inputs from the command line are paths, and a path's item id is the path itself
-    inputs = (item.id for item in iter_items(list(paths)) if item.id not in done) if done else list(paths)
+    inputs = (item.payload for item in items(list(paths)) if item.id not in done) if done else list(paths)
     err = stderr_console()
     if model_kwargs.get("compile_model") and not on_ray:
         err.print("[dim]compiling the model on the first batch (tens of seconds on a small CPU)...[/dim]", highlight=False)
@@ -76,7 +77,8 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
             task = bar.add_task("predicting", total=total)
         if on_ray:  # each actor loads the model with the same options; rows come back in input order
             model = partial(load_classifier, top_k=top_k, batch_size=batch_size, **model_kwargs)
-            preds = on_ray(inputs, model, address=ray_address, batch_size=batch_size, include_vectors=include_vectors)
+            preds = on_ray(inputs, model, address=ray_address, batch_size=batch_size, include_vectors=include_vectors,
+                           kind=clf.plan.kind)
         else:
             preds = clf.predict_iter(inputs)
         for pred in preds:

@@ -5,7 +5,10 @@ Two ways in, one set of checks:
 * your own pipeline: ``check(model, batch=x, logits=z, probabilities=p, labels=..., spec=...)``
   with whatever of those you have (arrays of any library); ``preprocess=`` (one PIL
   image -> one model input) lets the doctor run your preprocessing on known photos;
-* a twoends Classifier: ``check(clf, photos)``.
+* a twoends Classifier: ``check(clf, photos)`` (``check(clf, clips)`` for an audio model).
+
+Audio (a spec with a ``sample_rate``, or an audio Classifier) runs the checks of
+``diagnose.audio`` on the input end instead of the image ones.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..head.arrays import to_numpy
 from ..preprocess.spec import ImageSpec
+from . import audio as _audio
 from . import inputs as _in
 from . import model as _model
 from . import outputs as _out
@@ -30,6 +34,7 @@ CHECKS = (
     "batch-dimension", "layout", "input-size", "normalization", "known-answer", "channel-order",
     "training-mode", "probabilities-as-logits", "softmax-axis", "activation", "labels", "over-confidence",
     "input-quantization", "quantized-outputs",
+    *_audio.AUDIO_CHECKS,
 )
 
 
@@ -76,7 +81,7 @@ def check(
     activation: str | None = None,
     multi_label: bool | None = None,
     labels: Sequence[str] | None = None,
-    spec: ImageSpec | dict | None = None,
+    spec: Any = None,
     targets: Any = None,
     preprocess: Callable | None = None,
     checks: Sequence[str] | None = None,
@@ -94,8 +99,10 @@ def check(
     after your activation. ``activation``: the one you apply ("softmax" / "sigmoid"),
     read from the arrays when not given. ``multi_label``: what the model was trained for.
     ``labels``: your class names. ``spec``: the preprocessing the model expects (an
-    ImageSpec or a dict of its fields). ``targets``: true classes for the batch
-    (ints, or multi-hot rows) for the calibration check. ``preprocess``: your function
+    ImageSpec, an AudioSpec, or a dict of its fields). For audio, ``batch`` is the samples
+    you feed (a [clips, samples] array or a list of 1-D arrays) and ``inputs`` the clips
+    they came from (files or ``AudioClip`` s), whose lengths say what happened on the way.
+    ``targets``: true classes for the batch (ints, or multi-hot rows) for the calibration check. ``preprocess``: your function
     from one RGB PIL image to one model input. ``checks``: run only these (see ``CHECKS``).
 
     Findings come sorted errors first; ``.ran`` and ``.skipped`` say what was checked.
@@ -107,6 +114,10 @@ def check(
 
         return check_ensemble(model, lambda m: _check_classifier(
             m, inputs, labels=None, targets=targets, checks=checks, ece_threshold=ece_threshold))
+    if isinstance(model, Classifier) and model.plan.kind == "audio":
+        run = _Runner(checks)
+        _audio.check_classifier(run, model, inputs)
+        return run.result()
     if isinstance(model, Classifier):
         return _check_classifier(model, inputs, labels=labels, targets=targets, checks=checks,
                                  ece_threshold=ece_threshold)
@@ -114,6 +125,17 @@ def check(
     spec = _spec(spec)
     probe = probe_for(model)
     quantization = _quant.quantization_of(model) if model is not None else None  # a TFLite interpreter
+    if getattr(spec, "kind", None) == "audio":  # the audio input end; the output end is checked as for any model
+        rows = _audio.as_rows(batch) if batch is not None else None
+        sources = _audio.decoded_sources(inputs) if inputs is not None else None
+        if rows is None:
+            run.skipped.update({n: "needs batch= (the samples fed to the model)" for n in _audio.AUDIO_CHECKS})
+        else:
+            audio = getattr(spec, "audio", spec)  # an HF extractor's spec holds its AudioSpec
+            _audio.run_checks(run, rows, audio.sample_rate, audio.window, sources)
+        batch = inputs = preprocess = None  # the image checks below do not apply
+        if probe is not None:
+            run("training-mode", None, lambda: _flag_only(probe))
     if model is not None and probe is None and quantization is None:
         raise ConfigError(f"the doctor cannot run a {type(model).__name__}: expected a torch.nn.Module, a TFLite "
                           "interpreter or a twoends Classifier; pass model=None to check arrays only")
@@ -126,21 +148,9 @@ def check(
     if targets is not None and multi_label is None:
         multi_label = np.asarray(to_numpy(targets) if not isinstance(targets, (list, tuple)) else targets).ndim == 2
 
-    # the model first: the training flag is read before anything runs it
-    no_batch = None if batch is not None else "needs batch= (the preprocessed inputs)"
-    run("training-mode", None if probe else "needs the model", lambda: _model.training_mode(probe.module, _batched(batch))
-        if batch is not None else _flag_only(probe))
-    run(("batch-dimension", "layout"), no_batch, lambda: _in.batch_shape(batch, spec))
-    no_spec = no_batch or (None if spec is not None else "needs spec= (the preprocessing the model expects)")
-    run("input-size", no_spec, lambda: _in.input_size(batch, spec))
-    run("normalization", no_spec, lambda: _in.normalization(batch, spec))
-
     forward = (lambda b: probe.forward(b, mode="eval")) if probe else None
-    no_known = None if (probe and preprocess) else "needs the model and preprocess= (your image -> input function)"
-    if not no_known and not _model.known_photos():
-        no_known = "needs scikit-image for its sample photos"
-    run("known-answer", no_known, lambda: _model.known_answer(preprocess, forward, labels=labels))
-    run("channel-order", no_known, lambda: _model.channel_order(preprocess, forward))
+    if getattr(spec, "kind", None) != "audio":
+        _image_input_checks(run, probe, batch, spec, preprocess, forward, labels)
 
     if logits is None and probe is not None and batch is not None:
         try:
@@ -164,6 +174,22 @@ def check(
     run("over-confidence", _calibration_missing(targets, logits, probabilities, multi_label),
         lambda: _over_confidence(logits, probabilities, targets, ece_threshold))
     return run.result()
+
+
+def _image_input_checks(run, probe, batch, spec, preprocess, forward, labels) -> None:
+    # the model first: the training flag is read before anything runs it
+    no_batch = None if batch is not None else "needs batch= (the preprocessed inputs)"
+    run("training-mode", None if probe else "needs the model", lambda: _model.training_mode(probe.module, _batched(batch))
+        if batch is not None else _flag_only(probe))
+    run(("batch-dimension", "layout"), no_batch, lambda: _in.batch_shape(batch, spec))
+    no_spec = no_batch or (None if spec is not None else "needs spec= (the preprocessing the model expects)")
+    run("input-size", no_spec, lambda: _in.input_size(batch, spec))
+    run("normalization", no_spec, lambda: _in.normalization(batch, spec))
+    no_known = None if (probe and preprocess) else "needs the model and preprocess= (your image -> input function)"
+    if not no_known and not _model.known_photos():
+        no_known = "needs scikit-image for its sample photos"
+    run("known-answer", no_known, lambda: _model.known_answer(preprocess, forward, labels=labels))
+    run("channel-order", no_known, lambda: _model.channel_order(preprocess, forward))
 
 
 def _check_classifier(clf, inputs, *, labels, targets, checks, ece_threshold) -> Findings:
@@ -232,12 +258,16 @@ def _flag_only(probe) -> list[Finding]:
     )]
 
 
-def _spec(spec: Any) -> ImageSpec | None:
-    if spec is None or isinstance(spec, ImageSpec):
+def _spec(spec: Any) -> Any:
+    if spec is None or getattr(spec, "kind", None) in ("image", "audio"):
         return spec
     if isinstance(spec, dict):
+        if "sample_rate" in spec:
+            from ..preprocess.audio_spec import AudioSpec
+
+            return AudioSpec.from_dict(spec)
         return ImageSpec.from_dict(spec)
-    raise ConfigError(f"spec must be an ImageSpec or a dict of its fields, got {type(spec).__name__}")
+    raise ConfigError(f"spec must be an ImageSpec, an AudioSpec or a dict of its fields, got {type(spec).__name__}")
 
 
 def _decode_all(inputs: Any):

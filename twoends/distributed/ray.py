@@ -69,6 +69,7 @@ DEFAULT_MODEL = "efficientnet_lite0"
 # ``error`` carries an input already known to be bad on the driver (an unreadable folder),
 # so it still becomes its own error row, in its place.
 _ERROR = pa.struct([("type", pa.string()), ("message", pa.string())])
+KINDS = ("image", "audio")  # what a folder or glob yields on the driver (the model's kind of input)
 INPUT_SCHEMA = pa.schema([("input", pa.string()), ("path", pa.string()), ("bytes", pa.binary()), ("error", _ERROR)])
 
 # at most this many blocks for inputs listed on the driver: enough to spread over a cluster,
@@ -91,6 +92,7 @@ def predict_dataset(
     num_gpus_per_actor: float = 0,
     include_vectors: bool = False,
     preserve_order: bool = False,
+    kind: str = "image",
     **load_options: Any,
 ) -> "ray.data.Dataset":
     """A lazy Ray Dataset of predictions, one row per input (see the module docstring).
@@ -105,9 +107,12 @@ def predict_dataset(
     concurrency: the number of actors (an int), or ``(min, max)`` to autoscale; default:
       from one up to as many as the cluster's CPUs allow.
     num_cpus_per_actor: CPUs reserved per actor; also its decoding threads.
+    kind: "image", or "audio" for an audio model: which files a folder or glob yields on the driver.
     """
     _check_batch_size(batch_size)
-    ds = data if isinstance(data, ray.data.Dataset) else _input_dataset(data, batch_size)
+    if kind not in KINDS:
+        raise ConfigError(f"kind must be one of {list(KINDS)} (the model's kind of input), got {kind!r}")
+    ds = data if isinstance(data, ray.data.Dataset) else _input_dataset(data, batch_size, kind)
     if isinstance(data, ray.data.Dataset):
         _check_columns(data)
     out = ds.map_batches(
@@ -140,6 +145,7 @@ def predict_paths(
     num_cpus_per_actor: float = 1,
     num_gpus_per_actor: float = 0,
     include_vectors: bool = False,
+    kind: str = "image",
     **load_options: Any,
 ) -> Iterator[Prediction]:
     """Predictions for ``inputs``, one per input, in input order, computed on Ray.
@@ -156,7 +162,8 @@ def predict_paths(
     try:
         ds = predict_dataset(
             inputs, model, batch_size=batch_size, concurrency=concurrency, num_cpus_per_actor=num_cpus_per_actor,
-            num_gpus_per_actor=num_gpus_per_actor, include_vectors=include_vectors, preserve_order=True, **load_options,
+            num_gpus_per_actor=num_gpus_per_actor, include_vectors=include_vectors, preserve_order=True, kind=kind,
+            **load_options,
         )
         ds.context.enable_progress_bars = False  # the caller (e.g. the CLI) shows its own progress
         try:
@@ -269,10 +276,14 @@ def _known_error(known: dict) -> Exception:
 # --- on the driver ---------------------------------------------------------------------
 
 
-def _input_dataset(data: Any, batch_size: int) -> "ray.data.Dataset":
-    rows = [_input_row(item) for item in iter_items(data)]
+def _input_dataset(data: Any, batch_size: int, kind: str = "image") -> "ray.data.Dataset":
+    if kind == "audio":
+        from ..preprocess.audio_spec import iter_clips as expand
+    else:
+        expand = iter_items
+    rows = [_input_row(item) for item in expand(data)]
     if not rows:
-        raise ConfigError("no inputs: expected image files, folders of them, glob patterns or bytes")
+        raise ConfigError(f"no inputs: expected {kind} files, folders of them, glob patterns or bytes")
     table = pa.Table.from_pylist(rows, schema=INPUT_SCHEMA)
     per_block = max(batch_size, math.ceil(len(rows) / _MAX_BLOCKS))
     blocks = [table.slice(start, per_block) for start in range(0, len(rows), per_block)]
@@ -288,12 +299,13 @@ def _input_row(item: Item) -> dict:
         row["bytes"] = bytes(payload)
     elif isinstance(payload, InputError):
         row["error"] = {"type": type(payload).__name__, "message": str(payload)}
-    else:  # PIL images, arrays, open files, tensors: nothing a remote actor can be sent as-is
+    else:  # PIL images, arrays, audio clips, open files, tensors: nothing a remote actor can be sent as-is
         row["error"] = {
             "type": "InputError",
             "message": (
                 f"the Ray engine takes paths, folders, globs and bytes, got a {type(payload).__name__}: "
-                "save it as an image file or pass its encoded bytes, or predict it locally with Classifier.predict"
+                "save it as a file (an image, an audio clip) or pass its encoded bytes, or predict it locally "
+                "with Classifier.predict"
             ),
         }
     return row

@@ -182,7 +182,8 @@ class Head:
 
         The stored logits are what a head worked on: log p for a model that returns
         probabilities (so they are taken as logits here), and ``[0, z]`` for a
-        one-logit binary model, of which the model's own ``z`` is run again.
+        one-logit binary model, of which the model's own ``z`` is run again. A windowed input
+        (a long audio clip) keeps its segments as they were computed.
         """
         good = [p for p in preds if p.ok and p.logits is not None]
         if not good:
@@ -194,8 +195,7 @@ class Head:
         # an ensemble's score comes from its members, not from its combined logits: keep it
         kept = [p.ood_score for p in good] if all(p.members is not None for p in good) else None
         fresh = iter(head(logits, inputs=[p.input for p in good], ood_scores=kept))
-        return [dataclasses.replace(next(fresh), members=p.members) if (p.ok and p.logits is not None) else p
-                for p in preds]
+        return [_carried(next(fresh), p) if (p.ok and p.logits is not None) else p for p in preds]
 
     # --- the work ---------------------------------------------------------------------
 
@@ -207,6 +207,20 @@ class Head:
         ``ood_scores``: one out-of-distribution score per row computed elsewhere (an
         ensemble's, from its members), used instead of the head's own.
         """
+        xp, x, activation, labels, binary = self._logits(logits, inputs)
+        return self._predictions(xp, x, activation, labels, inputs, binary, ood_scores)
+
+    @_quiet
+    def probabilities(self, logits: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(logits, probabilities, bad rows)`` as NumPy, exactly as ``__call__`` computes them, without
+        building a Prediction per row (for the many windows of a long clip). Logits are as the head
+        shows them: log p for probability outputs, ``[0, z]`` for one logit."""
+        xp, x, activation, _, binary = self._logits(logits, None)
+        z = x if self.temperature == 1.0 else x / self.temperature
+        p = xp.exp(log_softmax(z)) if activation == "softmax" or binary else sigmoid(z)
+        return to_numpy(x), to_numpy(p), to_numpy(_bad_rows(xp, x))
+
+    def _logits(self, logits: Any, inputs: Sequence[str | None] | None):
         xp, x = namespace(logits)
         if x.ndim == 1:
             x = xp.reshape(x, (1, x.shape[0]))
@@ -226,7 +240,7 @@ class Head:
             x = _probabilities_to_logits(xp, x, activation)
         if n_out == 1:
             x = xp.concat([xp.zeros_like(x), x], axis=1)  # [0, z]: see the module docstring
-        return self._predictions(xp, x, activation, labels, inputs, n_out == 1, ood_scores)
+        return xp, x, activation, labels, n_out == 1
 
     def _predictions(self, xp, x, activation, labels, inputs, binary, given_ood=None) -> PredictionBatch:
         z = x if self.temperature == 1.0 else x / self.temperature
@@ -304,6 +318,13 @@ class Head:
 def _group_scores(names, probs: np.ndarray) -> tuple[GroupScore, ...]:
     order = np.argsort(-probs, kind="stable")
     return tuple(GroupScore(names[int(j)], float(probs[j])) for j in order)
+
+
+def _carried(fresh: Prediction, old: Prediction) -> Prediction:
+    """What a re-run cannot recompute from the logits is carried over as it was: an ensemble's
+    members, and a windowed input's segments (its windows are not stored)."""
+    changes = {k: getattr(old, k) for k in ("members", "segments") if getattr(old, k) is not None}
+    return dataclasses.replace(fresh, **changes) if changes else fresh
 
 
 def _bad_rows(xp, x):

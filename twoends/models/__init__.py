@@ -184,9 +184,10 @@ def imagenet_labels() -> list[str]:
 
 
 def _register_builtins() -> None:
-    from twoends.models import efficientnet_lite, hub, zero_shot
+    from twoends.models import efficientnet_lite, hub, silero, zero_shot
 
     efficientnet_lite.register_all(register)
+    silero.register_all(register)
     hub.register_all(register_prefix)
     zero_shot.register_all(register)
     from twoends.models import frameworks; frameworks.register_all(register, register_prefix)  # noqa: E702

@@ -11,7 +11,9 @@ methods below, and never ask what kind of input it is:
 ``items(x)``        a lazy stream of ``Item`` s, one per input (never raises)
 ``decode(payload)`` one raw input -> a decoded value (an image, a text, a waveform);
                     limits are checked before the work they bound
-``apply(decoded)``  one decoded value -> one model input (in a decoding thread)
+``apply(decoded)``  one decoded value -> one model input (in a decoding thread), or
+                    ``Windows``: several model inputs standing for one input (a long
+                    audio clip cut into windows; the head combines their outputs)
 ``apply_batch(..)`` decoded values of a batch -> model inputs, in the model's thread,
                     for plans with ``per_batch = True`` (e.g. a Hugging Face processor)
 ``check_ready(x)``  an already preprocessed model input, checked against the plan
@@ -30,6 +32,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
@@ -37,22 +40,49 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..timing import timed
+from .audio import DEFAULT_MAX_SECONDS
 from .image import DEFAULT_MAX_PIXELS
 from .sources import Item
 
-__all__ = ["DataSpec", "InputPlan", "InputSpec", "Limits", "resolve_input_spec", "stack_inputs"]
+__all__ = ["DataSpec", "InputPlan", "InputSpec", "Limits", "Windows", "resolve_input_spec", "stack_inputs"]
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one input may cost, checked before the work: decoded and resized pixels."""
+    """What one input may cost, checked before the work: decoded and resized pixels, seconds of audio."""
 
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    max_seconds: float | None = DEFAULT_MAX_SECONDS
 
     def __post_init__(self) -> None:
         v = self.max_pixels
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise ConfigError(f"max_pixels must be a whole number >= 1 or None (no limit), got {v!r}")
+        s = self.max_seconds
+        if s is not None and (isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s <= 0):
+            raise ConfigError(f"max_seconds must be a number of seconds > 0 or None (no limit), got {s!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class Windows:
+    """Several model inputs standing for one input: a long clip cut into windows.
+
+    ``inputs`` holds one model input per window (e.g. a [n, samples] array);
+    ``starts`` / ``ends`` say where each window's own part of the clip lies, in
+    seconds; a backend whose model carries a state from one window to the next
+    (a recurrent voice detector) runs a clip's windows in order. ``merge_gap``:
+    segments of the same label closer than this many seconds are one segment.
+    The backend runs every window; the head combines a clip's window outputs
+    into its one Prediction (``twoends.head.windows``).
+    """
+
+    inputs: Any
+    starts: np.ndarray
+    ends: np.ndarray
+    merge_gap: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.starts)
 
 
 class InputPlan(abc.ABC):
@@ -171,6 +201,8 @@ def stack_inputs(inputs: Sequence[Any], dtype: Any = None) -> np.ndarray:
     """Model inputs of one shape -> one contiguous (N, ...) NumPy batch; another shape is an InputError."""
     if len(inputs) == 0:
         raise InputError("a batch needs at least one input, got an empty list")
+    if isinstance(inputs[0], Windows):  # a long clip's windows: every window is one row
+        inputs = [w for v in inputs for w in v.inputs]
     first = tuple(inputs[0].shape)
     for i, x in enumerate(inputs):
         if tuple(x.shape) != first:
@@ -228,5 +260,8 @@ def _a(name: str) -> str:
     return ("an " if name[0] in "AEIOU" else "a ") + name
 
 
+_EXAMPLES = {"text": "{'max_length': 128}", "audio": "{'window': 16000, 'hop': 8000}"}
+
+
 def _example(spec: InputSpec) -> str:
-    return "{'max_length': 128}" if spec.kind == "text" else "{'input_size': (256, 256)}"
+    return _EXAMPLES.get(spec.kind, "{'input_size': (256, 256)}")

@@ -131,8 +131,8 @@ def _array_entry(x: Any) -> Entry:
     return ("input",), error, False
 
 
-def _walk(root: str) -> Iterator[Entry]:
-    """Image files under ``root``, recursively, sorted by name within each folder.
+def _walk(root: str, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> Iterator[Entry]:
+    """Files with ``extensions`` (images by default) under ``root``, recursively, sorted by name within each folder.
 
     Only one folder's names are held at a time per level (sorting needs them);
     hidden entries are skipped; symlinked folders are followed once (no loops).
@@ -154,15 +154,15 @@ def _walk(root: str) -> Iterator[Entry]:
             path = os.path.join(folder, name)
             if is_dir:
                 yield from visit(path)
-            elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+            elif os.path.splitext(name)[1].lower() in extensions:
                 yield path, path, False
 
     return visit(root)
 
 
-def _glob(pattern: str) -> Iterator[str]:
-    """Image files matching ``pattern``, sorted within each folder (glob's order is the disk's)."""
-    matches = (p for p in glob.iglob(pattern, recursive=True) if os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS)
+def _glob(pattern: str, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> Iterator[str]:
+    """Files with ``extensions`` matching ``pattern``, sorted within each folder (glob's order is the disk's)."""
+    matches = (p for p in glob.iglob(pattern, recursive=True) if os.path.splitext(p)[1].lower() in extensions)
     for _, group in itertools.groupby(matches, key=os.path.dirname):
         yield from sorted(p for p in group if os.path.isfile(p))
 

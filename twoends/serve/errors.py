@@ -22,7 +22,7 @@ from http import HTTPStatus
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ConfigError, ImageTooLargeError, InputError, OutputError, TwoEndsError
+from ..errors import AudioTooLongError, ConfigError, ImageTooLargeError, InputError, OutputError, TwoEndsError
 
 __all__ = [
     "HTTPError",
@@ -85,7 +85,7 @@ def status_for(exc: BaseException) -> int:
     """The HTTP status for an error raised while answering a request."""
     if isinstance(exc, StarletteHTTPException):
         return exc.status_code
-    if isinstance(exc, ImageTooLargeError):
+    if isinstance(exc, (ImageTooLargeError, AudioTooLongError)):
         return 413
     if isinstance(exc, InputError):
         return 400

@@ -175,6 +175,13 @@ class PredictJSON(BaseModel):
     include_logits: Optional[bool] = None
 
 
+class SegmentOut(BaseModel):
+    start: float
+    end: float
+    label: str
+    probability: float
+
+
 class ClassScoreOut(BaseModel):
     index: int
     label: str
@@ -210,6 +217,7 @@ class PredictionOut(BaseModel):
     prediction_set: Optional[list[str]]
     calibration: Optional[str]
     model: Optional[str]
+    segments: Optional[list[SegmentOut]] = Field(default=None, description="audio: where each label holds, in seconds")
     error: Optional[ErrorDetail]
     ood_score: float | str | None = Field(description="out-of-distribution score: higher = less like the training data")
     ood: Optional[bool] = Field(description="over the fitted threshold: none of the above (null without one)")

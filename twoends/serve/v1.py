@@ -84,7 +84,7 @@ async def _read_predict_body(request: Request, service: Service) -> tuple[Item, 
             upload = form.get("file") or form.get("image")
             if not isinstance(upload, UploadFile):
                 raise HTTPError(
-                    "expected the image as a file field named 'file' in the multipart form "
+                    f"expected the {_file_kind(service)} as a file field named 'file' in the multipart form "
                     "(curl -F file=@cat.jpg ...), got " + (f"fields {sorted(form.keys())}" if form else "no fields")
                 )
             data = await upload.read()
@@ -100,12 +100,20 @@ async def _read_predict_body(request: Request, service: Service) -> tuple[Item, 
         if body.image is not None:
             _needs_images(service)
             return Item(body.id or "<image>", b64_bytes(body.image)), params
+        if service.kind == "audio":
+            raise HTTPError(f"{service.name} classifies audio clips, got \"text\"; upload the audio file "
+                            "(multipart field 'file', or the raw file as the body)")
         if service.kind == "image":
             raise HTTPError(f'{service.name} classifies images, got "text"; send {{"image": <base64 image file>}}')
         return Item(body.id or "<text>", body.text), params
-    if media.startswith("image/") or media == "application/octet-stream":
+    if media.startswith(("image/", "audio/", "video/")) or media == "application/octet-stream":
         _needs_images(service)
         return Item("<body>", await request.body()), {}
+    if service.kind == "audio":
+        raise UnsupportedMediaType(
+            "expected an audio clip as multipart/form-data (field 'file') or a raw body (audio/*, video/*, "
+            f"application/octet-stream); got Content-Type {media or '(none)'}"
+        )
     raise UnsupportedMediaType(
         f"expected an image as multipart/form-data (field 'file'), a raw image body ({IMAGE_MEDIA}) or "
         f"application/json with a base64 \"image\"; got Content-Type {media or '(none)'}"
@@ -113,8 +121,13 @@ async def _read_predict_body(request: Request, service: Service) -> tuple[Item, 
 
 
 def _needs_images(service: Service) -> None:
-    if service.kind != "image":
-        raise HTTPError(f'{service.name} classifies text, got an image; send {{"text": "..."}} as JSON')
+    """Files (images, audio clips) go to models whose inputs are files; a text model takes text."""
+    if service.kind == "text":
+        raise HTTPError(f'{service.name} classifies text, got a file; send {{"text": "..."}} as JSON')
+
+
+def _file_kind(service: Service) -> str:
+    return "audio clip" if service.kind == "audio" else "image"
 
 
 async def _json_body(request: Request, service: Service, model: type[BaseModel]):

@@ -1,5 +1,6 @@
-// The twoends web page: send one image to /v1/predict, show the top classes, and
-// recompute them at any temperature from the returned logits (no second request).
+// The twoends web page: send one image (or audio clip, for an audio model) to /v1/predict, show the
+// top classes, and recompute them at any temperature from the returned logits (no second request).
+// An audio clip gets a player, and a timeline of its segments when the model gives them.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -108,6 +109,7 @@ function render() {
   $("classes").textContent = `${state.binary ? 1 : logits.length} output${logits.length === 1 ? "" : "s"}`;
   renderSet(pred, t);
   renderGroups(pred, logits, p, t);
+  renderSegments(pred);
 }
 
 // group probabilities at this temperature: softmax sums the classes; sigmoid, 1 - prod(1 - p) (independence)
@@ -133,6 +135,31 @@ function renderGroups(pred, logits, p, t) {
     return li;
   }));
   $("group-note").textContent = info.rule;
+}
+
+function renderSegments(pred) {
+  const box = $("timeline-box");
+  const line = $("timeline");
+  line.replaceChildren();
+  if (!pred.segments) { box.classList.remove("shown"); return; }
+  box.classList.add("shown");
+  const player = $("player");
+  const ends = pred.segments.map((s) => s.end);
+  const length = Number.isFinite(player.duration) && player.duration > 0 ? player.duration : Math.max(1e-9, ...ends);
+  for (const s of pred.segments) {
+    const div = document.createElement("div");
+    div.className = "seg";
+    Object.assign(div.dataset, { start: s.start, end: s.end, label: s.label, probability: s.probability });
+    div.style.left = (100 * s.start / length).toFixed(3) + "%";
+    div.style.width = (100 * (s.end - s.start) / length).toFixed(3) + "%";
+    div.textContent = s.label;
+    div.title = `${s.label}: ${s.start.toFixed(2)}–${s.end.toFixed(2)} s, mean probability ${pct(s.probability)}`;
+    div.addEventListener("click", () => { player.currentTime = s.start; player.play().catch(() => {}); });
+    line.appendChild(div);
+  }
+  $("timeline-end").textContent = length.toFixed(2) + " s";
+  $("timeline-note").textContent = pred.segments.length ? `${pred.segments.length} segment(s); click one to play it`
+    : "no label holds anywhere in the clip";
 }
 
 function renderSet(pred, t) {
@@ -185,6 +212,14 @@ async function loadModel() {
     $("model-meta").textContent = [m.backend, labels, batch].filter(Boolean).join(" · ");
     $("model-path").textContent = m.model;
     if (m.temperature) setTemperature(m.temperature);
+    if (m.takes === "audio") {
+      document.body.classList.add("audio");
+      $("input-kind").textContent = "Audio clip";
+      $("hint").innerHTML = "<strong>Drop an audio clip here</strong>or click to choose a file<br>WAV, FLAC, OGG, MP3, M4A, Opus, video";
+      $("file").accept = "audio/*,video/*";
+      $("example-file").textContent = "clip.wav";
+      $("empty-note").textContent = "No clip yet. The model's answer for the whole clip will show here.";
+    }
   } catch (e) {
     $("model-meta").textContent = "cannot reach the server";
   }
@@ -193,9 +228,11 @@ async function loadModel() {
 async function predict(file) {
   state.file = file;
   $("filename").textContent = `${file.name} · ${(file.size / 1024).toFixed(0)} KB`;
-  const preview = $("preview");
-  if (preview.src) URL.revokeObjectURL(preview.src);
-  preview.src = URL.createObjectURL(file);
+  const audio = document.body.classList.contains("audio");
+  const shown = audio ? $("player") : $("preview");
+  if (shown.src) URL.revokeObjectURL(shown.src);
+  shown.src = URL.createObjectURL(file);
+  if (audio) shown.classList.add("loaded");
   $("drop").classList.add("has-image");
   $("result").classList.add("busy");
   showError(null);
