@@ -8,14 +8,25 @@ asks an ONNX model for ``precision="bf16"`` is told so instead of being ignored.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .errors import ConfigError
 
-__all__ = ["PRECISIONS", "RunOptions"]
+__all__ = ["PRECISIONS", "RUNTIMES", "RUNTIME_ENV", "RunOptions", "default_runtime"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
+#: the runtime used when none is given (e.g. TWOENDS_RUNTIME=torch to keep PyTorch everywhere)
+RUNTIME_ENV = "TWOENDS_RUNTIME"
+
+
+def default_runtime() -> str:
+    value = os.environ.get(RUNTIME_ENV, "").strip().lower() or "auto"
+    if value not in RUNTIMES:
+        raise ConfigError(f"{RUNTIME_ENV}={value!r} is not a runtime: expected one of {list(RUNTIMES)}, or unset it")
+    return value
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,10 @@ class RunOptions:
     ``compile``: ``torch.compile`` the model (for big jobs).
     ``channels_last``: NHWC memory format for convolutional torch models ("auto": on for them).
     ``dtype``: cast a torch model's weights and inputs to this floating dtype (None: as it is).
+    ``runtime``: what runs a PyTorch model's forward pass: "torch", or its graph exported once to
+    ONNX (cached, checked against torch on real inputs) run by "onnxruntime" or "openvino";
+    "auto" (the default, or ``TWOENDS_RUNTIME``) takes the fastest one that passed the check
+    (``twoends.runtimes``).
     """
 
     device: str = "auto"
@@ -32,6 +47,7 @@ class RunOptions:
     compile: bool = False
     channels_last: bool | str = "auto"
     dtype: Any = None
+    runtime: str = field(default_factory=default_runtime)
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str):
@@ -42,6 +58,8 @@ class RunOptions:
             raise ConfigError(f"compile must be True or False, got {self.compile!r}")
         if self.channels_last not in (True, False, "auto"):
             raise ConfigError(f"channels_last must be True, False or 'auto', got {self.channels_last!r}")
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"runtime must be one of {list(RUNTIMES)}, got {self.runtime!r}")
 
     @classmethod
     def of(cls, run: "RunOptions | None" = None, **fields: Any) -> "RunOptions":
@@ -60,7 +78,8 @@ class RunOptions:
 
     def require(self, what: str, supported: Iterable[str]) -> None:
         """Refuse options this backend cannot honour (set to something else than their default)."""
-        refused = sorted(set(self.changed()) - set(supported) - {"device"})
+        # the runtime is settled before the builders run (twoends.runtimes): never theirs to refuse
+        refused = sorted(set(self.changed()) - set(supported) - {"device", "runtime"})
         if refused:
             asked = ", ".join(f"{k}={getattr(self, k)!r}" for k in refused)
             raise ConfigError(

@@ -16,6 +16,12 @@ def _onnx(rest: str, **options: Any):
     return build(rest, **options)
 
 
+def _openvino(rest: str, **options: Any):
+    from twoends.backends.openvino import build
+
+    return build(rest, **options)
+
+
 def _keras(rest: str, **options: Any):
     from twoends.backends.keras import from_path
 
@@ -135,6 +141,12 @@ def register_all(register: Callable[..., None], register_prefix: Callable[..., N
         "tflite", _tflite,
         "a TFLite / LiteRT model file run with ai-edge-litert (quantized ones too): tflite:path/model.tflite",
         requires=("ai_edge_litert",),
+    )
+    register_prefix(
+        "openvino", _openvino,
+        "an ONNX or OpenVINO model file run with OpenVINO on the CPU: openvino:path/model.onnx or "
+        "openvino:path/model.xml (same sidecar as onnx:; precision='bf16' where the CPU has it)",
+        requires=("openvino",),
     )
     register_prefix(
         "keras", _keras,
