@@ -89,7 +89,8 @@ class Classifier:
         # unless its forward pass keeps to one core
         overlap = self.backend.single_threaded or not str(self.backend.device).startswith("cpu")
         prepare = self.plan.prepare if timings is None else functools.partial(self.plan.prepare, timings=timings)
-        for group in prepared_batches(self.plan.items(inputs), prepare, workers=self.workers, size=size,
+        per_call = self.backend.inputs_per_call(size)
+        for group in prepared_batches(self.plan.items(inputs), prepare, workers=self.workers, size=per_call,
                                       overlap=overlap):
             yield from self.predict_batch(group, timings=timings)
 

@@ -68,5 +68,10 @@ class Backend(abc.ABC):
     def plan_batches(self, batch_size: int) -> None:
         """Told once, by the Classifier, the batch size it will send (a compiled model fixes its shape to it)."""
 
+    def inputs_per_call(self, batch_size: int) -> int:
+        """How many inputs the Classifier hands to one collate/forward call for batches of ``batch_size``.
+        A text backend takes several batches' worth, to sort them by length (backends/text_batches.py)."""
+        return batch_size
+
     def describe(self) -> str:
         return f"{type(self).__name__}({self.info.name}, device={self.device})"

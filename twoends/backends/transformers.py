@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -31,10 +31,11 @@ from transformers import PreTrainedModel
 from twoends.backends.base import ModelInfo
 from twoends.options import RunOptions
 from twoends.backends.torch import TorchBackend, info_from_module
-from twoends.errors import ConfigError, InputError, ModelError
+from twoends.errors import ConfigError, ModelError
 from twoends.preprocess.image_plan import ImageInput
 from twoends.preprocess.protocol import InputSpec, Limits
 from twoends.preprocess.spec import INTERPOLATIONS, ImageSpec
+from twoends.backends.text_batches import SORT_BATCHES, Tokenized, pad, run_sorted, tokenize
 from twoends.preprocess.text import TextInput, TextSpec
 
 __all__ = [
@@ -176,49 +177,37 @@ def _info(model: PreTrainedModel, name: str | None, spec: Any, notes: list[str])
 # --------------------------------------------------------------------------- text
 
 
-class _Batch(NamedTuple):
-    encoding: Mapping[str, torch.Tensor]
-
-
 class HFTextBackend(TorchBackend):
-    """A torch module fed by a Hugging Face tokenizer: ``collate`` tokenizes, ``forward`` runs ``module(**enc)``."""
+    """A torch module fed by a Hugging Face tokenizer: ``collate`` tokenizes, ``forward`` runs ``module(**enc)``
+    on batches of like-length texts (``backends/text_batches.py``), the rows back in input order."""
 
     def __init__(self, module: torch.nn.Module, tokenizer: Any, *, info: ModelInfo, max_length: int,
                  run: RunOptions | None = None):
         super().__init__(module, info=info, run=run)
         self.tokenizer = tokenizer
         self.max_length = max_length  # the model's limit, used when the spec leaves it open
+        self.batch_size = 8
 
-    def collate(self, inputs: Any) -> _Batch:
-        spec = inputs[0].spec if isinstance(inputs[0], TextInput) else self.info.spec
-        texts = [x.text if isinstance(x, TextInput) else x for x in inputs]
-        if not all(isinstance(t, str) for t in texts):
-            bad = next(type(t).__name__ for t in texts if not isinstance(t, str))
-            raise InputError(f"a text model takes str inputs, got {bad}")
-        limit = spec.max_length or self.max_length
-        if not spec.truncation:
-            lengths = [len(ids) for ids in self.tokenizer(texts, truncation=False)["input_ids"]]
-            if max(lengths) > limit:
-                raise InputError(
-                    f"the text has {max(lengths)} tokens, the model takes at most {limit}; pass "
-                    "spec={'truncation': True} to cut it, or split the text"
-                )
-        enc = self.tokenizer(
-            texts,
-            padding="longest" if spec.padding == "longest" else "max_length",
-            truncation=spec.truncation,
-            max_length=limit,
-            return_tensors="pt",
-        )
-        return _Batch(dict(enc))
+    def plan_batches(self, batch_size: int) -> None:
+        self.batch_size = int(batch_size)
+
+    def inputs_per_call(self, batch_size: int) -> int:
+        return batch_size * SORT_BATCHES
+
+    def collate(self, inputs: Any) -> Tokenized:
+        return tokenize(self.tokenizer, inputs, self.info.spec, self.max_length)
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        if not isinstance(batch, Tokenized):
+            raise ModelError(f"{self.info.name} is a text model: forward takes a tokenized batch from collate(texts)")
+        return run_sorted(batch, self.batch_size, lambda rows: super(HFTextBackend, self).forward(
+            pad(self.tokenizer, batch, rows, tensors="pt")), torch.cat)
 
     def describe(self) -> str:
         return super().describe().replace("TorchBackend(", "HFTextBackend(", 1)
 
     def _to_tensor(self, batch: Any) -> Any:
-        if not isinstance(batch, _Batch):
-            raise ModelError(f"{self.info.name} is a text model: forward takes a tokenized batch from collate(texts)")
-        return {k: v.to(self._device) for k, v in batch.encoding.items()}
+        return {k: v.to(self._device) for k, v in batch.items()}
 
     def _call(self, x: Any) -> Any:
         return self._run(lambda enc: self.module(**enc), x)  # autocast when precision asks for it
@@ -379,6 +368,6 @@ def zero_shot_text(
     info = ModelInfo(name=name, spec=spec, activation="softmax", num_outputs=len(descriptions), notes=notes)
     backend = HFTextBackend(module, tokenizer, info=info, max_length=max_length, run=run)
     with torch.no_grad():  # label embeddings: computed once, kept on the model's device
-        enc = backend._to_tensor(backend.collate([TextInput(d, spec) for d in descriptions]))
+        enc = backend._to_tensor(pad(tokenizer, backend.collate([TextInput(d, spec) for d in descriptions]), tensors="pt"))
         module.label_embeddings = module.embed(**enc)
     return backend
