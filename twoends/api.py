@@ -40,6 +40,7 @@ def load(
     precision: str | None = None,
     compile: bool | None = None,
     channels_last: bool | str | None = None,
+    runtime: str | None = None,
     run: RunOptions | None = None,
     **model_options: Any,
 ) -> Classifier:
@@ -52,8 +53,10 @@ def load(
     ``max_pixels`` / ``max_seconds`` bound what one image / audio clip may cost
     (checked from the file's header before decoding; None: no limit).
 
-    Run options (``device``, ``precision``, ``compile``, ``channels_last``, or
-    all of them as ``run=RunOptions(...)``) say how the model runs;
+    Run options (``device``, ``precision``, ``compile``, ``channels_last``,
+    ``runtime``, or all of them as ``run=RunOptions(...)``) say how the model runs;
+    ``runtime="auto"`` (the default) runs a PyTorch model's graph with ONNX Runtime or
+    OpenVINO when that is faster and gives PyTorch's numbers (``twoends.runtimes``);
     ``model_options`` go to the model's builder (e.g. ``weights=`` for
     torchvision), which refuses any it does not take, with a did-you-mean.
     ``calibration``: a calibration file from ``twoends calibrate`` (or a
@@ -64,16 +67,26 @@ def load(
     ``ood_method``: the out-of-distribution score, "energy" (default), "max_logit"
     or "max_probability".
     """
-    from .models import load_backend
+    from . import runtimes
+    from .models import fingerprint, load_backend
 
-    run = RunOptions.of(run, device=device, precision=precision, compile=compile, channels_last=channels_last)
-    backend = load_backend(name, run=run, labels=labels, **model_options)
-    return Classifier(backend, settle(
+    run = RunOptions.of(run, device=device, precision=precision, compile=compile, channels_last=channels_last,
+                        runtime=runtime)
+    # a cached export runs without building (or importing) the PyTorch model
+    backend = runtimes.cached_backend(name, run, spec=spec, options=model_options)
+    built = backend is None
+    if built:
+        backend = load_backend(name, run=run, labels=labels, **model_options)
+    settled = settle(
         backend, spec=spec, labels=labels, activation=activation, outputs=outputs, temperature=temperature,
         thresholds=thresholds, top_k=top_k, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
         max_seconds=max_seconds, calibration=_load_calibration(calibration), run=run, groups=groups,
         ood_method=ood_method,
-    ))
+    )
+    if built:
+        backend = runtimes.convert(backend, settled.plan, run, spec_key=_spec_key(settled),
+                                   fingerprint=fingerprint(name, model_options) if spec is None else None)
+    return Classifier(backend, settled)
 
 
 def wrap(
@@ -98,6 +111,7 @@ def wrap(
     precision: str | None = None,
     compile: bool | None = None,
     channels_last: bool | str | None = None,
+    runtime: str | None = None,
     run: RunOptions | None = None,
     **backend_options: Any,
 ) -> Classifier:
@@ -109,14 +123,23 @@ def wrap(
     softmax/sigmoid. ``backend_options`` are the framework adapter's own (e.g.
     ``weights=`` for torchvision), rejected if unknown.
     """
-    run = RunOptions.of(run, device=device, precision=precision, compile=compile, channels_last=channels_last)
+    from . import runtimes
+
+    run = RunOptions.of(run, device=device, precision=precision, compile=compile, channels_last=channels_last,
+                        runtime=runtime)
     backend = backend_for(model, run=run, name=name, **backend_options)
-    return Classifier(backend, settle(
+    settled = settle(
         backend, spec=spec, labels=labels, activation=activation, outputs=outputs, temperature=temperature,
         thresholds=thresholds, top_k=top_k, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
         max_seconds=max_seconds, calibration=_load_calibration(calibration), run=run, name=name, groups=groups,
         ood_method=ood_method,
-    ))
+    )
+    return Classifier(runtimes.convert(backend, settled.plan, run, spec_key=_spec_key(settled), name=name), settled)
+
+
+def _spec_key(settled: Any) -> Any:
+    """What of the input end an exported graph depends on: an explicit spec (its input size) or nothing."""
+    return settled.spec.to_dict() if settled.sources.get("spec") == "explicit" else None
 
 
 def _load_calibration(calibration: Any) -> Any:

@@ -117,6 +117,8 @@ class Classifier:
             **self._settled_outputs().describe(),
             "backend": self.backend.describe(),
             "device": self.backend.device,
+            # which runtime runs the forward pass, why, and its check against PyTorch (twoends.runtimes)
+            "runtime": getattr(self.backend, "runtime_report", None),
             "notes": list(self.backend.info.notes),
         }
 

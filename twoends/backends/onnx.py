@@ -163,3 +163,13 @@ def build(rest: str, **options: Any) -> OnnxBackend:
     check_options(from_path, options, "an ONNX model")
     return from_path(rest, **options)
 
+
+
+def graph_runner(path: str | Path, *, run: RunOptions | None = None) -> tuple[Any, list[str], str]:
+    """A multi-input graph (a text model's token tensors) as ``run(feed) -> first output``, its input names
+    and its device."""
+    run = run or RunOptions()
+    providers, dev = providers_for(run.device)
+    session = ort.InferenceSession(str(path), sess_options=tuned_session_options(), providers=providers)
+    output = session.get_outputs()[0].name
+    return (lambda feed: session.run([output], feed)[0]), [i.name for i in session.get_inputs()], dev

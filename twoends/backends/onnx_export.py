@@ -25,7 +25,7 @@ import torch
 from twoends.backends.torch import TorchBackend
 from twoends.errors import ConfigError, ModelError
 
-__all__ = ["EXPORTERS", "export_module", "embed_metadata"]
+__all__ = ["EXPORTERS", "export_module", "export_any", "export_text_module", "embed_metadata"]
 
 EXPORTERS = ("dynamo", "torchscript")
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -66,6 +66,69 @@ def export_module(backend: Any, path: Path, sample: np.ndarray, *, opset: int | 
             other = "torchscript" if exporter == "dynamo" else "dynamo"
             raise ModelError(f"the {exporter} ONNX exporter failed on {backend.info.name}: {e}; "
                              f"try exporter={other!r}") from e
+    return _opset(path)
+
+
+def export_any(backend: Any, path: Path, values: list) -> str:
+    """Export an image or text model for the runtimes' cache; the exporter that worked.
+
+    ``values`` are real prepared inputs (the export check's batch): the first two are traced.
+    The dynamo exporter first (the supported one); the TorchScript one if dynamo cannot trace it.
+    """
+    text = hasattr(backend, "tokenizer")
+    errors = []
+    for exporter in EXPORTERS:
+        try:
+            if text:
+                export_text_module(backend, path, values[:2], exporter=exporter)
+            else:
+                export_module(backend, path, np.stack([np.asarray(v) for v in values[:2]]), exporter=exporter)
+            return exporter
+        except ModelError as e:
+            errors.append(str(e))
+    raise ModelError("; ".join(errors))
+
+
+class _TextGraph(torch.nn.Module):
+    """A text classifier as a graph of positional token tensors -> logits."""
+
+    def __init__(self, module: torch.nn.Module, names: tuple[str, ...]):
+        super().__init__()
+        self.module, self.names = module, names
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        from twoends.backends.torch import _extract_logits
+
+        return _extract_logits(self.module(**dict(zip(self.names, tensors))))
+
+
+def export_text_module(backend: Any, path: Path, texts: list, *, opset: int | None = None,
+                       exporter: str = "dynamo") -> int:
+    """Write a Hugging Face text backend's module to ``path``: inputs named as the tokenizer's
+    outputs (input_ids, attention_mask, ...), batch and sequence axes dynamic."""
+    from twoends.backends.text_batches import pad
+
+    enc = pad(backend.tokenizer, backend.collate(texts), tensors="pt")
+    names = tuple(enc)
+    graph = _TextGraph(backend.module.to("cpu").float().eval(), names)
+    args = tuple(enc[n].to(torch.int64) for n in names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            if exporter == "dynamo":
+                batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=1)
+                program = torch.onnx.export(
+                    graph, args, dynamo=True, input_names=list(names), output_names=[OUTPUT_NAME],
+                    dynamic_shapes=tuple({0: batch, 1: seq} for _ in names), opset_version=opset, verbose=False,
+                )
+                program.save(str(path), external_data=False)
+            else:
+                axes = {n: {0: "batch", 1: "sequence"} for n in names}
+                torch.onnx.export(graph, args, str(path), dynamo=False, input_names=list(names),
+                                  output_names=[OUTPUT_NAME], dynamic_axes={**axes, OUTPUT_NAME: {0: "batch"}},
+                                  opset_version=opset or 17)
+        except Exception as e:
+            raise ModelError(f"the {exporter} ONNX exporter failed on {backend.info.name}: {e}") from e
     return _opset(path)
 
 

@@ -175,3 +175,21 @@ def build(rest: str, **options: Any) -> OpenVinoBackend:
 
     check_options(from_path, options, "an OpenVINO model")
     return from_path(rest, **options)
+
+
+def graph_runner(path: str | Path, *, run: RunOptions | None = None) -> tuple[Any, list[str], str]:
+    """A multi-input graph (a text model's token tensors) as ``run(feed) -> first output``, its input names
+    and its device; one infer request per thread."""
+    run = run or RunOptions()
+    if run.precision not in supported_precisions():
+        raise ConfigError(f"precision {run.precision!r} is not native on this CPU for OpenVINO")
+    compiled = core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": HINTS[run.precision],
+                                                       "PERFORMANCE_HINT": "LATENCY"})
+    local, output = threading.local(), compiled.outputs[0]
+
+    def run_graph(feed: dict) -> np.ndarray:
+        if not hasattr(local, "request"):
+            local.request = compiled.create_infer_request()
+        return np.array(local.request.infer(feed)[output], copy=True)
+
+    return run_graph, [_name(p, i) for i, p in enumerate(compiled.inputs)], "cpu"

@@ -23,6 +23,9 @@ def model_options(fn):
                   help="bf16: autocast on CPUs with AVX-512 BF16/AMX and on GPUs (faster; see bench/RESULTS.md for agreement).")
     @click.option("--compile/--no-compile", "compile_model", default=False, show_default=True,
                   help="torch.compile the model (compiles on the first batch, tens of seconds; then faster: for big jobs).")
+    @click.option("--runtime", type=click.Choice(["auto", "torch", "onnxruntime", "openvino"]), default=None,
+                  help="What runs a PyTorch model: auto (default, or TWOENDS_RUNTIME) takes the fastest that gives "
+                       "PyTorch's numbers (its graph exported once, cached, checked on real inputs).")
     @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
                   help="A calibration file from `twoends calibrate`: its temperature and conformal sets are applied.")
     @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (default 89,478,485).")
@@ -58,7 +61,7 @@ def fail(message: str, code: int = 2) -> None:
 
 def load_classifier(*, model, device, labels, temperature, workers, max_pixels, max_seconds=None, precision="fp32",
                     calibration=None, compile_model=False, groups=None, ood_method=None, member_calibration=(),
-                    combine=None, weights=None, **options):
+                    combine=None, weights=None, runtime=None, **options):
     """twoends.load with the command-line options; a TwoEndsError becomes a clean message and exit 2.
 
     ``--model A+B`` is an ensemble of A and B (``twoends.ensemble``): each member is
@@ -76,7 +79,8 @@ def load_classifier(*, model, device, labels, temperature, workers, max_pixels, 
     names = model.split("+") if "+" in model else [model]
     member_extra = {**extra, "max_seconds": max_seconds} if max_seconds else extra
     try:
-        run = twoends.RunOptions(device=device, precision=precision, compile=compile_model)
+        run = twoends.RunOptions.of(None, device=device, precision=precision, compile=compile_model,
+                                    runtime=runtime)
         if len(names) == 1:
             if member_calibration or combine or weights:
                 fail("--member-calibration, --combine and --weights are for ensembles: --model A+B")

