@@ -69,8 +69,9 @@ def export_module(backend: Any, path: Path, sample: np.ndarray, *, opset: int | 
     return _opset(path)
 
 
-def export_any(backend: Any, path: Path, values: list) -> str:
-    """Export an image or text model for the runtimes' cache; the exporter that worked.
+def export_any(backend: Any, path: Path, values: list) -> tuple[str, list[str]]:
+    """Export an image or text model for the runtimes' cache; the exporter that worked, and why the
+    ones tried before it failed.
 
     ``values`` are real prepared inputs (the export check's batch): the first two are traced.
     The dynamo exporter first (the supported one); the TorchScript one if dynamo cannot trace it.
@@ -83,9 +84,9 @@ def export_any(backend: Any, path: Path, values: list) -> str:
                 export_text_module(backend, path, values[:2], exporter=exporter)
             else:
                 export_module(backend, path, np.stack([np.asarray(v) for v in values[:2]]), exporter=exporter)
-            return exporter
+            return exporter, errors
         except ModelError as e:
-            errors.append(str(e))
+            errors.append(str(e)[:500])
     raise ModelError("; ".join(errors))
 
 

@@ -70,14 +70,14 @@ def choose(run: RunOptions, check: dict) -> tuple[str, str]:
             return "openvino", f"auto, bf16: OpenVINO bfloat16 ({_result(got)}; opt-in precision)"
         return "torch", "auto, bf16: OpenVINO bfloat16 is not available here; PyTorch autocast"
     passed = {k: v for k, v in found.items() if k in GRAPH_RUNTIMES and v.get("ok") and installed(k)}
-    torch_speed = found.get("torch", {}).get("images_per_s", 0.0)
+    torch_speed = found.get("torch", {}).get("inputs_per_s", 0.0)
     if not passed:
         return "torch", "auto: no graph runtime matched PyTorch within the tolerance; PyTorch kept"
-    best = max(passed, key=lambda k: passed[k].get("images_per_s", 0.0))
-    if passed[best].get("images_per_s", 0.0) <= torch_speed:
+    best = max(passed, key=lambda k: passed[k].get("inputs_per_s", 0.0))
+    if passed[best].get("inputs_per_s", 0.0) <= torch_speed:
         return "torch", f"auto: PyTorch was the fastest at export ({torch_speed:g} vs {best} " \
-                        f"{passed[best].get('images_per_s')} inputs/s)"
-    return best, (f"auto: the fastest that matched PyTorch ({passed[best].get('images_per_s'):g} inputs/s vs "
+                        f"{passed[best].get('inputs_per_s')} inputs/s)"
+    return best, (f"auto: the fastest that matched PyTorch ({passed[best].get('inputs_per_s'):g} inputs/s vs "
                   f"PyTorch {torch_speed:g} at export; {_result(passed[best])})")
 
 
