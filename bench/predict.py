@@ -27,11 +27,19 @@ baselines.
                      config: random weights are fine for speed); --hf, needs transformers
 
 MODE is fp32, bf16 (autocast), and with --compile also fp32+compile and bf16+compile
-(torch.compile with freezing; compiling is part of the untimed warm-up).
+(torch.compile with freezing; compiling is part of the untimed warm-up): PyTorch modes,
+runtime="torch". With --runtimes also the runtimes of issue 15 (twoends.runtimes), the
+graph exported once before the rounds into the benchmark's own cache (untimed):
+
+  ort / ov / ov-bf16 ONNX Runtime / OpenVINO float32 / OpenVINO bfloat16
+  auto               runtime="auto", float32: what `twoends predict` runs by default
+  ... overlap        the same with decoding overlapping the forward pass (the
+                     schedule of accelerators) instead of taking turns with it
 
     python bench/predict.py                     # 96 photos, 3 rounds
     python bench/predict.py --compile --hf      # everything (about 15 minutes on 2 cores)
     python bench/predict.py --photos 48 --rounds 1
+    python bench/predict.py --runtimes          # PyTorch fp32 vs the runtimes (issue 15)
 """
 
 from __future__ import annotations
@@ -87,14 +95,23 @@ def run_mode(mode: str, paths: list[Path], bs: int, passes: int) -> float:
     from twoends.process import tune_process
 
     kind, _, setting = mode.partition(" ")
+    overlap = setting.endswith(" overlap")
+    setting = setting.removesuffix(" overlap")
     precision, compile_ = setting.split("+")[0] or "fp32", "compile" in setting  # ("seed tuned": unused)
+    runtime = {"ort": "onnxruntime", "ov": "openvino", "ov-bf16": "openvino", "auto": "auto"}.get(precision, "torch")
+    if runtime != "torch":
+        precision = "bf16" if precision.endswith("bf16") else "fp32"
     if mode != "seed":
         tune_process()  # what every twoends command does, before torch is imported
     if kind == "seed":
-        module = twoends.load("efficientnet_lite0", channels_last=False).backend.module
+        module = twoends.load("efficientnet_lite0", channels_last=False, runtime="torch").backend.module
         fn = lambda: seed_recipe(module, paths)  # noqa: E731
     elif kind in ("twoends", "ceiling"):
-        clf = twoends.load("efficientnet_lite0", batch_size=bs, precision=precision, compile=compile_)
+        clf = twoends.load("efficientnet_lite0", batch_size=bs, precision=precision, compile=compile_, runtime=runtime)
+        if runtime != "torch" and runtime != "auto" and getattr(clf.backend, "runtime", "torch") != runtime:
+            raise SystemExit(f"{mode}: asked for {runtime}, got {clf.backend.describe()}")
+        if overlap:
+            clf.overlap = True
         if kind == "twoends":
             fn = lambda: list(clf.predict_iter(paths))  # noqa: E731
         else:
@@ -109,13 +126,13 @@ def run_mode(mode: str, paths: list[Path], bs: int, passes: int) -> float:
 
         from twoends.preprocess import iter_items
 
-        clf = twoends.load("efficientnet_lite0", batch_size=bs)
+        clf = twoends.load("efficientnet_lite0", batch_size=bs, runtime="torch")
         items = list(iter_items(paths))
 
         def fn():
             with ThreadPoolExecutor(clf.workers) as pool:
                 return list(pool.map(clf.prepare, items))
-    elif kind in ("hf-pipeline", "twoends-hf", "ceiling-hf"):
+    elif kind in ("hf-pipeline", "twoends-hf", "ceiling-hf"):  # (PyTorch: runtime="torch" below)
         fn = _hf_mode(kind, paths, bs, precision, compile_)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
@@ -141,7 +158,7 @@ def _hf_mode(kind: str, paths: list[Path], bs: int, precision: str, compile_: bo
     if kind == "hf-pipeline":  # keep-memory is on here too: both sides on the same footing
         pipe = pipeline("image-classification", model=model, image_processor=processor, device="cpu", batch_size=bs)
         return lambda: list(pipe([str(p) for p in paths], top_k=5))
-    clf = twoends.wrap(model, processor=processor, batch_size=bs, precision=precision, compile=compile_)
+    clf = twoends.wrap(model, processor=processor, batch_size=bs, precision=precision, compile=compile_, runtime="torch")
     if kind == "ceiling-hf":
         ready = np.stack([clf.plan(twoends.preprocess.decode_image(p)) for p in paths[:bs]])
         return lambda: [clf.backend.forward(ready) for _ in range(len(paths) // bs)]
@@ -161,6 +178,7 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="also the torch.compile modes")
     ap.add_argument("--hf", action="store_true", help="also the Hugging Face pipeline comparison")
     ap.add_argument("--hf-only", action="store_true", help="only the Hugging Face pipeline comparison")
+    ap.add_argument("--runtimes", action="store_true", help="PyTorch fp32 vs ONNX Runtime / OpenVINO (issue 15)")
     ap.add_argument("--mode", help=argparse.SUPPRESS)  # internal: run one mode and print its rate
     args = ap.parse_args()
 
@@ -171,6 +189,11 @@ def main() -> None:
 
     modes = [] if args.hf_only else ["seed", "seed tuned", "prepare", "twoends fp32", "ceiling fp32", "twoends bf16",
                                      "ceiling bf16"]
+    if args.runtimes:
+        modes = ["seed", "prepare", "twoends fp32", "ceiling fp32", "twoends auto", "ceiling auto",
+                 "twoends ort", "ceiling ort", "twoends ov", "ceiling ov", "twoends ov-bf16", "ceiling ov-bf16",
+                 "twoends ort overlap", "twoends ov overlap"]
+        _export_once()
     if args.compile and not args.hf_only:
         modes += ["twoends fp32+compile", "ceiling fp32+compile", "twoends bf16+compile", "ceiling bf16+compile"]
     if args.hf or args.hf_only:
@@ -189,10 +212,20 @@ def main() -> None:
     report(rates)
 
 
+BENCH_CACHE = os.path.join(tempfile.gettempdir(), "twoends-bench-cache")
+
+
+def _export_once() -> None:
+    """The graph exported and checked before the rounds (untimed); every mode then loads it from the cache."""
+    code = "import twoends; print(twoends.load('efficientnet_lite0', runtime='auto').backend.describe())"
+    env = {**os.environ, "TWOENDS_CACHE_DIR": BENCH_CACHE, "TWOENDS_RUNTIME": "auto"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+
+
 def _in_subprocess(mode: str, args) -> float:
     cmd = [sys.executable, __file__, "--mode", mode, "--photos", str(args.photos), "--batch-size", str(args.batch_size),
            "--passes", str(args.passes), "--cache", args.cache]
-    env = {**os.environ, "TWOENDS_KEEP_MEMORY": "1"}
+    env = {**os.environ, "TWOENDS_KEEP_MEMORY": "1", "TWOENDS_CACHE_DIR": BENCH_CACHE}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if out.returncode != 0:
         raise SystemExit(f"mode {mode!r} failed:\n{out.stderr[-3000:]}")
@@ -205,7 +238,8 @@ def report(rates: dict[str, list[float]]) -> None:
     print(f"{'mode':26} {'images/s':>9} {'(min-max)':>14} {'x seed':>7} {'x own ceiling':>13} {'x bound':>8}")
     for mode, rate in med.items():
         lo, hi = min(rates[mode]), max(rates[mode])
-        ceiling = med.get(mode.replace("twoends ", "ceiling ")) if mode.startswith("twoends ") else None
+        ceiling = (med.get(mode.replace("twoends ", "ceiling ").removesuffix(" overlap"))
+                   if mode.startswith("twoends ") else None)
         own = f"{rate / ceiling:13.2f}" if ceiling else " " * 13
         bound = 1 / (1 / ceiling + 1 / prepare) if ceiling and prepare else None
         xb = f"{rate / bound:8.2f}" if bound else ""
@@ -213,6 +247,12 @@ def report(rates: dict[str, list[float]]) -> None:
         print(f"{mode:26} {rate:9.1f} {f'({lo:.0f}-{hi:.0f})':>14} {xs} {own} {xb}")
         if bound:
             print(f"{'  bound ' + mode.split(' ', 1)[1]:26} {bound:9.1f} {'':14} {bound / seed:7.2f} {bound / ceiling:13.2f}")
+    if "twoends auto" in med:
+        fastest = max(v for m, v in med.items() if m.startswith("ceiling ") and "bf16" not in m)
+        bound = 1 / (1 / fastest + 1 / prepare)
+        print(f"auto / bound(fastest float32 forward {fastest:.1f}, prepare {prepare:.1f}) = "
+              f"{med['twoends auto'] / bound:.2f}; auto / PyTorch fp32 = {med['twoends auto'] / med['twoends fp32']:.2f}; "
+              f"OpenVINO bf16 / PyTorch fp32 = {med['twoends ov-bf16'] / med['twoends fp32']:.2f}")
     if "hf-pipeline" in med:
         print(f"twoends / HF pipeline on the same HF MobileNetV2: {med['twoends-hf'] / med['hf-pipeline']:.2f}x")
 

@@ -48,6 +48,8 @@ class Classifier:
         self.backend = backend
         self.settled = settled
         self.head = Head.from_settings(settled.head)
+        #: decoding overlaps the forward pass (True) or takes turns with it (False); None: by the device
+        self.overlap: bool | None = None
         backend.plan_batches(settled.batch_size)
 
     # read-only views of the settled record, for convenience
@@ -86,8 +88,9 @@ class Classifier:
         size = batch_size or self.batch_size
         check_positive("batch_size", size)
         # a model on the CPU shares the cores with decoding: take turns instead of overlapping,
-        # unless its forward pass keeps to one core
-        overlap = self.backend.single_threaded or not str(self.backend.device).startswith("cpu")
+        # unless its forward pass keeps to one core (Classifier.overlap says otherwise, to measure it)
+        overlap = (self.overlap if self.overlap is not None
+                   else self.backend.single_threaded or not str(self.backend.device).startswith("cpu"))
         prepare = self.plan.prepare if timings is None else functools.partial(self.plan.prepare, timings=timings)
         per_call = self.backend.inputs_per_call(size)
         for group in prepared_batches(self.plan.items(inputs), prepare, workers=self.workers, size=per_call,
