@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-FRAMEWORKS = ["torch", "jax", "tensorflow", "keras", "onnxruntime", "transformers", "timm", "torchvision", "flax"]
+FRAMEWORKS = ["torch", "jax", "tensorflow", "keras", "onnxruntime", "openvino", "transformers", "timm", "torchvision",
+              "flax", "onnx"]
 
 
 def _imported_after(code: str) -> list[str]:
@@ -42,6 +43,12 @@ def test_tensorflow_is_imported_only_for_a_tensorflow_model():
         code += "twoends.load('open_nsfw')\n"
     imported = _imported_after(code)
     assert "tensorflow" not in imported and "keras" not in imported, imported
+
+
+def test_runtime_choice_and_graph_info_import_no_framework():
+    # deciding the runtime and reading a cached export's sidecar happen before any framework is needed
+    code = "import twoends.runtimes, twoends.runtimes.cache, twoends.backends.graph, twoends.backends.text_batches"
+    assert _imported_after(code) == []
 
 
 def test_public_api_is_explicit():
