@@ -41,6 +41,8 @@ LAYERS = [
     ("twoends.ensemble", "composition"),  # several Classifiers as one (issue 19): builds on load/wrap's settle
     ("twoends.models", "composition"),
     ("twoends.models.*", "composition"),
+    ("twoends.runtimes", "composition"),  # which runtime runs a PyTorch model: exports it, checks it (issue 15)
+    ("twoends.runtimes.*", "composition"),
     # consumers: they use the core through the public API, never the other way round
     ("twoends.calibrate", "consumer"),
     ("twoends.calibrate.*", "consumer"),

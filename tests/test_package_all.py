@@ -29,7 +29,8 @@ PUBLIC = {
         "iter_items", "resolve_input_spec", "resolve_spec", "to_rgb",
     ],
     "twoends.backends": ["Backend", "ModelInfo", "backend_for", "check_options", "register_adapter"],
-    "twoends.models": ["ModelEntry", "available", "imagenet_labels", "load_backend", "register", "register_prefix"],
+    "twoends.models": ["ModelEntry", "available", "fingerprint", "imagenet_labels", "load_backend", "register",
+                       "register_prefix"],
     "twoends.calibrate": [
         "Calibration", "CalibrationMetrics", "CalibrationReport", "ClassThresholds", "ConformalThreshold", "Fitted",
         "LabelledData", "ReliabilityBins", "TemperatureScaler", "accuracy", "apply_thresholds", "brier_score",

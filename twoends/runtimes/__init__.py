@@ -168,7 +168,7 @@ def _export(backend: Any, plan: Any, key: dict) -> cache.Entry:
         try:
             record = export_and_check(backend, plan, folder, lambda rt, path, precision: _open(
                 rt, path, RunOptions(device="cpu", precision=precision, runtime=rt), backend.info, backend))
-        except (ModelError, LookupError, ImportError) as e:
+        except (ModelError, ImportError) as e:
             cache.write_refusal(folder, str(e)[:2000])
             return
         finally:

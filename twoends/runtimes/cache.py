@@ -55,7 +55,7 @@ def file_sha256(path: str | Path) -> str:
 
 def cache_key(model: str, weights: str, input_key: Any = None) -> dict[str, Any]:
     """What an export depends on (stored in its sidecar as ``cache_key``)."""
-    from twoends import __version__
+    from .._version import __version__
 
     return {"model": model, "weights": weights, "twoends_version": __version__, "opset": OPSET, "input": input_key}
 

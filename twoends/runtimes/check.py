@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..errors import ModelError
+
 __all__ = ["TOLERANCE", "GRAPH_RUNTIMES", "installed", "real_batch", "export_and_check"]
 
 TOLERANCE = 1e-4  # largest |p_runtime - p_torch| accepted for float32 (Design rule 11)
@@ -56,7 +58,7 @@ def real_batch(plan: Any) -> tuple[list[Any], str]:
         what = f"{len(texts)} sentences of mixed length from the standard library's docstrings"
         items = [Item(f"<text #{i}>", t) for i, t in enumerate(texts)]
     else:
-        raise LookupError(f"no real inputs to check a {plan.kind} model with")
+        raise ModelError(f"no real inputs to check a {plan.kind} model with (photos for images, sentences for texts)")
     return apply_deferred(plan, [plan.prepare(item) for item in items]), what
 
 
@@ -100,7 +102,7 @@ def export_and_check(backend: Any, plan: Any, folder: Path, open_graph: Callable
     """Write ``folder/model.onnx`` from ``backend`` (a TorchBackend) and return its check record.
 
     ``open_graph(runtime, path, precision)`` builds a runtime's backend for the written graph.
-    Raises ModelError (export failed) or LookupError (no real inputs for this kind of model).
+    Raises ModelError (export failed, or no real inputs for this kind of model).
     """
     from twoends.backends.onnx_export import export_any
 
@@ -131,7 +133,7 @@ def export_and_check(backend: Any, plan: Any, folder: Path, open_graph: Callable
             try:
                 got = np.asarray(rt.forward(rb))
                 if got.shape != want.shape:  # e.g. a trace that baked the traced batch in
-                    raise ValueError(f"outputs shaped {got.shape}, PyTorch's {want.shape}")
+                    raise ModelError(f"outputs shaped {got.shape}, PyTorch's {want.shape}")
             except Exception as exc:  # the graph runs, but not as the model does: refused
                 record["runtimes"][key] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
                 continue
