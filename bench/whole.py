@@ -43,9 +43,9 @@ for p, (values, indices) in zip(paths, seed_recipe(module, paths)):
 
 MODES = {
     "seed": lambda paths: [sys.executable, "-c", SEED.format(root=str(ROOT)), *paths],
-    "torch": lambda paths: ["twoends", "predict", *paths, "--runtime", "torch", "--format", "jsonl"],
-    "auto": lambda paths: ["twoends", "predict", *paths, "--format", "jsonl"],
-    "ov-bf16": lambda paths: ["twoends", "predict", *paths, "--runtime", "openvino", "--precision", "bf16",
+    "torch": lambda paths: [sys.executable, "-m", "twoends", "predict", *paths, "--runtime", "torch", "--format", "jsonl"],
+    "auto": lambda paths: [sys.executable, "-m", "twoends", "predict", *paths, "--format", "jsonl"],
+    "ov-bf16": lambda paths: [sys.executable, "-m", "twoends", "predict", *paths, "--runtime", "openvino", "--precision", "bf16",
                               "--format", "jsonl"],
 }
 
