@@ -44,6 +44,8 @@ def bench(photos, batch_size, count, fmt, **model_kwargs) -> None:
     report = {
         "model": clf.name,
         "backend": clf.backend.describe(),
+        # which runtime runs the forward pass and why (--runtime; twoends.runtimes)
+        "runtime": (clf.describe().get("runtime") or {}).get("why", "torch (asked, or not a PyTorch model)"),
         "inputs": count,
         "failed": failed,
         "batch_size": batch_size,
@@ -79,6 +81,7 @@ def _print(report: dict) -> None:
         f"decode and preprocess ran in {report['workers']} threads); "
         f"peak memory {report['peak_rss_mb']:.0f} MB"
     )
+    console.print(f"[dim]runtime: {report['runtime']}[/dim]", highlight=False)
     console.print(f"[dim]process settings: allocator {report['process']['allocator']}, "
                   f"OpenMP {report['process']['openmp']}[/dim]", highlight=False)
 

@@ -32,6 +32,7 @@ __all__ = ["CACHE_ENV", "OPSET", "cache_dir", "cache_key", "Entry", "find", "sto
 
 CACHE_ENV = "TWOENDS_CACHE_DIR"
 OPSET = 20  # the opset the dynamo exporter writes by default in torch 2.14; part of the key
+FORMAT = 2  # of the folder and its check record: part of the key, so an older layout is exported again
 GRAPH, SIDECAR, REFUSED = "model.onnx", "model.onnx.json", "refused.json"
 
 
@@ -57,7 +58,8 @@ def cache_key(model: str, weights: str, input_key: Any = None) -> dict[str, Any]
     """What an export depends on (stored in its sidecar as ``cache_key``)."""
     from .._version import __version__
 
-    return {"model": model, "weights": weights, "twoends_version": __version__, "opset": OPSET, "input": input_key}
+    return {"model": model, "weights": weights, "twoends_version": __version__, "opset": OPSET, "input": input_key,
+            "format": FORMAT}
 
 
 def _folder(key: Mapping[str, Any]) -> Path:
