@@ -11,7 +11,7 @@ from typing import Any
 
 from .backends import backend_for
 from .classifier import Classifier
-from .options import RunOptions
+from .options import RUNTIME_ENV, RunOptions
 from .preprocess.audio import DEFAULT_MAX_SECONDS
 from .preprocess.image import DEFAULT_MAX_PIXELS
 from .settle import settle
@@ -122,9 +122,17 @@ def wrap(
     class names; ``outputs="probabilities"`` says the model already ends in a
     softmax/sigmoid. ``backend_options`` are the framework adapter's own (e.g.
     ``weights=`` for torchvision), rejected if unknown.
+
+    Your module runs as it is (``runtime="torch"``) unless you ask for ``runtime="auto"``
+    (or set TWOENDS_RUNTIME): exporting an in-memory module costs seconds per wrap, and
+    the module is yours - hooks or later changes to it would not reach an exported graph.
     """
+    import os
+
     from . import runtimes
 
+    if runtime is None and run is None and not os.environ.get(RUNTIME_ENV):
+        runtime = "torch"
     run = RunOptions.of(run, device=device, precision=precision, compile=compile, channels_last=channels_last,
                         runtime=runtime)
     backend = backend_for(model, run=run, name=name, **backend_options)
