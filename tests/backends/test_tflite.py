@@ -2,6 +2,11 @@
 full-integer uint8 / int8 calibrated on a representative set of 0..255 photo crops), run by
 ``tflite:`` with ai-edge-litert, against the Keras model on real photos.
 
+The full-integer files are made twice: from the .h5 straight through the converter, and from the
+same model with its BatchNormalization layers folded away first (twoends.backends.keras_fold: exact
+in float, checked here to 1e-4). This CNN puts BatchNormalization after each ReLU, which the
+converter cannot fold, and the int8 MUL/ADD it leaves costs a quarter of the top-1 answers.
+
 Reference for the quantized ends: the same converter and representative set with float ends,
 where LiteRT's own QUANTIZE and DEQUANTIZE ops do what twoends does outside the file.
 """
@@ -23,6 +28,7 @@ pytest.importorskip("tf_keras")
 import twoends  # noqa: E402
 from tests.backends.tf_models import cifar_batch, cifar_h5, convert, photo_views, tf_keras_model  # noqa: E402
 from tests.photos import write_photos  # noqa: E402
+from twoends.backends.keras_fold import fold_batchnorm  # noqa: E402
 from twoends.backends.tflite import TFLiteBackend, dequantize, from_path  # noqa: E402
 from twoends.errors import ConfigError, InputError, ModelError  # noqa: E402
 from twoends.models.frameworks import CIFAR10_LABELS, CIFAR10_SPEC  # noqa: E402
@@ -43,7 +49,11 @@ def made(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tflite")
     model = tf_keras_model()
     representative = cifar_batch(photo_views(100, seed=1))
+    folded = fold_batchnorm(model)
     files = {}
+    for name, kw in {"uint8_folded": {"quantize": "uint8"}, "int8_folded": {"quantize": "int8"}}.items():
+        files[name] = folder / f"cifar_{name}.tflite"
+        files[name].write_bytes(convert(folded, representative=representative, **kw))
     for name, kw in {"float": {}, "uint8": {"quantize": "uint8"}, "int8": {"quantize": "int8"},
                      "float_softmax": {"softmax": True}, "uint8_softmax": {"quantize": "uint8", "softmax": True}}.items():
         files[name] = folder / f"cifar_{name}.tflite"
@@ -57,7 +67,7 @@ def made(tmp_path_factory):
     files["litert_ends"].write_bytes(converter.convert())
     views = cifar_batch(photo_views(200, seed=2))
     photos = {k: str(v) for k, v in write_photos(folder / "photos", fmt="png").items()}
-    return {"files": files, "model": model, "views": views, "keras": model.predict_on_batch(views),
+    return {"files": files, "model": model, "folded": folded, "views": views, "keras": model.predict_on_batch(views),
             "photos": photos, "folder": folder}
 
 
@@ -93,23 +103,39 @@ def test_quantized_ends_equal_litert_own_quantize_and_dequantize(made, dtype):
     np.testing.assert_allclose(b.forward(made["views"]), reference, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", ["uint8", "int8"])
-def test_full_integer_model_top1_agreement_with_keras_is_reported(made, dtype):
-    clf = load(made, dtype)
+def _agreement(made, which):
+    """Top-1 agreement with the Keras model on the 200 crops, and the head's output on the photo files."""
+    clf = load(made, which)
     z, ref = clf.backend.forward(made["views"]), made["keras"]
     agree = float(np.mean(z.argmax(1) == ref.argmax(1)))
     dp = float(np.abs(softmax(z) - softmax(ref)).max())
-    preds = clf.predict(list(made["photos"].values()))
-    agree_photos = float(np.mean([p.label == q.label for p, q in
-                                  zip(preds, twoends.load("cifar10_cnn").predict(list(made["photos"].values())))]))
-    print(f"{dtype} full-integer TFLite vs Keras: top-1 agreement {agree:.1%} on {len(z)} real-photo crops, "
-          f"{agree_photos:.0%} on the {len(preds)} photos; max probability change {dp:.3f}")
+    paths = list(made["photos"].values())
+    preds, keras_preds = clf.predict(paths), twoends.load("cifar10_cnn").predict(paths)
+    same = float(np.mean([p.label == q.label for p, q in zip(preds, keras_preds)]))
+    print(f"{which} full-integer TFLite vs Keras: top-1 agreement {agree:.1%} on {len(z)} real-photo crops, "
+          f"{same:.0%} on the {len(preds)} photos; max probability change {dp:.3f}")
     for p in preds:  # dequantized, then the head: a distribution, never 0..255 codes
         assert p.ok and np.all(p.probabilities >= 0) and abs(p.probabilities.sum() - 1) < 1e-6
+    return agree
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_full_integer_model_straight_from_the_h5_top1_agreement_is_reported(made, dtype):
     # Measured 75% (Keras 3.15 / TF 2.21): this model's BatchNormalization layers follow ReLUs, so the
     # converter cannot fold them and they run as int8 MUL/ADD; LiteRT's own int8 model with float ends
     # agrees exactly as much (the test above). The ends lose nothing; the int8 middle loses this much.
-    assert agree >= 0.70
+    assert _agreement(made, dtype) >= 0.70
+
+
+def test_folding_the_batchnorms_is_exact_in_float(made):
+    assert not any(type(layer).__name__ == "BatchNormalization" for layer in made["folded"].layers)
+    np.testing.assert_allclose(made["folded"].predict_on_batch(made["views"]), made["keras"], rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_full_integer_model_of_the_folded_cnn_agrees_on_top1(made, dtype):
+    # The issue's bar: >= 80%. Measured 98.5% on these crops (98-99% on other seeds), against 75% unfolded.
+    assert _agreement(made, f"{dtype}_folded") >= 0.80
 
 
 def test_raw_codes_are_not_logits(made):
