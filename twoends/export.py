@@ -1,4 +1,5 @@
-"""Export a model with its two ends: ``export_onnx("efficientnet_lite0", "lite0.onnx")``.
+"""Export a model with its two ends: ``export_onnx("efficientnet_lite0", "lite0.onnx")``, and
+``export_tflite("cifar10_cnn", "cifar.tflite")`` for TensorFlow / Keras models (see export_tflite).
 
 Writes the ONNX graph (symbolic batch axis) and, beside it, the sidecar
 ``lite0.onnx.json`` (also embedded in the file's metadata): preprocessing
@@ -21,10 +22,12 @@ import numpy as np
 from .errors import ModelError
 from .sidecar import METADATA_KEY, sidecar_paths, write_sidecar
 
-__all__ = ["ExportResult", "export_onnx"]
+__all__ = ["ExportResult", "TFLiteExportResult", "export_onnx", "export_tflite"]
 
 #: largest |onnx - torch| logit difference accepted by the export check (float32 reassociation noise)
 CHECK_ATOL = 1e-3
+#: largest |tflite - source| output difference accepted for a float TFLite export (and a folded model)
+TFLITE_ATOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -92,3 +95,139 @@ def _check(clf: Any, path: Path) -> float:
         raise ModelError(f"the exported graph {path} does not reproduce the PyTorch logits: largest difference "
                          f"{diff:.3g} (expected <= {CHECK_ATOL}); try the other exporter")
     return diff
+
+
+@dataclass(frozen=True)
+class TFLiteExportResult:
+    path: Path
+    sidecar: Path
+    quantize: str | None  # None: float; "uint8" / "int8": full-integer
+    check: dict | None  # what the sidecar's "check" says; None if not checked
+
+
+def export_tflite(model: Any, path: str | Path, *, quantize: str | None = None, representative: str | Path | None = None,
+                  check_images: str | Path | None = None, fold_batchnorm: bool = False, labels: Any = None,
+                  check: bool = True, max_images: int = 1000) -> TFLiteExportResult:
+    """Export a TensorFlow or Keras model (a model name, or a Classifier) to TFLite with a sidecar.
+
+    ``quantize``: None (float) or "uint8" / "int8" (full-integer ends, calibrated on the images in the
+    folder ``representative``, read and preprocessed with the model's own spec). ``fold_batchnorm``:
+    fold the BatchNormalization layers of a Sequential Keras model first (exact; see
+    backends/keras_fold.py). The check: the TFLite file against the source model on ``check_images``
+    (default: the representative images, else 8 random-noise images): a float file whose outputs
+    differ by more than TFLITE_ATOL is refused (deleted); a full-integer file's top-1 agreement and
+    largest output change are recorded in the sidecar's "check".
+    """
+    from ._version import __version__
+    from .api import load
+    from .classifier import Classifier
+    from .errors import ConfigError
+
+    clf = model if isinstance(model, Classifier) else load(model, device="cpu", labels=labels)
+    path = Path(path)
+    if path.suffix != ".tflite":
+        raise ModelError(f"the output path should end in .tflite, got {path.name!r}; e.g. {path.stem}.tflite")
+    if type(clf.backend).__name__ not in ("KerasBackend", "TensorFlowBackend"):  # refused before importing TensorFlow
+        raise ModelError(f"TFLite export takes TensorFlow and Keras models; {clf.backend.describe()} is not one. "
+                         "Export it to ONNX instead: `twoends export --onnx MODEL OUT.onnx` (there is no "
+                         "PyTorch -> TensorFlow path in twoends)")
+    if clf.plan.kind != "image" or clf.plan.output_shape is None:
+        raise ModelError(f"TFLite export takes image classifiers with a fixed input size; {clf.name} takes "
+                         f"{clf.plan.kind} inputs")
+    if quantize is not None and representative is None:
+        raise ConfigError(f"quantize={quantize!r} needs a representative set: a folder of your own images "
+                          "(--representative DIR) to calibrate the integer ranges on")
+    from .backends import tflite_export
+
+    source = tflite_export.traceable_of(clf.backend)
+    rep = _folder_images(clf, representative, max_images) if representative is not None else None
+    checks = (_folder_images(clf, check_images, max_images) if check_images is not None else
+              rep if rep is not None else _noise_images(clf, 8))
+    rewrites = []
+    if fold_batchnorm:
+        source, _ = tflite_export.fold(source)
+        diff = float(np.max(np.abs(tflite_export.run(source, checks) - clf.backend.forward(checks))))
+        if not diff <= TFLITE_ATOL:
+            raise ModelError(f"folding the BatchNormalization layers changed the outputs by {diff:.3g} "
+                             f"(expected <= {TFLITE_ATOL}); export without fold_batchnorm")
+        rewrites.append(f"BatchNormalization layers folded into the weights (exact in float: max |output diff| "
+                        f"{diff:.2g} on the check images)")
+    data = tflite_export.convert(source, tuple(clf.plan.output_shape), quantize=quantize, representative=rep)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    settled = clf.settled
+    import tensorflow as tf
+
+    fields: dict[str, Any] = {
+        "model": clf.name,
+        "twoends_version": __version__,
+        "spec": clf.spec.to_dict(),
+        "labels": list(settled.head.labels) if settled.head.labels is not None else None,
+        "activation": settled.head.activation,
+        "outputs": settled.outputs,
+        "exporter": f"TFLiteConverter (TensorFlow {tf.__version__})",
+        "source": clf.backend.describe(),
+        "quantization": None if quantize is None else {
+            "ends": quantize, "ops": "int8 builtins only", "representative_images": int(len(rep)),
+            "representative": str(representative)},
+        "rewrites": rewrites,
+    }
+    what = (f"the {len(checks)} images in {check_images}" if check_images is not None else
+            f"the {len(checks)} representative images (the calibration set)" if rep is not None else
+            f"{len(checks)} random-noise images")
+    if check:
+        try:
+            fields["check"] = _check_tflite(clf, path, checks, quantize, what)
+        except ModelError:
+            path.unlink(missing_ok=True)  # a file that failed its check is not left behind
+            raise
+    side = write_sidecar(sidecar_paths(path)[0], fields)
+    return TFLiteExportResult(path, side, quantize, fields.get("check"))
+
+
+def _check_tflite(clf: Any, path: Path, x: np.ndarray, quantize: str | None, what: str) -> dict:
+    from .backends.tflite import from_path
+
+    got = from_path(path, device="cpu", sidecar=False).forward(x)
+    want = np.asarray(clf.backend.forward(x), dtype=np.float32)
+    diff = float(np.max(np.abs(got - want)))
+    if quantize is None:
+        if not diff <= TFLITE_ATOL:
+            raise ModelError(f"the float TFLite file {path} does not reproduce the source model: largest output "
+                             f"difference {diff:.3g} (expected <= {TFLITE_ATOL}); it was not written")
+        return {"max_abs_diff": diff, "images": len(x), "against": f"the source model on {what}"}
+    agree = float(np.mean(got.argmax(axis=1) == want.argmax(axis=1)))
+    return {"top1_agreement": agree, "max_abs_diff": diff, "images": len(x),
+            "against": f"the source model on {what}"}
+
+
+def _folder_images(clf: Any, folder: str | Path, limit: int) -> np.ndarray:
+    """The images under ``folder`` (at most ``limit``), preprocessed with the model's own plan."""
+    from .errors import ConfigError, TwoEndsError
+
+    if not Path(folder).is_dir():
+        raise ConfigError(f"expected a folder of images, got {folder!r}")
+    plan, out = clf.plan, []
+    for item in plan.items(str(folder)):
+        try:
+            out.append(np.asarray(plan.prepare(item), dtype=np.float32))
+        except TwoEndsError as e:
+            raise ConfigError(f"{item.id}: {e} (remove it from {folder}, or fix it)") from e
+        if len(out) >= limit:
+            break
+    if not out:
+        raise ConfigError(f"no images in {folder}: expected image files ({', '.join(sorted(_extensions()))})")
+    return np.stack(out)
+
+
+def _extensions() -> frozenset:
+    from .preprocess import IMAGE_EXTENSIONS
+
+    return IMAGE_EXTENSIONS
+
+
+def _noise_images(clf: Any, n: int) -> np.ndarray:
+    """Random uint8 pictures through the model's own plan: inputs in the model's own value range."""
+    rng = np.random.default_rng(0)
+    pictures = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(n)]
+    return np.stack([np.asarray(clf.plan.prepare(item), dtype=np.float32) for item in clf.plan.items(pictures)])

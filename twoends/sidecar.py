@@ -24,7 +24,8 @@ __all__ = ["FORMAT", "METADATA_KEY", "sidecar_paths", "find_sidecar", "read_side
 FORMAT = "twoends-sidecar/1"
 METADATA_KEY = "twoends"  # key of the same JSON in the ONNX file's metadata_props
 KNOWN = {"format", "model", "twoends_version", "spec", "labels", "activation", "outputs",
-         "input_name", "output_name", "opset", "exporter", "source", "check", "notes", "cache_key"}
+         "input_name", "output_name", "opset", "exporter", "source", "check", "notes", "cache_key",
+         "quantization", "rewrites"}
 
 
 def sidecar_paths(model_path: str | Path) -> tuple[Path, Path]:

@@ -102,8 +102,11 @@ class TensorFlowBackend(Backend):
 
     def __init__(self, call: Callable[[Any], Any], *, info: ModelInfo, input_shape: Sequence[Any] | None,
                  input_dtype: str, output: str | None = None, device: str = "cpu", tf_device: str | None = None,
-                 what: str = "model") -> None:
+                 what: str = "model", traceable: tuple[Callable[[Any], Any], Any] | None = None) -> None:
         self._call = call
+        # (a function of a symbolic tensor giving the chosen output, the object owning the variables):
+        # what a TFLite export traces; None where the model cannot be traced again
+        self.traceable = traceable
         self.info = info
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.input_dtype = np.dtype(input_dtype)
@@ -235,7 +238,10 @@ def _from_signature(obj: Any, *, name: str, signature: str | None, output: str |
     info = dataclasses.replace(info, num_outputs=num_classes(tuple(fn.structured_outputs[chosen].shape.as_list()))
                                if out_names else None)
     call = (lambda x: fn(**{input_name: tf.constant(x)})) if input_name else (lambda x: fn(tf.constant(x)))
-    return _build(call, info, shape, spec.dtype.name, chosen, what=f"SavedModel signature {key!r}", **options)
+    traced = (lambda x: fn(**{input_name: x})) if input_name else fn
+    traceable = ((lambda x: traced(x)[chosen]) if out_names else traced, obj)
+    return _build(call, info, shape, spec.dtype.name, chosen, what=f"SavedModel signature {key!r}",
+                  traceable=traceable, **options)
 
 
 def _from_function(fn: Any, *, name: str, output: str | None, **options: Any):
@@ -275,7 +281,8 @@ def _from_function(fn: Any, *, name: str, output: str | None, **options: Any):
         info = dataclasses.replace(info, notes=info.notes[:1] + ("the function has no input_signature: its outputs "
                                                                  "are taken as logits unless outputs=... says",))
     kw = {"training": False} if takes_training else {}
-    return _build(lambda x: fn(tf.constant(x), **kw), info, shape, dtype, output, what="tf.function", **options)
+    return _build(lambda x: fn(tf.constant(x), **kw), info, shape, dtype, output, what="tf.function",
+                  traceable=None if output else (lambda x: fn(x, **kw), fn), **options)
 
 
 def _from_tf_keras(model: Any, *, name: str, output: str | None, **options: Any):
@@ -290,10 +297,11 @@ def _from_tf_keras(model: Any, *, name: str, output: str | None, **options: Any)
     info = ModelInfo(name=name, spec=spec, activation=activation, outputs=outputs,
                      num_outputs=num_classes(model.output_shape), notes=tuple(notes))
     dtype = model.inputs[0].dtype.name if getattr(model, "inputs", None) else "float32"
-    return _build(model.predict_on_batch, info, model.input_shape, dtype, output, what="tf-keras model", **options)
+    return _build(model.predict_on_batch, info, model.input_shape, dtype, output, what="tf-keras model",
+                  traceable=None if output else (lambda x: model(x, training=False), model), **options)
 
 
-def _build(call, info, shape, dtype, output, *, what, spec=None, labels=None, activation=None, outputs=None,
+def _build(call, info, shape, dtype, output, *, what, traceable=None, spec=None, labels=None, activation=None, outputs=None,
            run=None, display=None):
     run = RunOptions.of(run)
     run.require("a TensorFlow model", {"device"})
@@ -301,7 +309,7 @@ def _build(call, info, shape, dtype, output, *, what, spec=None, labels=None, ac
     info = _apply(info, spec=spec, labels=labels, activation=activation, outputs=outputs, name=display)
     shape = None if shape is None else tuple(d if isinstance(d, int) else None for d in shape)
     return TensorFlowBackend(call, info=info, input_shape=shape, input_dtype=_DTYPES.get(dtype, dtype), output=output,
-                             device=dev, tf_device=tf_device, what=what)
+                             device=dev, tf_device=tf_device, what=what, traceable=traceable)
 
 
 def wrap_model(model: Any, *, spec: Any = None, labels: Any = None, activation: str | None = None,
