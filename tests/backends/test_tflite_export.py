@@ -146,3 +146,17 @@ def test_refusals_say_what_to_do(tmp_path, folders):
     assert "--representative is not an option of --onnx export; use --tflite" in " ".join(result.output.split())
     result = CliRunner().invoke(main, ["export", "--tflite", "cifar10_cnn", str(tmp_path / "x.tflite"), "--opset", "17"])
     assert result.exit_code != 0 and "--opset is not an option of --tflite export" in " ".join(result.output.split())
+
+
+def test_a_tf_keras_model_exports_too(folders, tmp_path):
+    """The TensorFlow backend's source (the .h5 through tf-keras, Keras 2): float, then folded uint8."""
+    pytest.importorskip("tf_keras")
+    from twoends.export import export_tflite
+    from twoends.models.frameworks import CIFAR10_SPEC
+
+    clf = twoends.load(f"tf:{cifar_h5()}", spec=CIFAR10_SPEC, labels=list(CIFAR10_LABELS))
+    r = export_tflite(clf, tmp_path / "k2.tflite", check_images=folders["check"])
+    assert r.check["max_abs_diff"] <= 1e-4 and r.check["images"] == 200
+    r = export_tflite(clf, tmp_path / "k2_uint8.tflite", quantize="uint8", representative=folders["rep"],
+                      check_images=folders["check"], fold_batchnorm=True)
+    assert r.check["top1_agreement"] >= 0.80
