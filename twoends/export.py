@@ -168,7 +168,7 @@ def export_tflite(model: Any, path: str | Path, *, quantize: str | None = None, 
         "exporter": f"TFLiteConverter (TensorFlow {tf.__version__})",
         "source": clf.backend.describe(),
         "quantization": None if quantize is None else {
-            "ends": quantize, "ops": "int8 builtins only", "representative_images": int(len(rep)),
+            "ends": quantize, "ops": "int8 builtins only", "representative_images": len(rep),
             "representative": str(representative)},
         "rewrites": rewrites,
     }

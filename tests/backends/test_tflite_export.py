@@ -117,7 +117,7 @@ def test_full_integer_export_without_folding_reports_its_lower_agreement(folders
 
 
 def test_a_float_file_that_fails_its_check_is_refused_and_removed(tmp_path, monkeypatch):
-    import twoends.export as export
+    from twoends import export
 
     monkeypatch.setattr(export, "TFLITE_ATOL", 0.0)  # the real differences are ~4e-6: now over the bar
     with pytest.raises(ModelError, match="does not reproduce the source model"):

@@ -30,7 +30,7 @@ import tensorflow as tf  # noqa: E402
 
 from twoends.errors import ConfigError, ModelError  # noqa: E402
 
-__all__ = ["QUANTIZE", "traceable_of", "fold", "convert"]
+__all__ = ["QUANTIZE", "convert", "fold", "run", "traceable_of"]
 
 QUANTIZE = ("uint8", "int8")
 
