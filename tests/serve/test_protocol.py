@@ -8,6 +8,7 @@ import base64
 import gzip
 import json
 import math
+import os
 import zlib
 
 import numpy as np
@@ -183,6 +184,16 @@ def test_grpc_limits_and_the_proto(server):
 
 def test_the_committed_descriptor_is_the_proto():
     pytest.importorskip("grpc_tools")
-    from twoends.serve.oip_pb import DESCRIPTOR, compile_proto
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    assert base64.b64decode("".join(DESCRIPTOR)) == compile_proto(), "run: python -m twoends.serve.oip_pb"
+    from twoends.serve.oip_pb import DESCRIPTOR
+
+    # protoc runs in a process of its own: grpc_tools' protoc crashes in a process where TensorFlow
+    # (which bundles its own protobuf) was loaded by other tests of the session
+    root = Path(__file__).resolve().parents[2]
+    code = "import sys; from twoends.serve.oip_pb import compile_proto; sys.stdout.buffer.write(compile_proto())"
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert base64.b64decode("".join(DESCRIPTOR)) == done.stdout, "run: python -m twoends.serve.oip_pb"
