@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from .backends.base import Backend
 from .errors import ConfigError
 from .head import Head
-from .prediction import Prediction
+from .prediction import Prediction, PredictionList
 from .head.windows import combine_windows
 from .preprocess.protocol import Windows, apply_deferred
 from .runner import Prepared, prepared_batches
@@ -76,8 +76,8 @@ class Classifier:
     # --- public -------------------------------------------------------------------------
 
     def predict(self, x: Any, *, batch_size: int | None = None) -> Prediction | list[Prediction]:
-        """One Prediction for one input; a list, in input order, for many."""
-        results = list(self.predict_iter(x, batch_size=batch_size))
+        """One Prediction for one input; a list, in input order, for many (a notebook shows it as a table)."""
+        results = PredictionList(self.predict_iter(x, batch_size=batch_size))
         return results[0] if self.plan.is_single(x) else results
 
     def predict_iter(self, inputs: Any, *, batch_size: int | None = None, timings: Any = None) -> Iterator[Prediction]:

@@ -44,7 +44,7 @@ import numpy as np
 
 from .encoding import json_number, to_json
 
-__all__ = ["ClassScore", "GroupScore", "MemberResult", "Prediction", "PredictionBatch", "Segment"]
+__all__ = ["ClassScore", "GroupScore", "MemberResult", "Prediction", "PredictionBatch", "PredictionList", "Segment"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,11 @@ class Prediction:
             return f"Prediction(input={self.input!r}, error={self.error['type']}: {self.error['message']!r})"
         return f"Prediction(input={self.input!r}, label={self.label!r}, probability={self.probability:.4f})"
 
+    def _repr_html_(self) -> str:  # a notebook shows the card of twoends.display (thumbnail, bars, entropy)
+        from .display import prediction_html
+
+        return prediction_html(self)
+
 
 class PredictionBatch(Sequence[Prediction]):
     """The Predictions of one batch, in input order, with the stacked arrays.
@@ -189,4 +194,25 @@ class PredictionBatch(Sequence[Prediction]):
         return [p.to_dict(include_vectors) for p in self._predictions]
 
     def __repr__(self) -> str:
-        return f"PredictionBatch({len(self)} predictions)"
+        from .display import short_list_repr
+
+        return short_list_repr("PredictionBatch", self._predictions)
+
+    def _repr_html_(self) -> str:
+        from .display import predictions_html
+
+        return predictions_html(self._predictions)
+
+
+class PredictionList(list):
+    """A plain list of Predictions (what ``predict`` returns for many inputs) that a notebook shows as a table."""
+
+    def __repr__(self) -> str:  # one short line, however many predictions
+        from .display import short_list_repr
+
+        return short_list_repr("PredictionList", self)
+
+    def _repr_html_(self) -> str:
+        from .display import predictions_html
+
+        return predictions_html(self)

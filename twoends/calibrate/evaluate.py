@@ -60,6 +60,21 @@ class Evaluation:
             **({} if self.ood is None else {"ood": self.ood}),
         }
 
+    def __repr__(self) -> str:  # the dataclass repr would print every bin's arrays
+        r = self.report
+        return (f"Evaluation(n={r.n}, failed={len(self.failed)}, accuracy={r.accuracy:.4f}, nll={r.nll:.4f}, "
+                f"ece={r.ece:.4f}, temperature={self.temperature:g})")
+
+    def _repr_html_(self) -> str:  # a notebook shows the metrics and the reliability diagram inline
+        import io
+
+        from ..display import evaluation_html
+        from .reliability import plot_reliability
+
+        png = io.BytesIO()
+        plot_reliability(self.report.bins, png, dpi=80)
+        return evaluation_html(self.to_dict(), png.getvalue())
+
 
 def _scores(pred) -> np.ndarray:
     """The logits the head turned into this prediction's probabilities (raw logits / temperature)."""

@@ -20,8 +20,10 @@ ACC_COLOR = "#2f6db5"
 GAP_COLOR = "#e0584f"
 
 
-def plot_reliability(bins: ReliabilityBins, path, *, title: str = "Reliability diagram", dpi: int = 120) -> Path:
+def plot_reliability(bins: ReliabilityBins, path, *, title: str = "Reliability diagram", dpi: int = 120):
     """Write a reliability diagram for ``bins`` to ``path`` (PNG) and return the path.
+
+    ``path`` may also be a binary file object (a notebook embeds the PNG from memory); it is returned.
 
     Top: one bar per non-empty bin at its accuracy, spanning the bin's edges;
     the gap between accuracy and the bin's mean confidence shaded red (above
@@ -43,7 +45,8 @@ def plot_reliability(bins: ReliabilityBins, path, *, title: str = "Reliability d
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    path = Path(path)
+    to_file = hasattr(path, "write")
+    path = path if to_file else Path(path)
     left, width = bins.edges[:-1], np.diff(bins.edges)
     used = bins.count > 0
     acc, conf = bins.accuracy, bins.mean_confidence
@@ -95,7 +98,8 @@ def plot_reliability(bins: ReliabilityBins, path, *, title: str = "Reliability d
         bottom.set_ylabel("samples per 0.01" if mass else "samples")
         bottom.legend(loc="best", fontsize=9, frameon=False)
         bottom.grid(alpha=0.25)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not to_file:
+            path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi, bbox_inches="tight", format="png")
     finally:
         plt.close(fig)

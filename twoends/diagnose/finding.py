@@ -69,6 +69,16 @@ class Findings(list):
     def of(self, check: str) -> list[Finding]:
         return [f for f in self if f.check == check]
 
+    def __repr__(self) -> str:  # one line; str(finding) and the HTML give the whole story
+        counts = {s: sum(f.severity == s for f in self) for s in SEVERITIES}
+        checks = ", ".join(dict.fromkeys(f.check for f in self))
+        return f"Findings({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info: {checks or '-'})"
+
+    def _repr_html_(self) -> str:  # a notebook shows each finding with seen / why / fix
+        from ..display import findings_html
+
+        return findings_html(self, ran=self.ran, skipped=self.skipped)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": not self.failed,
