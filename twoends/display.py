@@ -83,7 +83,7 @@ def thumbnail_uri(source: Any, size: int = THUMB_SIZE) -> str | None:
         im = decode_image(source, max_pixels=THUMB_MAX_PIXELS, draft_size=size)
     except TwoEndsError:
         return None
-    im.thumbnail((size, size))
+    im.thumbnail((size, size), Image.Resampling.BILINEAR)  # 96 pixels: bilinear looks the same, 3x faster
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -5,7 +5,8 @@
 * ``csv``   - the same fields, nested ones (top_k, lists, error) as JSON text in their column;
 * ``parquet`` - the same fields as typed Arrow columns (top_k a list of structs, error a struct),
   written in row groups (needs pyarrow);
-* ``table`` - a rich table for people (not machine-readable).
+* ``table`` - a rich table for people (not machine-readable);
+* ``html``  - one self-contained page for people: thumbnails, bars, sortable (``twoends.html_report``).
 
 Numbers that are not finite are written by the one convention of ``twoends.encoding``.
 """
@@ -22,7 +23,7 @@ from .prediction import Prediction
 
 __all__ = ["FORMATS", "CSV_COLUMNS", "make_writer", "format_for_path"]
 
-FORMATS = ("table", "json", "jsonl", "csv", "parquet")
+FORMATS = ("table", "json", "jsonl", "csv", "parquet", "html")
 CSV_COLUMNS = [
     "input", "label", "index", "probability", "top_k", "entropy", "margin", "activation", "temperature",
     "positive_labels", "prediction_set", "calibration", "model", "segments", "error", "ood_score", "ood", "groups",
@@ -32,7 +33,8 @@ CSV_COLUMNS = [
 
 def format_for_path(path: str) -> str | None:
     """The format a file name asks for by its extension, if any."""
-    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv"), (".parquet", "parquet")):
+    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv"), (".parquet", "parquet"),
+                     (".html", "html"), (".htm", "html")):
         if path.lower().endswith(ext):
             return fmt
     return None
@@ -169,8 +171,9 @@ class TableWriter:
                                "fitted by `twoends calibrate --ood`[/dim]")
 
 
-def make_writer(fmt: str, stream: IO[str], *, console=None, top_k: int = 3, include_vectors: bool = False, header: bool = True):
-    """A writer for ``fmt``; ``header=False`` when appending to a CSV that has one.
+def make_writer(fmt: str, stream: IO[str], *, console=None, top_k: int = 3, include_vectors: bool = False, header: bool = True,
+                settings=None):
+    """A writer for ``fmt``; ``header=False`` when appending to a CSV that has one; ``settings``: the model's, for html.
 
     Parquet is binary and written by path: use ``ParquetWriter(path)``.
     """
@@ -180,6 +183,10 @@ def make_writer(fmt: str, stream: IO[str], *, console=None, top_k: int = 3, incl
         return JsonArrayWriter(stream, include_vectors)
     if fmt == "csv":
         return CsvWriter(stream, include_vectors, header)
+    if fmt == "html":
+        from .html_report import HtmlReportWriter
+
+        return HtmlReportWriter(stream, settings=settings, top_k=top_k)
     if fmt == "table":
         from rich.console import Console
 

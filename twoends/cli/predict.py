@@ -21,7 +21,8 @@ from ._common import fail, load_classifier, model_options, stderr_console
 @click.option("--top-k", "top_k", type=click.IntRange(min=1), default=5, show_default=True, help="Classes kept per input.")
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default=None,
-    help="Output format. Default: a table on a terminal, JSON lines when piped or written to a file.",
+    help="Output format. Default: a table on a terminal, JSON lines when piped, else by the extension of -o FILE "
+         "(html: one page with thumbnails, sortable).",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to FILE instead of stdout.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
@@ -70,7 +71,7 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
     show = progress if progress is not None else (err.is_terminal and total > 5)
     failed = 0
     with ExitStack() as stack:
-        writer = _open_writer(stack, fmt, output, resume, top_k, include_vectors)
+        writer = _open_writer(stack, fmt, output, resume, top_k, include_vectors, clf.settled.describe())
         bar = _progress(err, total) if show else None
         if bar is not None:
             stack.enter_context(bar)
@@ -105,7 +106,7 @@ def _ray_engine():
     return predict_paths
 
 
-def _open_writer(stack, fmt, output, resume, top_k, include_vectors):
+def _open_writer(stack, fmt, output, resume, top_k, include_vectors, settings):
     if fmt == "parquet":
         if not output:
             fail("Parquet is a binary format: write it to a file with -o out.parquet")
@@ -113,7 +114,8 @@ def _open_writer(stack, fmt, output, resume, top_k, include_vectors):
     appending = resume and output and os.path.exists(output) and os.path.getsize(output) > 0
     mode = "a" if appending else "w"
     stream = stack.enter_context(open(output, mode, encoding="utf-8", newline="")) if output else sys.stdout
-    return make_writer(fmt, stream, top_k=top_k, include_vectors=include_vectors, header=not appending)
+    return make_writer(fmt, stream, top_k=top_k, include_vectors=include_vectors, header=not appending,
+                       settings=settings)
 
 
 def _progress(console, total):
