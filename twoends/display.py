@@ -24,6 +24,8 @@ import math
 import os
 from typing import Any, Iterable, Mapping, Sequence
 
+from PIL import Image
+
 __all__ = [
     "THUMB_SIZE", "thumbnail_uri", "prediction_html", "predictions_html", "evaluation_html", "findings_html",
 ]
