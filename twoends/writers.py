@@ -97,11 +97,10 @@ class ParquetWriter:
     """Typed columns, the same field names; rows go to disk one row group at a time (bounded memory)."""
 
     def __init__(self, path: str, include_vectors: bool = False, row_group: int = 4096):
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ConfigError("Parquet output needs pyarrow: pip install pyarrow (or write .jsonl / .csv)") from None
+        from .extras import require
+
+        pa = require("pyarrow", "Parquet output", alternative="or write .jsonl / .csv")
+        pq = require("pyarrow.parquet", "Parquet output", alternative="or write .jsonl / .csv")
         self.pa, self.include_vectors, self.row_group = pa, include_vectors, row_group
         self.schema = arrow_schema(include_vectors)
         self.writer = pq.ParquetWriter(path, self.schema)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
+from ..extras import require
 from .binning import ReliabilityBins
 
 __all__ = ["plot_reliability"]
@@ -39,8 +40,7 @@ def plot_reliability(bins: ReliabilityBins, path, *, title: str = "Reliability d
             f"expected ReliabilityBins (from reliability_bins(...) or a CalibrationReport's .bins), "
             f"got {type(bins).__name__}"
         )
-    import matplotlib
-
+    matplotlib = require("matplotlib", "the reliability diagram")
     matplotlib.use("Agg", force=False)  # no display needed; leaves a backend the user chose in place
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch

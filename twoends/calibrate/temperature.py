@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CalibrationError, ConfigError
+from ..extras import require
 from . import _checks
 from ..head.activations import log_softmax, softmax
 
@@ -63,7 +64,7 @@ def fit_temperature(logits, labels, *, bounds: tuple[float, float] = DEFAULT_BOU
     that the logits carry (almost) no information - neither is a temperature
     to trust.
     """
-    from scipy.optimize import minimize_scalar
+    minimize_scalar = require("scipy.optimize", "fitting a temperature").minimize_scalar
 
     z, y = _check_inputs(logits, labels)
     lo, hi = (_check_temperature(b) for b in bounds)
@@ -96,7 +97,7 @@ def fit_vector_scaling(logits, labels, *, l2: float = 0.0, max_iter: int = 1000)
     shift of ``b`` changes no probability; with ``l2 = 0`` the returned ``b`` is
     centred (mean 0) so the answer is unique.
     """
-    from scipy.optimize import minimize
+    minimize = require("scipy.optimize", "fitting a vector scaling").minimize
 
     z, y = _check_inputs(logits, labels)
     l2 = float(l2)

@@ -54,8 +54,11 @@ def stderr_console():
 
 
 def fail(message: str, code: int = 2) -> None:
-    # soft_wrap: the message stays one line (greppable, and a path in it stays whole)
-    stderr_console().print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # soft_wrap: the message stays one line (greppable, and a path in it stays whole); escape: a message's
+    # own brackets (pip install "twoends[serve]") are text, not rich markup
+    stderr_console().print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

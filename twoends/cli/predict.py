@@ -110,7 +110,10 @@ def _open_writer(stack, fmt, output, resume, top_k, include_vectors, settings):
     if fmt == "parquet":
         if not output:
             fail("Parquet is a binary format: write it to a file with -o out.parquet")
-        return ParquetWriter(output, include_vectors)
+        try:
+            return ParquetWriter(output, include_vectors)
+        except TwoEndsError as exc:  # pyarrow missing: a usage error, before any input is read
+            fail(str(exc))
     appending = resume and output and os.path.exists(output) and os.path.getsize(output) > 0
     mode = "a" if appending else "w"
     stream = stack.enter_context(open(output, mode, encoding="utf-8", newline="")) if output else sys.stdout

@@ -55,8 +55,9 @@ def serve(host, port, top_k, max_batch_size, max_delay_ms, max_body_mb, timeout_
         if grpc_port is not None:
             import grpc  # noqa: F401
     except ImportError as exc:
-        fail(f"twoends serve needs FastAPI, uvicorn (and grpcio for --grpc-port) ({exc}); "
-             "install them: pip install 'twoends[serve]'")
+        from ..extras import missing
+
+        fail(str(missing("twoends serve", exc.name or "fastapi")))
     clf = load_classifier(top_k=top_k, batch_size=max_batch_size, **model_kwargs)
     try:
         config = ServeConfig(max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, max_body_mb=max_body_mb,

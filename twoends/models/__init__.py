@@ -143,10 +143,12 @@ def load_backend(name: str, *, labels=None, run=None, device=None, **kwargs):
             raise ModelError(_unknown_message(name, prefix_of=prefix.lower()))
         if not rest:
             raise ModelError(f"{name!r} names no model after the prefix; expected e.g. '{entry.name}NAME'")
+        _check_installed(entry, name)
         return entry.builder(rest, **_checked(entry, labels, kwargs))
     entry = _NAMED.get(_normalize(name))
     if entry is None:
         raise ModelError(_unknown_message(name))
+    _check_installed(entry, name)
     return entry.builder(**_checked(entry, labels, kwargs))
 
 
@@ -161,6 +163,18 @@ def fingerprint(name: str, options: dict) -> tuple[str, str] | None:
     except TypeError:  # an option the fingerprint does not know: it cannot vouch for the weights
         return None
     return None if found is None else (entry.name, found)
+
+
+def _check_installed(entry: _Entry, name: str) -> None:
+    """A model whose framework is not installed: say which extra brings it, before importing anything.
+
+    Modules no extra brings (weights packages installed with --no-deps) are left to the builder's own message.
+    """
+    from twoends.extras import EXTRA_OF, missing
+
+    for module in entry.requires:
+        if module.partition(".")[0] in EXTRA_OF and not _importable(module):
+            raise missing(f"the model {name!r}", module, error=ModelError)
 
 
 def _checked(entry: _Entry, labels, kwargs: dict) -> dict:

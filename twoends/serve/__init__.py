@@ -1,6 +1,6 @@
 """Serve a classifier over HTTP and gRPC: the Open Inference Protocol v2, ``/v1/predict``, metrics and a web page.
 
-Needs FastAPI and uvicorn, and grpcio for gRPC (``pip install 'twoends[serve]'``);
+Needs FastAPI and uvicorn, and grpcio for gRPC (``pip install "twoends[serve]"``);
 ``import twoends`` never imports this package, and this package imports grpc
 only when gRPC is asked for (``create_app(..., grpc_port=...)``).
 
