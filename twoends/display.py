@@ -22,7 +22,7 @@ import html
 import io
 import math
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from PIL import Image
 
@@ -179,7 +179,7 @@ def short_list_repr(name: str, preds: Sequence[Any], show: int = 3) -> str:
     return f"{name}({len(preds)} predictions{f', {failed} failed' if failed else ''}: {', '.join(map(str, parts))}{tail})"
 
 
-_METRICS = [  # (key in Evaluation.to_dict(), shown name, format)
+_METRICS: list[tuple[str, str, Callable[[Any], str]]] = [  # (key in Evaluation.to_dict(), shown name, format)
     ("accuracy", "top-1 accuracy", percent), ("top5", "top-5 accuracy", percent),
     ("nll", "NLL (nats)", number), ("brier", "Brier score", number),
     ("ece", "ECE (equal-width bins)", percent), ("ece_mass", "ECE (equal-mass bins)", percent),
