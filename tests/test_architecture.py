@@ -31,6 +31,8 @@ LAYERS = [
     ("twoends.sidecar", "core"),  # a model file's two ends, read by backends/onnx
     ("twoends.process", "core"),  # process-wide settings, applied only by commands and actors
     ("twoends.options", "core"),  # RunOptions: how a backend runs (device, precision, compile, layout)
+    ("twoends.display", "core"),  # the HTML of _repr_html_: prediction, evaluation and findings hooks call it
+    ("twoends.extras", "core"),  # which extra installs a missing optional dependency (one message)
     ("twoends.timing", "core"),  # PhaseTimes: where a run's time goes, measured by the runner itself
     ("twoends.label_groups", "core"),  # label groups resolved against a model's labels (issue 19)
     ("twoends.settle*", "core"),  # the settled record (issue 12)
@@ -53,6 +55,7 @@ LAYERS = [
     ("twoends.distributed", "consumer"),
     ("twoends.distributed.*", "consumer"),
     ("twoends.writers", "consumer"),
+    ("twoends.html_report", "consumer"),  # the --format html writer
     ("twoends.resume", "consumer"),
     ("twoends.export", "consumer"),
     ("twoends.cli", "cli"),
@@ -65,7 +68,7 @@ CORE = {"head", "preprocess", "backends", "core"}
 # (layers that import, module patterns they must not import, why)
 RULES = [
     (CORE, ["twoends.calibrate*", "twoends.diagnose*", "twoends.serve*", "twoends.cli*", "twoends.distributed*",
-            "twoends.writers", "twoends.resume", "twoends.export", "twoends.__main__"],
+            "twoends.writers", "twoends.html_report", "twoends.resume", "twoends.export", "twoends.__main__"],
      "the core never imports a consumer"),
     (CORE, ["twoends", "twoends.api", "twoends.models*"],
      "the core never imports the composition root (the package root, api, models)"),

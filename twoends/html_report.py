@@ -115,7 +115,7 @@ class HtmlReportWriter:
 
 
 def _head(title: str, settings: Mapping[str, Any], top_k: int) -> str:
-    from . import __version__
+    from ._version import __version__
 
     when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     rows = "".join(
