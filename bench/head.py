@@ -130,10 +130,10 @@ def main() -> None:
         for lib in libs:
             if lib == "torch":
                 x = torch.from_numpy(base.copy())
-                fns = {"twoends": lambda: topk(x, K), "baseline": lambda: torch_baseline(x), "floor": lambda: x.max()}
+                fns = {"twoends": lambda x=x: topk(x, K), "baseline": lambda x=x: torch_baseline(x), "floor": lambda x=x: x.max()}
             else:
                 x = base.copy()
-                fns = {"twoends": lambda: topk(x, K), "baseline": lambda: numpy_baseline(x), "floor": lambda: x.max()}
+                fns = {"twoends": lambda x=x: topk(x, K), "baseline": lambda x=x: numpy_baseline(x), "floor": lambda x=x: x.max()}
             check(x, lib)
             t = measure(fns, repeats, warmup, budget)
             nbytes = base.nbytes

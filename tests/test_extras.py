@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 import twoends
 from twoends.extras import EXTRA_OF, install_hint, require

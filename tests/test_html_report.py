@@ -54,7 +54,8 @@ def test_the_page_has_one_row_per_input_with_the_apis_numbers(photos, clf, tmp_p
     rows = ROW.findall(page)
     api = {p.input: p for p in clf.predict(photos)}
     assert [name for _, name, *_ in rows] == list(api)  # input order, every input once
-    for i, name, p, h, cells in rows:
+    for n, (i, name, p, h, cells) in enumerate(rows):
+        assert int(i) == n  # the row's input position, which the page sorts back to
         pred = api[html.unescape(name)]
         if not pred.ok:
             assert p == "-1" and h == "Infinity" and 'class="error"' in cells

@@ -130,7 +130,7 @@ class LabelMap(Sequence[str]):
 
     # --- reading ------------------------------------------------------------------
 
-    def index(self, name: str, *_: Any) -> int:  # type: ignore[override]
+    def index(self, name: str, *_: Any) -> int:
         if self._index is None:
             self._index = {}
             for i, label in enumerate(self._names):
@@ -151,7 +151,7 @@ class LabelMap(Sequence[str]):
     def names(self) -> tuple[str, ...]:
         return self._names
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         if isinstance(i, slice):
             return self._names[i]
         return self._names[i]

@@ -38,7 +38,7 @@ masked class's logit), NaN as null.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -177,7 +177,7 @@ class PredictionBatch(Sequence[Prediction]):
         self.probabilities = probabilities
         self.log_probabilities = log_probabilities
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         return self._predictions[i]
 
     def __len__(self) -> int:

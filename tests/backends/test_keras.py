@@ -27,7 +27,6 @@ import keras  # noqa: E402
 import twoends  # noqa: E402
 from twoends.backends.keras import KerasBackend, final_activation, from_path, wrap_model  # noqa: E402
 from twoends.errors import ModelError  # noqa: E402
-from twoends.models.frameworks import CIFAR10_LABELS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 HAS_CIFAR = importlib.util.find_spec("cifar_10_model") is not None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -12,10 +10,9 @@ timm = pytest.importorskip("timm")
 from timm.data import create_transform, resolve_data_config  # noqa: E402
 
 import twoends  # noqa: E402
+from tests.photos import load_photos  # noqa: E402
 from twoends.backends.timm import spec_from_data_config  # noqa: E402
 from twoends.errors import ModelError  # noqa: E402
-
-from tests.photos import load_photos  # noqa: E402
 
 # (model, what its pretrained_cfg exercises); all built with pretrained=False
 MODELS = {

@@ -16,10 +16,9 @@ torchvision = pytest.importorskip("torchvision")
 from torchvision import models as tvm  # noqa: E402
 
 import twoends  # noqa: E402
+from tests.photos import load_photos  # noqa: E402
 from twoends.backends.torchvision import resolve_weights, spec_from_transforms, weights_path  # noqa: E402
 from twoends.errors import ConfigError, ModelError  # noqa: E402
-
-from tests.photos import load_photos  # noqa: E402
 
 WEIGHTS = [
     tvm.ResNet50_Weights.IMAGENET1K_V1,  # resize 256, crop 224, bilinear

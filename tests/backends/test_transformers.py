@@ -30,11 +30,10 @@ from transformers import (  # noqa: E402
 )
 
 import twoends  # noqa: E402
+from tests.photos import load_photos  # noqa: E402
 from twoends.backends.transformers import ProcessorSpec, activation_for  # noqa: E402
 from twoends.errors import ConfigError, ModelError  # noqa: E402
 from twoends.preprocess.text import TextSpec  # noqa: E402
-
-from tests.photos import load_photos  # noqa: E402
 
 IMAGE_LABELS = {0: "cat", 1: "cup", 2: "rocket", 3: "person"}
 TEXTS = [

@@ -20,10 +20,10 @@ from twoends.calibrate import (
     prediction_sets,
     set_members,
 )
-from twoends.head import softmax
 from twoends.calibrate.calibration import Calibration, labels_hash
 from twoends.calibrate.fit import fit_calibration
 from twoends.errors import CalibrationError, ConfigError
+from twoends.head import softmax
 
 torch = pytest.importorskip("torch")
 

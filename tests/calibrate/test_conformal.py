@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from twoends.calibrate import ConformalThreshold, fit_conformal, prediction_sets, set_members
-from twoends.head import softmax
 from twoends.calibrate.conformal import conformal_scores, quantile_rank
 from twoends.errors import CalibrationError, ConfigError
+from twoends.head import softmax
 
 
 def calibrated(seed: int, n: int, c: int = 10, scale: float = 2.0):

@@ -223,8 +223,8 @@ def test_twoends_path_temperature_halves_ece_and_conformal_covers(collected):
 
 def test_calibration_file_is_applied_by_the_classifier(trained, collected, tmp_path):
     from twoends.calibrate import prediction_sets, set_members
-    from twoends.calibrate.fit import fit_calibration
     from twoends.calibrate.evaluate import evaluate
+    from twoends.calibrate.fit import fit_calibration
 
     data, logits, targets, _ = collected
     fitted = fit_calibration(logits, targets, NAMES, model="digits-mlp", conformal=ALPHA, seed=0)

@@ -20,8 +20,8 @@ from twoends.calibrate import (
     negative_log_likelihood,
     reliability_bins,
 )
-from twoends.head import softmax
 from twoends.errors import CalibrationError, ConfigError
+from twoends.head import softmax
 
 netcal_metrics = pytest.importorskip("netcal.metrics")
 tm_cls = pytest.importorskip("torchmetrics.functional.classification")

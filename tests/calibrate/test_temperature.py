@@ -12,8 +12,8 @@ from twoends.calibrate import (
     fit_vector_scaling,
     nll_at_temperature,
 )
-from twoends.head import log_softmax, softmax
 from twoends.errors import CalibrationError, ConfigError
+from twoends.head import log_softmax, softmax
 
 
 def calibrated_problem(seed: int, n: int, c: int, scale: float = 2.0):

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 import twoends
-from twoends.cli import main
 from tests.photos import write_photos
+from twoends.cli import main
 
 pytest.importorskip("torch")
 SCHEMA = json.loads((resources.files("twoends") / "data" / "prediction.schema.json").read_text())

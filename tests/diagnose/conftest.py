@@ -87,7 +87,7 @@ def multilabel():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: one thread is ~10x faster than fighting over busy cores
     try:
-        for step in range(100):
+        for _ in range(100):
             idx = torch.randint(0, len(x), (64,))
             loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x[idx]), y[idx])
             opt.zero_grad()

@@ -11,7 +11,6 @@ import pytest
 import twoends
 from twoends.diagnose import check
 
-
 torch = pytest.importorskip("torch")
 
 ML_LABELS = ["red square", "green square", "blue square"]

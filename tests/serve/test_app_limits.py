@@ -19,11 +19,10 @@ import pytest
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
+from tests.serve.helpers import Running  # noqa: E402
 from twoends import Classifier, Head, ImageSpec  # noqa: E402
 from twoends.backends.base import Backend, ModelInfo  # noqa: E402
 from twoends.serve import create_app, rehead  # noqa: E402
-
-from tests.serve.helpers import Running  # noqa: E402
 
 SPEC = ImageSpec(input_size=(8, 8), resize_size=8)
 LABELS = ["red", "green", "blue", "grey"]

@@ -36,14 +36,14 @@ def _malformed(rng: random.Random, photo: bytes):
     infer = f"/v2/models/{MODEL}/infer"
     cases = []
     # 1. random bytes under every content type, to both POST endpoints
-    for i in range(90):
+    for _ in range(90):
         body = rng.randbytes(rng.choice([0, 1, 7, 100, 4096, 70000]))
         ctype = rng.choice(CONTENT_TYPES)
         path = rng.choice(["/v1/predict", infer])
         headers = {"Content-Type": ctype} if ctype else {}
         cases.append(("POST", path, body, headers, f"random {len(body)} bytes as {ctype!r}"))
     # 2. a photo mangled: truncated, bytes flipped, header cut off
-    for i in range(40):
+    for _ in range(40):
         cut = rng.randrange(1, len(photo) * 9 // 10)
         kind = rng.choice(["truncated", "head-cut", "garbled-header"])
         if kind == "truncated":
@@ -57,14 +57,14 @@ def _malformed(rng: random.Random, photo: bytes):
             data = bytes(data[:cut])
         cases.append(("POST", "/v1/predict", data, {"Content-Type": "image/jpeg"}, f"{kind} photo ({cut} bytes)"))
     # 3. truncated multipart uploads: the body stops mid-file, without the closing boundary
-    for i in range(40):
+    for _ in range(40):
         boundary = uuid.uuid4().hex
         full = _multipart(boundary, "file", "cat.jpg", photo)
         body = full[: rng.randrange(10, len(full) * 9 // 10)]
         cases.append(("POST", "/v1/predict", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"},
                       f"multipart cut at {len(body)} of {len(full)} bytes"))
     # 4. multipart with the wrong boundary, wrong field, or two files
-    for i in range(15):
+    for _ in range(15):
         boundary = uuid.uuid4().hex
         variant = rng.choice(["boundary", "field", "two"])
         if variant == "boundary":

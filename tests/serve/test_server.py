@@ -6,15 +6,14 @@ import base64
 import json
 import subprocess
 import sys
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.special import softmax
 
 from tests.serve.helpers import raw, raw_json
-
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "efficientnet_lite0"
@@ -219,8 +218,9 @@ def _oip_error(r, status, kind=None):
 
 
 def test_limits_and_bad_input(server, sample_photos):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     good = sample_photos["chelsea"].read_bytes()
     # body over --max-body-mb 8, declared, and streamed without a Content-Length (chunked)

@@ -137,7 +137,7 @@ def test_every_error_prints_readably(triton, sample_photos):
     _raises(lambda: client.infer(MODEL, [image], outputs=[mod.InferRequestedOutput("probabilities", class_count=5000)]),
             "classification", "1 to 1000")
     for t in (0.0, 1e-300, 1e9):
-        _raises(lambda: client.infer(MODEL, [image], parameters={"temperature": t}), "temperature", "0.001 to 1000")
+        _raises(lambda t=t: client.infer(MODEL, [image], parameters={"temperature": t}), "temperature", "0.001 to 1000")
     junk = mod.InferInput("image", [1], "BYTES")
     junk.set_data_from_numpy(np.array([b"not an image at all"], dtype=np.object_))
     _raises(lambda: client.infer(MODEL, [junk]), "[0]", "image")

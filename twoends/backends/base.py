@@ -65,7 +65,7 @@ class Backend(abc.ABC):
 
         return stack_inputs(inputs)
 
-    def plan_batches(self, batch_size: int) -> None:
+    def plan_batches(self, batch_size: int) -> None:  # noqa: B027 - a hook: most backends need nothing
         """Told once, by the Classifier, the batch size it will send (a compiled model fixes its shape to it)."""
 
     def inputs_per_call(self, batch_size: int) -> int:

@@ -31,9 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from twoends.options import RunOptions
 from twoends.backends.base import Backend, ModelInfo
 from twoends.errors import ConfigError, InputError, ModelError
+from twoends.options import RunOptions
 
 __all__ = ["JaxBackend", "wrap_callable", "resolve_device", "inference_kwargs"]
 

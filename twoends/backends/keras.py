@@ -63,10 +63,10 @@ if (os.environ.get("KERAS_BACKEND") or "tensorflow") == "tensorflow":
 
 import keras  # noqa: E402  (after the backend is chosen)
 
-from twoends.options import RunOptions
 from twoends.backends.base import Backend, ModelInfo
 from twoends.backends.model_ends import final_activation, num_classes, outputs_from_activation, spec_from_input_shape
 from twoends.errors import ConfigError, ModelError
+from twoends.options import RunOptions
 
 __all__ = ["KerasBackend", "from_path", "wrap_model", "info_from_model", "final_activation"]
 

@@ -34,9 +34,9 @@ import timm
 import torch
 from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_data_config
 
-from twoends.options import RunOptions
 from twoends.backends.torch import TorchBackend, info_from_module
 from twoends.errors import ModelError
+from twoends.options import RunOptions
 from twoends.preprocess.spec import INTERPOLATIONS, ImageSpec
 
 __all__ = ["spec_from_data_config", "labels_for", "wrap_model", "load"]

@@ -29,9 +29,9 @@ import torchvision
 from torchvision.models import WeightsEnum
 from torchvision.transforms._presets import ImageClassification
 
-from twoends.options import RunOptions
 from twoends.backends.torch import TorchBackend, info_from_module
 from twoends.errors import ConfigError, ModelError
+from twoends.options import RunOptions
 from twoends.preprocess.spec import INTERPOLATIONS, ImageSpec
 
 __all__ = ["spec_from_transforms", "resolve_weights", "wrap_model", "load", "weights_path"]

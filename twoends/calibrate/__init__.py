@@ -12,10 +12,10 @@ Pure NumPy; SciPy and matplotlib are imported only by the functions that use the
 
 from .binning import ReliabilityBins
 from .calibration import Calibration, load_calibration
-from .fit import Fitted, fit_calibration
+from .conformal import ConformalThreshold, conformal_scores, fit_conformal, prediction_sets, set_members
 from .data import LabelledData, load_labelled
 from .evaluate import evaluate
-from .conformal import ConformalThreshold, conformal_scores, fit_conformal, prediction_sets, set_members
+from .fit import Fitted, fit_calibration
 from .metrics import (
     CalibrationMetrics,
     CalibrationReport,

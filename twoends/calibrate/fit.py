@@ -41,7 +41,8 @@ from ..head.activations import softmax
 from ..label_groups import LabelGroups
 from ..labels import LabelMap
 from .calibration import METHODS, Calibration
-from .conformal import METHODS as SCORES, fit_conformal, prediction_sets
+from .conformal import METHODS as SCORES
+from .conformal import fit_conformal, prediction_sets
 from .metrics import CalibrationReport, calibration_report
 from .ood import OODThreshold, fit_ood_threshold
 from .temperature import fit_temperature, fit_vector_scaling

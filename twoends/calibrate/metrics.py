@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CalibrationError, ConfigError
-from . import _checks
 from ..head.activations import log_softmax
+from . import _checks
 from .binning import ReliabilityBins, bin_sums, mass_edges, width_edges
 
 __all__ = [

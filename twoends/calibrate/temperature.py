@@ -20,8 +20,8 @@ import numpy as np
 
 from ..errors import CalibrationError, ConfigError
 from ..extras import require
-from . import _checks
 from ..head.activations import log_softmax, softmax
+from . import _checks
 
 __all__ = ["fit_temperature", "fit_vector_scaling", "TemperatureScaler", "nll_at_temperature"]
 

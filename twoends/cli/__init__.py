@@ -24,11 +24,14 @@ def _add_commands() -> None:
     main.add_command(predict)
     main.add_command(models)
     main.add_command(bench)
-    from .export import export; main.add_command(export)  # noqa: E702
-    from .serve import serve; main.add_command(serve)  # noqa: E702
-    from .evaluate import evaluate; main.add_command(evaluate)  # noqa: E702
-    from .calibrate import calibrate; main.add_command(calibrate)  # noqa: E702
-    from .doctor import doctor; main.add_command(doctor)  # noqa: E702
+    from .calibrate import calibrate
+    from .doctor import doctor
+    from .evaluate import evaluate
+    from .export import export
+    from .serve import serve
+
+    for command in (export, serve, evaluate, calibrate, doctor):
+        main.add_command(command)
 
 
 _add_commands()

@@ -97,7 +97,12 @@ def _sample_arrays() -> list:
 
 def _sample_texts() -> list:
     # real sentences of mixed length: the first lines of some standard-library docstrings
-    import collections, difflib, json as json_module, os, pathlib, textwrap  # noqa: E401
+    import collections  # noqa: E401
+    import difflib
+    import json as json_module
+    import os
+    import pathlib
+    import textwrap
 
     modules = (collections, difflib, json_module, os, pathlib, textwrap)
     return [m.__doc__.strip().split("\n\n")[0] for m in modules if m.__doc__]

@@ -53,8 +53,8 @@ def calibrate(data, output, method, alpha, score, objective, ood, ood_tpr, group
     and mean size of conformal sets). Apply the file with
     `twoends predict --calibration FILE` or twoends.load(..., calibration=FILE).
     """
-    from ..calibrate.fit import fit_calibration
     from ..calibrate.evaluate import collect_logits
+    from ..calibrate.fit import fit_calibration
 
     if model_kwargs.get("calibration"):
         fail("calibrate fits a new calibration on the raw model: drop --calibration")

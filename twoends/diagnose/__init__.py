@@ -12,7 +12,7 @@ output end  ``probabilities_as_logits``, ``softmax_axis``, ``activation``, ``lab
 Every one returns a list of ``Finding`` (empty: nothing wrong seen).
 """
 
-from .finding import Finding, Findings, SEVERITIES
+from .finding import SEVERITIES, Finding, Findings
 from .inputs import batch_shape, input_size, normalization
 from .model import KNOWN_ANSWERS, channel_order, known_answer, training_mode
 from .outputs import activation, labels, over_confidence, probabilities_as_logits, softmax_axis

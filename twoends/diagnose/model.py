@@ -17,8 +17,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..head.activations import log_softmax
-from .finding import Finding
 from ._probe import probe_for
+from .finding import Finding
 
 __all__ = ["training_mode", "known_answer", "channel_order", "KNOWN_ANSWERS", "known_photos"]
 

@@ -42,7 +42,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator
 
-
 from .. import errors
 from ..encoding import arrow_schema, from_row, to_arrow
 from ..errors import ConfigError, InputError

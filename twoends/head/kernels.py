@@ -272,7 +272,7 @@ def _top_blocked(x, k: int, axis: int, temperature):
     if n == 0 or (length is None and temperature is None):
         return None
     gm = None if length is None else kernels.empty((n, c // length), x2.dtype)
-    if temperature is None:
+    if temperature is None and gm is not None:  # (no temperature means a block length, so gm is there)
         kernels.block_max(x2[:, : gm.shape[1] * length].reshape(n, gm.shape[1], length), gm)
         acc = None
     else:

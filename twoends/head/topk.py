@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ConfigError
+from .activations import _quiet, log_sigmoid, logsumexp
 from .arrays import check_temperature, compute_dtype, namespace
 from .kernels import _top_blocked, select_top
-from .activations import _quiet, log_sigmoid, logsumexp
-from ..errors import ConfigError
 
 __all__ = ["TopK", "topk"]
 

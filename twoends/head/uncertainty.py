@@ -7,9 +7,9 @@ nats (natural log); divide by log(C) for a 0..1 scale.
 
 from __future__ import annotations
 
+from .activations import _quiet
 from .arrays import compute_dtype, namespace
 from .kernels import select_top
-from .activations import _quiet
 
 __all__ = ["entropy", "binary_entropy", "margin", "max_probability"]
 

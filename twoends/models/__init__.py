@@ -224,7 +224,9 @@ def _register_builtins() -> None:
     silero.register_all(register)
     hub.register_all(register_prefix)
     zero_shot.register_all(register)
-    from twoends.models import frameworks; frameworks.register_all(register, register_prefix)  # noqa: E702
+    from twoends.models import frameworks
+
+    frameworks.register_all(register, register_prefix)
 
 
 _register_builtins()

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-
 from ..classifier import Classifier
 from ..errors import ConfigError, ModelError
 from ..prediction import Prediction
