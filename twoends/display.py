@@ -44,7 +44,7 @@ STYLE = """<style>
 .twoends .label{font-size:16px;font-weight:600}
 .twoends .muted{color:#656d76}
 .twoends .bar{position:relative;width:220px;height:16px;background:#eef1f4;border-radius:3px;overflow:hidden}
-.twoends .bar>span{position:absolute;left:0;top:0;bottom:0;background:#2f6db5}
+.twoends .bar>span{position:absolute;left:0;top:0;bottom:0;background:#9cc0ea}
 .twoends .bar>em{position:absolute;left:6px;top:0;font-style:normal;font-size:11px;line-height:16px;color:#111}
 .twoends .error{color:#b42318;font-weight:600}
 .twoends .sev-error{color:#fff;background:#b42318}

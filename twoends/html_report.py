@@ -79,6 +79,7 @@ SCRIPT = """<script>
     order(asked && keys[asked[1]] ? asked[1] : "input");
   }
   window.addEventListener("hashchange", fromAddress);
+  document.getElementById("counts").textContent = document.getElementById("summary").textContent;
   fromAddress();
 })();
 </script>"""
@@ -128,7 +129,8 @@ def _head(title: str, settings: Mapping[str, Any], top_k: int) -> str:
         f'<body><div class="twoends"><h1>{esc(title)}</h1>'
         f'<p class="muted">written by twoends {esc(__version__)} on {esc(when)}</p>'
         f'<details open><summary>model and settings</summary><table class="settings">{rows}</table></details>'
-        f'<div class="controls"><label>sort: <select id="sort">{options}</select></label></div>'
+        f'<div class="controls"><label>sort: <select id="sort">{options}</select></label> '
+        f'<span id="counts" class="muted">(the counts are at the end of the page)</span></div>'
         f'<table id="report"><thead><tr><th></th><th>input</th><th>label</th><th>top {top_k}</th>'
         f"<th>entropy</th><th>margin</th></tr></thead><tbody id=\"rows\">\n"
     )
