@@ -14,12 +14,11 @@ import json
 
 import numpy as np
 import pytest
+from photos import load_photos, write_photos
 
 import twoends
 from twoends.calibrate.calibration import Calibration
 from twoends.models import imagenet_labels
-
-from photos import load_photos, write_photos
 
 torch = pytest.importorskip("torch")
 

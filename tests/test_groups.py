@@ -7,11 +7,10 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from photos import write_photos
 
 import twoends
 from twoends.cli import main
-
-from photos import write_photos
 
 CATS = [281, 282, 283, 284, 285]
 NAMED = {"cat": ["tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"], "dog": ["beagle", "basset"]}

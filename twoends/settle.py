@@ -220,7 +220,10 @@ def _partition(groups: LabelGroups, n: int) -> dict | None:
 def _describe_groups(head: HeadSettings, activation: str) -> dict:
     from .head.groups import SIGMOID_RULE, SOFTMAX_RULE
 
-    return {"groups": head.groups.to_dict(), "source": head.groups.source,
+    groups = head.groups
+    if groups is None:  # the caller asks only when there are groups; this keeps the type narrow
+        return {}
+    return {"groups": groups.to_dict(), "source": groups.source,
             "rule": SIGMOID_RULE if activation == "sigmoid" else SOFTMAX_RULE,
             "sets": "groups" if head.set_groups is not None else "classes"}
 

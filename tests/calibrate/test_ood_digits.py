@@ -129,9 +129,9 @@ def test_energy_separates_digits_5_to_9_and_real_images(digits, folders):
 
 
 def test_threshold_keeps_held_out_in_distribution_and_flags_rows(digits, folders, tmp_path):
-    from twoends.calibrate.fit import fit_calibration
     from twoends.calibrate.data import load_labelled
     from twoends.calibrate.evaluate import collect_logits
+    from twoends.calibrate.fit import fit_calibration
 
     _, _, model, _, _ = digits
     data = load_labelled(folders[0], NAMES)
@@ -157,9 +157,9 @@ def test_threshold_keeps_held_out_in_distribution_and_flags_rows(digits, folders
 
 
 def test_group_level_conformal_sets_cover_even_and_odd(digits, folders, tmp_path):
-    from twoends.calibrate.fit import fit_calibration
     from twoends.calibrate.data import load_labelled
     from twoends.calibrate.evaluate import collect_logits
+    from twoends.calibrate.fit import fit_calibration
 
     model = digits[2].weak
     data = load_labelled(folders[0], NAMES)

@@ -38,8 +38,13 @@ load_triton_first()  # before TensorFlow: see tf_first.py
 import tensorflow as tf  # noqa: E402
 
 from twoends.backends.base import Backend, ModelInfo
-from twoends.backends.model_ends import (class_outputs, final_activation, num_classes, outputs_from_activation,
-                                         spec_from_input_shape)
+from twoends.backends.model_ends import (
+    class_outputs,
+    final_activation,
+    num_classes,
+    outputs_from_activation,
+    spec_from_input_shape,
+)
 from twoends.errors import ConfigError, InputError, ModelError
 from twoends.options import RunOptions
 
@@ -327,7 +332,7 @@ def wrap_model(model: Any, *, spec: Any = None, labels: Any = None, activation: 
         return _from_tf_keras(model, name=label, output=output, **options)
     if getattr(model, "signatures", None):
         return _from_signature(model, name=label, signature=signature, output=output, **options)
-    fn = model if hasattr(model, "get_concrete_function") else getattr(model, "__call__", None)
+    fn = model if hasattr(model, "get_concrete_function") else getattr(model, "__call__", None)  # noqa: B004
     if fn is None or not hasattr(fn, "get_concrete_function") and not isinstance(model, tf.Module):
         raise ModelError(f"twoends cannot run a {type(model).__name__}: expected a SavedModel, a tf-keras model, "
                          "a tf.Module whose __call__ is a tf.function, or a tf.function")

@@ -27,8 +27,14 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from twoends.backends.base import Backend, ModelInfo
-from twoends.backends.model_ends import (class_outputs, num_classes, outputs_from_activation, pick_output,
-                                         run_in_chunks, spec_from_input_shape)
+from twoends.backends.model_ends import (
+    class_outputs,
+    num_classes,
+    outputs_from_activation,
+    pick_output,
+    run_in_chunks,
+    spec_from_input_shape,
+)
 from twoends.errors import ConfigError, InputError, ModelError
 from twoends.options import RunOptions
 from twoends.sidecar import find_sidecar, read_sidecar

@@ -21,8 +21,8 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
-from ..label_groups import LabelGroups
 from ..head.activations import log_softmax
+from ..label_groups import LabelGroups
 from .conformal import fit_conformal, prediction_sets
 from .metrics import calibration_report
 

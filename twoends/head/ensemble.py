@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .arrays import namespace
 from .activations import _quiet
+from .arrays import namespace
 
 __all__ = ["combine_logits", "combine_probabilities", "weighted_mean"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .arrays import namespace
 from .activations import _quiet, log_sigmoid
+from .arrays import namespace
 
 __all__ = ["group_probabilities", "SIGMOID_RULE", "SOFTMAX_RULE"]
 

@@ -30,10 +30,10 @@ from ..errors import ConfigError
 from ..label_groups import LabelGroups
 from ..labels import LabelMap
 from ..prediction import ClassScore, GroupScore, Prediction, PredictionBatch
-from .arrays import check_temperature, namespace, to_numpy
-from .kernels import select_top
 from .activations import _quiet, log_sigmoid, log_softmax, sigmoid
+from .arrays import check_temperature, namespace, to_numpy
 from .groups import group_probabilities
+from .kernels import select_top
 from .ood import OOD_METHODS, ood_scores
 from .uncertainty import binary_entropy, entropy, margin
 
@@ -188,7 +188,7 @@ class Head:
         good = [p for p in preds if p.ok and p.logits is not None]
         if not good:
             return list(preds)
-        logits = np.stack([p.logits for p in good])
+        logits = np.stack([np.asarray(p.logits) for p in good])
         if num_outputs == 1:
             logits = logits[:, 1:]
         head = self if self.outputs == "logits" else self.replace(outputs="logits")

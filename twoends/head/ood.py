@@ -23,8 +23,8 @@ shown. For a model that returns probabilities (its "logits" are log p), energy i
 
 from __future__ import annotations
 
-from .arrays import check_temperature, compute_dtype, namespace
 from .activations import _quiet, logsumexp
+from .arrays import check_temperature, compute_dtype, namespace
 
 __all__ = ["OOD_METHODS", "default_method", "describe_method", "ood_scores", "is_ood"]
 
