@@ -63,6 +63,24 @@ def test_a_prediction_shows_its_photo_labels_percentages_and_numbers(clf, photos
     assert len(repr(pred)) < 120 and "tiger cat" in repr(pred)
 
 
+def test_out_of_distribution_groups_and_members_are_shown(clf, photos):
+    import dataclasses
+
+    from twoends.prediction import GroupScore, MemberResult
+
+    pred = clf.predict(str(photos["chelsea"]))
+    second = clf.predict(str(photos["coffee"]))
+    shown = dataclasses.replace(
+        pred, ood=True, ood_score=7.25, groups=(GroupScore("cat", 0.92), GroupScore("dog", 0.03)),
+        members=(MemberResult("lite0", pred.top_k), MemberResult("other", second.top_k)),
+    )
+    page = shown._repr_html_()
+    assert "yes: none of the above" in page and "(score 7.250)" in page
+    assert "cat 92.0%" in page and "dog 3.0%" in page
+    assert f"lite0: {pred.label} {pred.probability:.1%}; other: {second.label} {second.probability:.1%}" in page
+    assert "none of the above" not in dataclasses.replace(pred, ood=False, ood_score=0.5)._repr_html_()
+
+
 def test_a_photo_given_in_memory_has_no_file_to_read_unless_passed(clf):
     from twoends.display import prediction_html
 

@@ -114,6 +114,15 @@ def _details(pred: Any) -> list[tuple[str, str]]:
         rows.append(("prediction set", f"{{{shown}}} <span class='muted'>({len(pred.prediction_set)} classes)</span>"))
     if pred.positive_labels is not None:
         rows.append(("over threshold", esc(", ".join(pred.positive_labels)) or "(none)"))
+    if pred.ood is not None:
+        flag = "<span class='error'>yes: none of the above</span>" if pred.ood else "no"
+        rows.append(("out of distribution", f"{flag} <span class='muted'>(score {number(pred.ood_score)})</span>"))
+    if pred.groups:
+        rows.append(("groups", ", ".join(f"{esc(g.label)} {percent(g.probability)}" for g in pred.groups[:5])))
+    if pred.members:
+        said = [f"{esc(m.model)}: {esc(m.top_k[0].label)} {percent(m.top_k[0].probability)}" if m.top_k
+                else f"{esc(m.model)}: -" for m in pred.members]
+        rows.append(("members", "; ".join(said)))
     head = f"{esc(pred.activation)}, temperature {pred.temperature:g}"
     if pred.calibration:
         head += f", calibration {esc(pred.calibration)}"

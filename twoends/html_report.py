@@ -153,6 +153,8 @@ def _row(i: int, pred: Prediction, uri: str | None, top_k: int) -> str:
     extra = ""
     if pred.prediction_set is not None:
         extra = f"<div class='muted'>set: {{{esc(', '.join(pred.prediction_set))}}}</div>"
+    if pred.ood:
+        extra += f"<div class='error'>out of distribution (score {number(pred.ood_score)})</div>"
     return (f'<tr data-i="{i}" data-name="{esc(name)}" data-p="{pred.probability!r}" data-h="{h}">'
             f"<td>{thumb_tag(uri, name)}</td><td>{esc(name)}</td>"
             f"<td><b>{esc(pred.label)}</b><div class='muted'>{percent(pred.probability)}</div></td>"
