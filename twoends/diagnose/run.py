@@ -168,6 +168,7 @@ def check(
     n_out = _num_outputs(logits, probabilities, n_classes)
     run("labels", None if labels is not None else "needs labels=", lambda: _out.labels(labels, num_outputs=n_out))
     q_in, q_out = quantization or (None, None)
+    no_batch = None if batch is not None else "needs batch= (the preprocessed inputs)"
     run("input-quantization", no_batch, lambda: _quant.input_quantization(batch, q_in))
     run("quantized-outputs", None if logits is not None else "needs logits= or the model and batch=",
         lambda: _quant.quantized_outputs(logits, q_out))
