@@ -52,7 +52,7 @@ def main() -> None:
         ready = np.stack([clf.plan(twoends.preprocess.decode_image(p)) for p in paths[:bs]])
         x = torch.from_numpy(ready).cuda()
 
-        def forward():
+        def forward(clf=clf, x=x):
             for _ in range(8):
                 clf.backend.forward(x)
             torch.cuda.synchronize()
@@ -61,7 +61,7 @@ def main() -> None:
         for overlap in (True, False):
             clf.overlap = overlap
             rows.append((f"end to end {precision}, {'overlap' if overlap else 'phased'}",
-                         timed(lambda: list(clf.predict_iter(paths)), len(paths))))
+                         timed(lambda clf=clf: list(clf.predict_iter(paths)), len(paths))))
         probs[precision] = np.stack([p.probabilities for p in clf.predict(paths[:64])])
     try:
         clf = twoends.load("efficientnet_lite0", device="cuda", runtime="onnxruntime", batch_size=bs)

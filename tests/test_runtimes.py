@@ -21,11 +21,10 @@ import numpy as np
 import pytest
 
 import twoends
+from tests.photos import load_photo, write_photos
 from twoends.errors import ConfigError
 from twoends.options import RunOptions
 from twoends.runtimes import cache, choose
-
-from tests.photos import load_photo, write_photos
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ["torch", "torchvision", "onnxruntime", "openvino", "transformers", "jax", "tensorflow", "keras"]

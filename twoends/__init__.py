@@ -12,6 +12,10 @@ The consumers load on first use, through module attributes (PEP 562):
 
 import importlib
 
+from ._version import __version__
+from .api import load, wrap
+from .classifier import Classifier
+from .ensemble import Ensemble, ensemble
 from .errors import (
     AudioTooLongError,
     CalibrationError,
@@ -24,15 +28,11 @@ from .errors import (
     OutputError,
     TwoEndsError,
 )
-from .api import load, wrap
-from .classifier import Classifier
-from .ensemble import Ensemble, ensemble
 from .head import Head, log_softmax, logsumexp, sigmoid, softmax, topk
 from .labels import LabelMap
 from .options import RunOptions
 from .prediction import ClassScore, Prediction, PredictionBatch, Segment
 from .preprocess import AudioClip, AudioSpec, ImageSpec
-from ._version import __version__
 
 # name -> (module, attribute or None for the module itself): imported when first asked for
 _LAZY = {

@@ -14,8 +14,8 @@ from typing import Any, Iterator
 from .backends.base import Backend
 from .errors import ConfigError
 from .head import Head
-from .prediction import Prediction, PredictionList
 from .head.windows import combine_windows
+from .prediction import Prediction, PredictionList
 from .preprocess.protocol import Windows, apply_deferred
 from .runner import Prepared, prepared_batches
 from .settle import Settled, check_positive, settle

@@ -125,7 +125,8 @@ class TableWriter:
     """Rows gathered, then printed as one rich table (for people, on a terminal)."""
 
     def __init__(self, console, top_k: int = 3):
-        self.console, self.top_k, self.rows = console, top_k, []
+        self.console, self.top_k = console, top_k
+        self.rows: list[Prediction] = []
 
     def write(self, pred: Prediction) -> None:
         self.rows.append(pred)
@@ -145,9 +146,11 @@ class TableWriter:
         timed = any(p.segments for p in self.rows)
         if timed:
             table.add_column("segments (s)", overflow="fold")
+        from rich.markup import escape
+
         for p in self.rows:
-            if not p.ok:
-                cells = [p.input or "", f"[red]{p.error['type']}[/red]", "", f"[red]{p.error['message']}[/red]"]
+            if p.error is not None:  # escaped: a message's own brackets are text, not rich markup
+                cells = [p.input or "", f"[red]{escape(p.error['type'])}[/red]", "", f"[red]{escape(p.error['message'])}[/red]"]
             elif p.ood:  # over the fitted threshold: the top class is shown only as the closest one
                 rest = ", ".join(f"{s.label} {s.probability:.1%}" for s in p.top_k[: self.top_k])
                 cells = [p.input or "", "[yellow]none of the above[/yellow]", "", f"[dim]closest: {rest}[/dim]"]

@@ -9,10 +9,9 @@ ov = pytest.importorskip("openvino")
 pytest.importorskip("onnx")
 
 import twoends  # noqa: E402
+from tests.backends.test_onnx import batch_of, reference, softmax, tiny_graph  # noqa: E402
 from twoends.backends.openvino import from_path, supported_precisions  # noqa: E402
 from twoends.errors import ConfigError, InputError, ModelError  # noqa: E402
-
-from tests.backends.test_onnx import batch_of, reference, softmax, tiny_graph  # noqa: E402
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])

@@ -6,7 +6,6 @@ numbers, never for claims about predictions); the clips are espeak-ng speech.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

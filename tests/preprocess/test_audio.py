@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from tests import audio  # noqa: E402
-
 from twoends.errors import AudioTooLongError, ConfigError, DecodeError, InputError  # noqa: E402
 from twoends.preprocess.audio import AudioClip, decode_audio  # noqa: E402
 from twoends.preprocess.audio_spec import AudioPlan, AudioSpec  # noqa: E402

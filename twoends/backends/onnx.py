@@ -28,10 +28,19 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from twoends.options import RunOptions
-from twoends.backends.graph import (GraphBackend, Port, fixed_batch, graph_model_info, one_input, onnx_final_op,
-                                    pick_output, read_side, show_shape)
+from twoends.backends.graph import (
+    GraphBackend,
+    Port,
+    fixed_batch,
+    graph_model_info,
+    one_input,
+    onnx_final_op,
+    pick_output,
+    read_side,
+    show_shape,
+)
 from twoends.errors import ConfigError, ModelError
+from twoends.options import RunOptions
 from twoends.sidecar import METADATA_KEY
 
 __all__ = ["OnnxBackend", "from_path", "providers_for", "tuned_session_options", "usable_cores"]

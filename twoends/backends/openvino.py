@@ -24,8 +24,16 @@ from typing import Any
 import numpy as np
 import openvino as ov
 
-from twoends.backends.graph import (GraphBackend, Port, fixed_batch, graph_model_info, one_input, pick_output,
-                                    read_side, show_shape)
+from twoends.backends.graph import (
+    GraphBackend,
+    Port,
+    fixed_batch,
+    graph_model_info,
+    one_input,
+    pick_output,
+    read_side,
+    show_shape,
+)
 from twoends.errors import ConfigError, ModelError
 from twoends.options import RunOptions
 from twoends.sidecar import METADATA_KEY

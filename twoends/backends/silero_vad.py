@@ -93,9 +93,8 @@ def model_file():
 
 def build(*, run: RunOptions | None = None, threads: int = 1) -> SileroVadBackend:
     """``twoends.load("silero_vad")``. ``threads``: ONNX Runtime threads per call (the LSTM is sequential: 1 is fastest)."""
-    from twoends.preprocess.audio_spec import AudioSpec
-
     from twoends.errors import ConfigError
+    from twoends.preprocess.audio_spec import AudioSpec
 
     run = run or RunOptions()
     run.require("silero_vad (ONNX Runtime on the CPU)", set())

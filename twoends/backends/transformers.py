@@ -29,13 +29,13 @@ import transformers
 from transformers import PreTrainedModel
 
 from twoends.backends.base import ModelInfo
-from twoends.options import RunOptions
+from twoends.backends.text_batches import SORT_BATCHES, Tokenized, pad, run_sorted, tokenize
 from twoends.backends.torch import TorchBackend, info_from_module
 from twoends.errors import ConfigError, ModelError
+from twoends.options import RunOptions
 from twoends.preprocess.image_plan import ImageInput
 from twoends.preprocess.protocol import InputSpec, Limits
 from twoends.preprocess.spec import INTERPOLATIONS, ImageSpec
-from twoends.backends.text_batches import SORT_BATCHES, Tokenized, pad, run_sorted, tokenize
 from twoends.preprocess.text import TextInput, TextSpec
 
 __all__ = [

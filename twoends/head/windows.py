@@ -92,7 +92,7 @@ def _segments(head: Any, x: np.ndarray, p: np.ndarray, t0: np.ndarray, t1: np.nd
 def _runs(mask: np.ndarray, t0: np.ndarray, t1: np.ndarray, gap: float) -> list[tuple[int, int]]:
     """[a, b) index ranges of consecutive True windows, joined across gaps of at most ``gap`` seconds."""
     runs: list[list[int]] = []
-    for i in np.flatnonzero(mask):
+    for i in map(int, np.flatnonzero(mask)):
         if runs and (runs[-1][1] == i or t0[i] - t1[runs[-1][1] - 1] <= gap + 1e-9):
             runs[-1][1] = i + 1
         else:

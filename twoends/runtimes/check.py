@@ -138,7 +138,7 @@ def export_and_check(backend: Any, plan: Any, folder: Path, open_graph: Callable
                 record["runtimes"][key] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
                 continue
             found = compare(got, want)
-            found["inputs_per_s"] = round(inputs_per_s(lambda: rt.forward(rb), len(values)), 1)
+            found["inputs_per_s"] = round(inputs_per_s(lambda rt=rt, rb=rb: rt.forward(rb), len(values)), 1)
             found["ok"] = precision != "fp32" or found["max_dp"] <= TOLERANCE
             record["runtimes"][key] = found
     return record
