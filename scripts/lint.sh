@@ -13,6 +13,6 @@ run() {
   "$py" -m "$@" || status=1
 }
 run ruff check --no-cache .
-run ruff format --check --no-cache .
+run ruff format --check --output-format concise --no-cache .
 run mypy
 exit $status
