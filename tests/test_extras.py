@@ -116,3 +116,10 @@ def test_a_broken_install_is_not_called_missing(monkeypatch, tmp_path):
     with pytest.raises(twoends.ConfigError, match="a feature needs not_a_module_at_all, which is not installed: "
                                                   "pip install not_a_module_at_all"):
         require("not_a_module_at_all", "a feature")
+
+
+def test_a_tflite_model_without_litert(monkeypatch, tmp_path):
+    hide(monkeypatch, "ai_edge_litert")
+    with pytest.raises(twoends.ModelError) as e:
+        twoends.load(f"tflite:{tmp_path / 'model.tflite'}")
+    assert 'needs ai-edge-litert, which is not installed: pip install "twoends[tensorflow]"' in str(e.value)

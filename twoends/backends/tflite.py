@@ -185,10 +185,9 @@ class TFLiteBackend(Backend):
 
 
 def _interpreter(path: Path, num_threads: int | None):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        raise ModelError("'tflite:' models run with LiteRT, which is not installed: pip install ai-edge-litert") from None
+    from twoends.extras import require
+
+    Interpreter = require("ai_edge_litert.interpreter", "'tflite:' models (LiteRT)", error=ModelError).Interpreter
     try:
         return Interpreter(model_path=str(path), num_threads=num_threads)
     except Exception as e:  # LiteRT raises ValueError / RuntimeError for files it cannot read

@@ -167,9 +167,11 @@ def _decode_with_av(source: Any, name: str, max_seconds: float | None) -> AudioC
     try:
         import av
     except ImportError:
+        from ..extras import install_hint
+
         raise DecodeError(
-            f"{name} is not WAV/FLAC/OGG (what soundfile reads); MP3, M4A, Opus and video files need PyAV: "
-            "pip install av (or twoends[audio])"
+            f"{name} is not WAV/FLAC/OGG (what soundfile reads); MP3, M4A, Opus and video files need PyAV, "
+            f"which is not installed: {install_hint('av')}"
         ) from None
     try:
         container = av.open(source, mode="r")
