@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 import threading
 import warnings
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DecodeError, ImageTooLargeError, InputError
+from .files import open_regular_file
 
 #: Pillow's own warning threshold (1024 * 1024 * 1024 // 4 // 3 pixels, about 89.5 M).
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -117,17 +117,8 @@ def _from_stream(stream: Any, limits: tuple, draft_size: Any) -> Image.Image:
 
 
 def _from_path(path: str, limits: tuple, draft_size: Any) -> Image.Image:
-    try:
-        fp = open(path, "rb")
-    except FileNotFoundError:
-        raise DecodeError(f"cannot decode {path}: no such file; check the path") from None
-    except IsADirectoryError:
-        raise DecodeError(f"cannot decode {path}: it is a directory; pass the folder as a source instead") from None
-    except OSError as e:
-        raise DecodeError(f"cannot decode {path}: cannot open it ({e.strerror or e})") from None
-    with fp:
-        st = os.fstat(fp.fileno())
-        if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+    with open_regular_file(path) as fp:  # never blocks: a FIFO or a device is refused, not read
+        if os.fstat(fp.fileno()).st_size == 0:
             raise DecodeError(f"cannot decode {path}: the file is empty (0 bytes); expected an image file")
         return _from_file(fp, path, limits, draft_size)
 

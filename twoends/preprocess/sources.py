@@ -136,6 +136,8 @@ def _walk(root: str, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> Iterator[
 
     Only one folder's names are held at a time per level (sorting needs them);
     hidden entries are skipped; symlinked folders are followed once (no loops).
+    Each entry is looked at on its own, so one bad entry (a symlink loop, a broken
+    link) never hides the good files next to it.
     """
     seen: set[tuple[int, int]] = set()
 
@@ -146,15 +148,17 @@ def _walk(root: str, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> Iterator[
                 return
             seen.add((st.st_dev, st.st_ino))
             with os.scandir(folder) as it:
-                entries = sorted((e.name, e.is_dir()) for e in it if not e.name.startswith("."))
+                names = sorted(e.name for e in it if not e.name.startswith("."))
         except OSError as e:  # one bad folder is one error row, not a crash
             yield folder, DecodeError(f"cannot read folder {folder}: {e.strerror or e}; check its permissions"), False
             return
-        for name, is_dir in entries:
+        for name in names:
             path = os.path.join(folder, name)
-            if is_dir:
+            if os.path.isdir(path):  # False for a broken link or a symlink loop (isdir never raises)
                 yield from visit(path)
             elif os.path.splitext(name)[1].lower() in extensions:
+                # a broken link, a symlink loop or a FIFO named x.jpg is still one entry: one
+                # row that says what it is (decode_image refuses it without blocking on it)
                 yield path, path, False
 
     return visit(root)

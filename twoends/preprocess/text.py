@@ -20,6 +20,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Iterator, Mapping, NamedTuple
 
+from .files import open_regular_file
 from ..errors import ConfigError, DecodeError, InputError
 from .protocol import DataSpec, InputPlan, Limits, resolve_input_spec
 from .sources import Item
@@ -148,8 +149,9 @@ def _read_text(path: str, max_chars: int | None) -> str:
     try:
         if max_chars is not None and os.path.getsize(path) > 4 * max_chars:  # UTF-8: at most 4 bytes a char
             raise InputError(f"{path} is {os.path.getsize(path)} bytes, over the {max_chars}-character limit")
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        with open_regular_file(path, what="read") as f:  # a FIFO or a device is refused, never read
+            limit = -1 if max_chars is None else 4 * max_chars + 1
+            return f.read(limit).decode("utf-8")
     except FileNotFoundError:
         raise DecodeError(f"no such file: {path}; for a text model a str is the text itself, a Path is a file") from None
     except UnicodeDecodeError as e:
