@@ -27,7 +27,6 @@ def open_regular_file(path: str, *, what: str = "decode") -> BinaryIO:
         raise DecodeError(f"cannot {what} {path}: it is a directory; pass the folder as a source instead") from None
     except OSError as e:
         raise DecodeError(f"cannot {what} {path}: cannot open it ({e.strerror or e})") from None
-    f = os.fdopen(fd, "rb")
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
@@ -38,9 +37,9 @@ def open_regular_file(path: str, *, what: str = "decode") -> BinaryIO:
                 "(read a stream yourself and pass its bytes instead)"
             )
     except BaseException:
-        f.close()
+        os.close(fd)
         raise
-    return f
+    return os.fdopen(fd, "rb")
 
 
 def _kind(mode: int) -> str:
