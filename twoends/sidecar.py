@@ -51,6 +51,9 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
 def parse_sidecar(text: str, *, where: str = "sidecar") -> dict[str, Any]:
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{where}: nests JSON too deeply to be a twoends sidecar; "
+                          "delete it or write it again with `twoends export`") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{where}: expected a twoends sidecar JSON object, got invalid JSON ({e}); "
                           "delete it or write it again with `twoends export`") from None
@@ -64,7 +67,32 @@ def parse_sidecar(text: str, *, where: str = "sidecar") -> dict[str, Any]:
     labels = data.get("labels")
     if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
         raise ConfigError(f"{where}: \"labels\" must be a list of strings or null")
+    for key, ok, expected in _FIELD_TYPES:
+        if data.get(key) is not None and not ok(data[key]):
+            shown = repr(data[key])
+            raise ConfigError(f"{where}: \"{key}\" must be {expected} or null, got {shown[:80]}; "
+                              "write the sidecar again with `twoends export`")
     return data
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 1000
+
+
+# every other field's type: a hand-edited sidecar fails here, by name, not deep inside a backend
+_FIELD_TYPES = (
+    ("model", lambda v: isinstance(v, str), "a string"),
+    ("twoends_version", lambda v: isinstance(v, str), "a string"),
+    ("spec", lambda v: isinstance(v, dict), "a JSON object (an ImageSpec's fields)"),
+    ("activation", lambda v: v in ("softmax", "sigmoid", "auto"), "'softmax', 'sigmoid' or 'auto'"),
+    ("outputs", lambda v: v in ("logits", "probabilities"), "'logits' or 'probabilities'"),
+    ("input_name", lambda v: isinstance(v, str), "a string"),
+    ("output_name", lambda v: isinstance(v, str), "a string"),
+    ("opset", _is_int, "a whole number"),
+    ("exporter", lambda v: isinstance(v, str), "a string"),
+    ("source", lambda v: isinstance(v, (str, dict)), "a string or an object"),
+    ("check", lambda v: isinstance(v, dict), "a JSON object"),
+)
 
 
 def write_sidecar(path: str | Path, fields: Mapping[str, Any]) -> Path:

@@ -78,11 +78,12 @@ def test_a_bad_file_is_an_error_row_and_exit_1(photos, tmp_path):
     assert "2 inputs: 1 predicted, 1 failed" in r.stderr
 
 
-def test_unknown_model_and_empty_folder_are_clear_errors(tmp_path):
-    r = _run("predict", tmp_path, "--model", "efficientnet_lite00")
+def test_unknown_model_and_empty_folder_are_clear_errors(tmp_path, photos):
+    r = _run("predict", photos["coffee"], "--model", "efficientnet_lite00")
     assert r.exit_code == 2 and "did you mean" in r.stderr.lower()
-    r = _run("predict", tmp_path)
-    assert r.exit_code == 2 and "no images found" in r.stderr
+    # the path is checked before the model is looked up: the empty folder is the error, not the name
+    r = _run("predict", tmp_path, "--model", "efficientnet_lite00")
+    assert r.exit_code == 2 and "no images found" in r.stderr and "did you mean" not in r.stderr.lower()
 
 
 def test_models_lists_the_default():

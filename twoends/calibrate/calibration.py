@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..encoding import json_safe
+from .file_checks import check_calibration_dict
 from ..errors import CalibrationError, ConfigError
 from ..label_groups import LabelGroups
 from ..labels import LabelMap
@@ -223,20 +224,17 @@ class Calibration:
                 "(written by `twoends calibrate`)"
             )
         version = d.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
             raise CalibrationError(
                 f"{where} has format_version {version!r}; this twoends reads up to {FORMAT_VERSION}: upgrade twoends"
             )
-        labels = d.get("labels")
-        if not isinstance(labels, list) or len(labels) != d.get("n_classes"):
-            raise CalibrationError(f"{where}: expected 'labels' as a list of n_classes={d.get('n_classes')} names")
+        check_calibration_dict(d, where, METHODS)  # every field's type and range, before anything is built
+        labels = d["labels"]
         if labels_hash(labels) != d.get("labels_sha256"):
             raise CalibrationError(
                 f"{where}: the label names do not match labels_sha256 (the file was edited or damaged); "
                 "fit the calibration again"
             )
-        if d.get("method") not in METHODS:
-            raise CalibrationError(f"{where}: expected method one of {METHODS}, got {d.get('method')!r}")
         try:
             conformal = None if d.get("conformal") is None else ConformalThreshold.from_dict(
                 {k: v for k, v in d["conformal"].items() if k != "score"}
@@ -259,7 +257,7 @@ class Calibration:
                 groups=None if d.get("groups") is None else LabelGroups.resolve(d["groups"], labels, source=where),
                 level=d.get("level", "classes"),
             )
-        except (ConfigError, TypeError, ValueError) as exc:
+        except (ConfigError, TypeError, ValueError, OverflowError, AttributeError, KeyError) as exc:
             if isinstance(exc, CalibrationError):
                 raise
             raise CalibrationError(f"{where}: {exc}") from None
@@ -287,6 +285,10 @@ class Calibration:
             raise CalibrationError(f"calibration file not found: {str(p)!r} (write one with `twoends calibrate`)")
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
+        except RecursionError:
+            raise CalibrationError(f"{p} nests JSON too deeply to be a calibration file (written by `twoends calibrate`)") from None
+        except OSError as exc:
+            raise CalibrationError(f"cannot read the calibration file {p}: {exc.strerror or exc}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CalibrationError(f"{p} is not valid JSON ({exc}): expected a file written by `twoends calibrate`") from None
         return cls.from_dict(data, source=str(p))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import click
@@ -60,6 +61,52 @@ def fail(message: str, code: int = 2) -> None:
     # own brackets (pip install "twoends[serve]") are text, not rich markup
     stderr_console().print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
+
+
+def check_model_options(model_kwargs: dict) -> None:
+    """Check the model options that need no model (temperature, labels, calibration file) and exit 2
+    with the fix when one is wrong; a calibration file is loaded here, once, and handed on."""
+    import twoends
+    from twoends.head.arrays import check_temperature
+
+    try:
+        if model_kwargs.get("temperature") is not None:
+            check_temperature(model_kwargs["temperature"])
+        if model_kwargs.get("labels") is not None:
+            from twoends.labels import LabelMap
+
+            LabelMap.from_any(model_kwargs["labels"])
+        if model_kwargs.get("calibration") is not None:
+            if model_kwargs.get("temperature") is not None:
+                fail("--calibration sets the temperature itself: drop --temperature (or the calibration file)")
+            from twoends.calibrate.calibration import load_calibration
+
+            model_kwargs["calibration"] = load_calibration(model_kwargs["calibration"])
+    except twoends.TwoEndsError as exc:
+        fail(str(exc))
+
+
+def check_output_file(path: str, *, append: bool) -> None:
+    """-o FILE can be written (checked without truncating it): exit 2 now, not after the model loaded."""
+    import stat
+
+    if os.path.isdir(path):
+        fail(f"-o {path} is a folder; expected a file name, e.g. -o {os.path.join(path, 'predictions.jsonl')}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        fail(f"cannot write -o {path}: the folder {folder} does not exist; create it first")
+    existed = os.path.lexists(path)
+    if existed and not os.path.exists(path):
+        fail(f"cannot write -o {path}: it is a broken link or a symlink loop")
+    if existed and stat.S_ISFIFO(os.stat(path).st_mode):
+        fail(f"-o {path} is a FIFO (named pipe); expected a file (or leave -o out to write to stdout)")
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        fail(f"cannot write -o {path}: {e.strerror or e}; check the folder's permissions and free space")
+    if not existed:
+        os.unlink(path)  # made only to test it: a run that stops before writing leaves nothing behind
 
 
 def load_classifier(*, model, device, labels, temperature, workers, max_pixels, max_seconds=None, precision="fp32",

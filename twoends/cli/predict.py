@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 from contextlib import ExitStack
 from functools import partial
+from pathlib import Path
 
 import click
 
 from ..errors import TwoEndsError
-from ..resume import completed_inputs
-from ..writers import FORMATS, ParquetWriter, format_for_path, make_writer
-from ._common import fail, load_classifier, model_options, stderr_console
+from ..resume import completed_inputs, input_key
+from ..writers import CSV_COLUMNS, FORMATS, ParquetWriter, format_for_path, make_writer
+from ._common import check_model_options, check_output_file, fail, load_classifier, model_options, stderr_console
 
 
 @click.command()
@@ -41,28 +43,33 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
     """
     if ray_address and engine != "ray":
         fail("--ray-address is for --engine ray: add --engine ray, or drop --ray-address")
-    on_ray = _ray_engine() if engine == "ray" else None  # a missing Ray fails here, before any output is opened
-    clf = load_classifier(top_k=top_k, batch_size=batch_size, **model_kwargs)  # also checks the options before Ray starts
+    # everything that can be checked without the model is checked first: a wrong option or
+    # path is exit 2 in a moment, never a traceback after a model has loaded
+    check_model_options(model_kwargs)
     fmt = fmt or (format_for_path(output) if output else None) or ("table" if sys.stdout.isatty() and not output else "jsonl")
+    if output:
+        check_output_file(output, append=resume)
+    if fmt == "parquet":
+        _need_pyarrow()
     done: set[str] = set()
     if resume:
         if not output:
             fail("--resume needs -o FILE: it skips the inputs already written there")
+        columns = CSV_COLUMNS + (["logits", "probabilities"] if include_vectors else [])
         try:
-            done = completed_inputs(output, fmt)
+            done = {input_key(i) for i in completed_inputs(output, fmt, columns)}
         except TwoEndsError as exc:
             fail(str(exc))
-    found = total = 0
-    items = clf.plan.items  # what a path, folder or glob yields for this model's kind of input
-    for item in items(list(paths)):  # a cheap walk: names only, nothing decoded
-        found += 1
-        total += item.id not in done
+    if not any(_has_files(p) for p in paths):  # before the model: an empty folder is empty for any kind
+        fail(f"no images found in {', '.join(paths)} (no files at all): expected image files (or audio/text files "
+             "for such models), folders of them or glob patterns")
+    on_ray = _ray_engine() if engine == "ray" else None  # a missing Ray fails here, before any output is opened
+    clf = load_classifier(top_k=top_k, batch_size=batch_size, **model_kwargs)  # also checks the options before Ray starts
+    inputs, found, total = _inputs(clf, paths, done)
     if found == 0:
         kind = "images" if clf.plan.kind == "image" else f"{clf.plan.kind} files"
         fail(f"no {kind} found in {', '.join(paths)}: expected {kind}, folders of them or glob patterns")
     skipped = found - total
-    # inputs from the command line are paths, and a path's item id is the path itself
-    inputs = (item.payload for item in items(list(paths)) if item.id not in done) if done else list(paths)
     err = stderr_console()
     if model_kwargs.get("compile_model") and not on_ray:
         err.print("[dim]compiling the model on the first batch (tens of seconds on a small CPU)...[/dim]", highlight=False)
@@ -82,20 +89,61 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
                            kind=clf.plan.kind)
         else:
             preds = clf.predict_iter(inputs)
-        for pred in preds:
-            failed += not pred.ok
-            writer.write(pred)
+        try:
+            for pred in preds:
+                failed += not pred.ok
+                writer.write(pred)
+                if bar is not None:
+                    bar.advance(task)
             if bar is not None:
-                bar.advance(task)
-        if bar is not None:
-            bar.stop()
-        writer.close()
+                bar.stop()
+            writer.close()
+        except OSError as e:  # a full disk, a removed folder: say so, and how to carry on
+            again = " (run again with --resume to carry on)" if fmt in ("jsonl", "csv") and output else ""
+            fail(f"writing {output or 'the output'} failed: {e.strerror or e}{again}")
     ok = total - failed
     msg = f"{total} input{'s' * (total != 1)}: {ok} predicted, {failed} failed"
     if skipped:
         msg += f" ({skipped} done before)"
     err.print(f"[red]{msg}[/red] (see the error rows)" if failed else f"[dim]{msg}[/dim]", highlight=False)
     sys.exit(1 if failed else 0)
+
+
+def _inputs(clf, paths, done):
+    """(what to predict, how many inputs were found, how many are left after --resume).
+
+    A text model reads a file named on the command line as its text (the row's input is
+    the path); an argument that is no file is the text itself. Image models take paths,
+    folders and globs. Inputs from the command line are paths, and a path's item id is
+    the path itself, so resuming can hand on the ids of the inputs not yet done.
+    """
+    if clf.plan.kind == "text":
+        args = [Path(p) if os.path.isfile(p) else p for p in paths]
+        keep = [a for a, item in zip(args, clf.plan.items(args), strict=True) if input_key(item.id) not in done]
+        return keep, len(args), len(keep)
+    found = total = 0
+    items = clf.plan.items  # what a path, folder or glob yields for this model's kind of input
+    for item in items(list(paths)):  # a cheap walk: names only, nothing decoded
+        found += 1
+        total += input_key(item.id) not in done
+    inputs = (item.payload for item in items(list(paths)) if input_key(item.id) not in done) if done else list(paths)
+    return inputs, found, total
+
+
+def _has_files(path: str) -> bool:
+    """False for a folder without a single file below it, or a glob that matches nothing (cheap: stops at one)."""
+    if os.path.isdir(path):
+        return any(files for _, _, files in os.walk(path, followlinks=False))
+    if any(c in path for c in "*?["):
+        return next(glob.iglob(path, recursive=True), None) is not None
+    return True  # a file, or a missing one: its own error row (or, for a text model, the text itself)
+
+
+def _need_pyarrow():
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is None:
+        fail("Parquet output needs pyarrow: pip install pyarrow (or write .jsonl / .csv)")
 
 
 def _ray_engine():

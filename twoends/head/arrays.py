@@ -65,7 +65,18 @@ def check_temperature(temperature: Any) -> float:
             f"temperature must be finite and > 0 (1.0 leaves logits unchanged; > 1 softens, "
             f"< 1 sharpens), got {temperature!r}"
         )
+    if not TEMPERATURE_RANGE[0] <= t <= TEMPERATURE_RANGE[1]:
+        # logits / 1e-300 overflow to inf and the probabilities become NaN; no fitted or
+        # useful temperature lies outside this range (twoends calibrate fits within 0.05-20)
+        raise ConfigError(
+            f"temperature must be between {TEMPERATURE_RANGE[0]:g} and {TEMPERATURE_RANGE[1]:g} (1.0 leaves logits "
+            f"unchanged; > 1 softens, < 1 sharpens), got {temperature!r}"
+        )
     return t
+
+
+#: the temperatures a head accepts: logits up to 1e4 divided by the smallest stay finite in float32
+TEMPERATURE_RANGE = (1e-4, 1e4)
 
 
 def to_numpy(x) -> np.ndarray:

@@ -72,6 +72,14 @@ class ImageSpec(DataSpec):
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
+        try:
+            self._check()
+        except ConfigError:
+            raise
+        except (TypeError, ValueError, OverflowError) as e:  # a hand-edited sidecar or spec dict: say which
+            raise ConfigError(f"invalid ImageSpec ({type(e).__name__}: {e}); see ImageSpec's fields and their types") from None
+
+    def _check(self) -> None:
         # Normalise lists (from JSON) to tuples so equality and hashing are exact.
         size = _int_pair(self.input_size)
         object.__setattr__(self, "input_size", size)
