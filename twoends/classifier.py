@@ -9,10 +9,13 @@ The Classifier talks to its input end only through the input protocol
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Iterator
 
+import numpy as np
+
 from .backends.base import Backend
-from .errors import ConfigError
+from .errors import ConfigError, ModelError, TwoEndsError
 from .head import Head
 from .head.windows import combine_windows
 from .prediction import Prediction, PredictionList
@@ -51,6 +54,7 @@ class Classifier:
         #: decoding overlaps the forward pass (True) or takes turns with it (False); None: by the device
         self.overlap: bool | None = None
         backend.plan_batches(settled.batch_size)
+        self._looked = False  # the first batch's outputs are looked at once (probabilities taken for logits?)
 
     # read-only views of the settled record, for convenience
     name = property(lambda self: self.settled.name)
@@ -78,7 +82,14 @@ class Classifier:
     def predict(self, x: Any, *, batch_size: int | None = None) -> Prediction | list[Prediction]:
         """One Prediction for one input; a list, in input order, for many (a notebook shows it as a table)."""
         results = PredictionList(self.predict_iter(x, batch_size=batch_size))
-        return results[0] if self.plan.is_single(x) else results
+        if not self.plan.is_single(x):
+            return results
+        one = results[0]
+        if one.error is not None and one.error["type"] == "ModelError":
+            # one input and the model itself could not run on it: nothing to stream past, and an
+            # error row whose .label is None would pass unnoticed
+            raise ModelError(one.error["message"])
+        return one
 
     def predict_iter(self, inputs: Any, *, batch_size: int | None = None, timings: Any = None) -> Iterator[Prediction]:
         """Predictions one by one, in input order, never holding more than a few batches.
@@ -137,6 +148,22 @@ class Classifier:
             self.settled = self.settled.with_outputs(n)
         return self.settled
 
+    def _warn_if_probabilities(self, preds: list[Prediction]) -> None:
+        """A softmax inside the model's forward() is invisible to the backend: its outputs show it."""
+        if self.settled.head.outputs != "logits" or self.settled.sources.get("outputs") == "explicit":
+            return
+        rows = [np.asarray(p.logits, dtype=np.float64) for p in preds if p.ok and p.logits is not None]
+        if not rows or rows[0].ndim != 1 or rows[0].size < 2:
+            return
+        z = np.stack(rows)
+        if np.isfinite(z).all() and ((z >= 0) & (z <= 1)).all() and np.allclose(z.sum(-1), 1, atol=1e-3):
+            warnings.warn(
+                f"{self.name}: the model's outputs look like probabilities (every row in [0, 1], summing to 1): "
+                "a softmax inside forward()? They are softmaxed again, which flattens every answer. Pass "
+                "outputs='probabilities' to twoends.wrap/load (or make the model return its logits)",
+                RuntimeWarning, stacklevel=4,
+            )
+
     def _forward(self, good: list[Prepared], timings: Any = None) -> list[Prediction]:
         try:
             with timed(timings, "preprocess"):
@@ -145,13 +172,30 @@ class Classifier:
                 logits = self.backend.forward(self.backend.collate(values))
             with timed(timings, "postprocess"):  # on an accelerator this includes waiting for the device
                 if isinstance(values[0], Windows):  # inputs cut into windows (long audio): one row per input
-                    return combine_windows(self.head, logits, [len(v) for v in values], [v.starts for v in values],
-                                           [v.ends for v in values], [v.merge_gap for v in values],
-                                           [p.id for p in good])
-                return list(self.head(logits, inputs=[p.id for p in good]))
+                    preds = combine_windows(self.head, logits, [len(v) for v in values], [v.starts for v in values],
+                                            [v.ends for v in values], [v.merge_gap for v in values],
+                                            [p.id for p in good])
+                else:
+                    preds = list(self.head(logits, inputs=[p.id for p in good]))
         except Exception as exc:
             if len(good) == 1:
-                return [Prediction.failed(good[0].id, exc, model=self.name)]
+                return [Prediction.failed(good[0].id, _as_twoends_error(exc), model=self.name)]
+        else:
+            if not self._looked:
+                self._looked = True
+                self._warn_if_probabilities(preds)
+            return preds
         # the batch failed as a whole: run its inputs one by one so only the culprits fail
         return [pred for p in good for pred in self._forward([p], timings)]
 
+
+def _as_twoends_error(exc: Exception) -> Exception:
+    """A failure inside the model's own code (a framework error) becomes a ModelError that says so;
+    errors twoends raised (a bad input, NaN outputs) stay what they are."""
+    if isinstance(exc, TwoEndsError):
+        return exc
+    return ModelError(
+        f"the model failed on this input ({type(exc).__name__}: {str(exc).strip()[:500]}); the input was "
+        "prepared as the settled spec says (clf.describe()): check that it is what the model expects "
+        "(input size, layout NCHW/NHWC, dtype)"
+    )

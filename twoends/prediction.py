@@ -146,6 +146,12 @@ class Prediction:
 
     def top(self, k: int | None = None) -> list[tuple[str, float]]:
         """``[(label, probability), ...]`` best first (up to the k the head kept)."""
+        if self.error is not None:  # [] would read as "no answer" and pass unnoticed
+            from . import errors
+
+            kind = getattr(errors, str(self.error.get("type")), None)
+            kind = kind if isinstance(kind, type) and issubclass(kind, errors.TwoEndsError) else errors.ModelError
+            raise kind(f"{self.input}: no prediction ({self.error['message']}); check .ok or .error first")
         scores = self.top_k if k is None else self.top_k[:k]
         return [(s.label, s.probability) for s in scores]
 

@@ -174,3 +174,32 @@ def test_devices_and_bad_outputs():
         b.forward(images(1))
     b = wrap_callable(lambda x: {"logits": x.mean(axis=(1, 2))})
     assert b.forward(images(2)).shape == (2, 3)
+
+
+def test_an_explicit_whole_spec_keeps_the_models_layout(linen_model):
+    """The README's JAX example: ImageSpec(input_size=...) says nothing about the layout."""
+    from skimage import data
+
+    model, variables = linen_model
+    clf = twoends.wrap(model, params=variables, spec=twoends.ImageSpec(input_size=(32, 32)), labels=LABELS)
+    assert clf.spec.layout == "NHWC" and clf.describe()["spec"]["layout"] == "NHWC"
+    assert "layout NHWC from the model" in clf.spec_source
+    pred = clf.predict(data.chelsea())
+    assert pred.ok and pred.label in LABELS and len(pred.top(3)) == 3
+    # forcing the other layout is still possible, on top of the model's spec
+    forced = twoends.wrap(model, params=variables, spec={"input_size": (32, 32), "layout": "NCHW"}, labels=LABELS)
+    assert forced.spec.layout == "NCHW" and forced.spec_source == "model+explicit"
+
+
+def test_a_model_that_cannot_run_raises_for_one_input_and_rows_say_so(linen_model):
+    from skimage import data
+
+    model, variables = linen_model
+    clf = twoends.wrap(model, params=variables, spec={"input_size": (32, 32), "layout": "NCHW"}, labels=LABELS)
+    with pytest.raises(ModelError, match="layout"):
+        clf.predict(data.chelsea())  # one input: an exception, not a quiet error row
+    rows = clf.predict([data.chelsea(), data.coffee()])  # many: one error row each, the stream goes on
+    assert [r.ok for r in rows] == [False, False] and rows[0].error["type"] == "ModelError"
+    assert rows[0].label is None
+    with pytest.raises(ModelError, match="no prediction"):
+        rows[0].top(3)  # never a silent []

@@ -130,10 +130,11 @@ def _libraries():
     libs = [("numpy", lambda a: a, lambda r: r)]
     libs.append(("torch", torch.from_numpy, lambda r: r.numpy()))
     try:
-        import jax
+        import jax  # noqa: F401
         import jax.numpy as jnp
 
-        jax.config.update("jax_enable_x64", True)
+        # float64 JAX arrays only inside the test (jax.enable_x64 as a context): a process-wide
+        # jax_enable_x64 set at collection would leak into every later JAX test
         libs.append(("jax", jnp.asarray, np.asarray))
     except ImportError:
         pass
@@ -142,6 +143,20 @@ def _libraries():
 
 @pytest.mark.parametrize("name,make,back", _libraries(), ids=[lib[0] for lib in _libraries()])
 def test_same_results_in_each_library_and_stays_there(name, make, back):
+    if name == "jax":
+        import jax
+
+        with jax.enable_x64(True):
+            return _same_results(make, back)
+    _same_results(make, back)
+
+
+def test_collecting_this_module_leaves_jax_in_float32():
+    jax = pytest.importorskip("jax")
+    assert not jax.config.jax_enable_x64 and jax.numpy.asarray(1.0).dtype == jax.numpy.float32
+
+
+def _same_results(make, back):
     x = np.random.default_rng(3).normal(size=(5, 17)) * 10
     a = make(x)
     for fn in (softmax, log_softmax, sigmoid, log_sigmoid, logsumexp):

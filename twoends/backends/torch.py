@@ -71,12 +71,34 @@ def info_from_module(module: torch.nn.Module, *, name: str | None = None) -> Mod
             labels = [v for _, v in ordered]
             notes.append("labels from module.config.id2label")
 
+    activation, outputs = None, "logits"
+    last = _last_layer(module)
+    if isinstance(last, (torch.nn.Softmax, torch.nn.Sigmoid)):
+        # the model already returns probabilities: softmaxing them again flattens every answer
+        activation = "softmax" if isinstance(last, torch.nn.Softmax) else "sigmoid"
+        outputs = "probabilities"
+        notes.append(f"outputs are probabilities: the last layer is nn.{type(last).__name__} (not applied again)")
+    elif isinstance(last, torch.nn.LogSoftmax):
+        notes.append("the last layer is nn.LogSoftmax: log-probabilities are logits (softmax gives them back)")
+
     return ModelInfo(
         name=name or type(module).__name__,
         labels=labels,
+        activation=activation,
+        outputs=outputs,
         num_outputs=num_outputs,
         notes=tuple(notes),
     )
+
+
+def _last_layer(module: torch.nn.Module) -> torch.nn.Module | None:
+    """The last registered leaf module (the order ``modules()`` lists them in: definition order).
+
+    A functional softmax in ``forward`` is invisible here; the Classifier looks at the
+    first batch's outputs for that case.
+    """
+    leaves = [m for m in module.modules() if next(m.children(), None) is None]
+    return leaves[-1] if leaves else None
 
 
 # --------------------------------------------------------------------------- outputs

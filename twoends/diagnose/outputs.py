@@ -50,7 +50,8 @@ def probabilities_as_logits(logits, *, last_layer: str | None = None) -> list[Fi
                  + (f"; the model's last layer is a {last_layer}" if last_layer else ""),
             why=why,
             fix="use the outputs as probabilities as they are, or remove the model's final softmax and keep the logits; "
-                "with twoends, say so once: ModelInfo(outputs='probabilities') and the head takes log p",
+                "with twoends, say so once: twoends.wrap(model, ..., outputs='probabilities') (a final nn.Softmax / "
+                "nn.Sigmoid layer is detected by itself) and the head takes log p",
             evidence={"row_sums": z2.sum(-1)[:8], "last_layer": last_layer},
         )]
     if last_layer in ("softmax", "sigmoid"):
@@ -58,7 +59,8 @@ def probabilities_as_logits(logits, *, last_layer: str | None = None) -> list[Fi
             "probabilities-as-logits", "error", f"the model ends in a {last_layer} layer: its outputs are probabilities",
             seen=f"the last registered layer of the model is a {last_layer}",
             why=why,
-            fix=f"take the outputs before the final {last_layer} as logits (drop the layer), or treat them as probabilities",
+            fix=f"take the outputs before the final {last_layer} as logits (drop the layer), or treat them as probabilities: "
+                "twoends.wrap(model, ..., outputs='probabilities')",
             evidence={"last_layer": last_layer},
         )]
     return []

@@ -29,6 +29,8 @@ else in the package changes (``tests/preprocess/test_protocol.py`` checks each).
 
 from __future__ import annotations
 
+import dataclasses
+
 import abc
 import dataclasses
 import json
@@ -242,7 +244,7 @@ def resolve_input_spec(explicit: Any, bundled: InputSpec | None, default: InputS
     top of the model's own ("model+explicit") or the default ("default+explicit").
     """
     if isinstance(explicit, InputSpec):
-        return explicit, "explicit"
+        return _with_model_owned(explicit, bundled)
     base, source = (bundled, "model") if bundled is not None else (default, "default")
     if explicit is None:
         return base, source
@@ -254,6 +256,27 @@ def resolve_input_spec(explicit: Any, bundled: InputSpec | None, default: InputS
     if not explicit:
         return base, source
     return base.replace(**dict(explicit)), source + "+explicit"
+
+
+def _with_model_owned(explicit: InputSpec, bundled: InputSpec | None) -> tuple[InputSpec, str]:
+    """An explicit whole spec, with the fields the model itself dictates taken from the model
+    where the explicit spec left them at their default.
+
+    Some fields are the model's, not a preference: the layout is fixed by its graph (Flax and
+    Keras convolutions are channels-last). ``ImageSpec(input_size=(32, 32))`` says nothing
+    about the layout, so it must not turn a known NHWC model into an NCHW one. To force a
+    value equal to the default, change it on top of the model's spec: ``spec={"layout": "NCHW"}``.
+    """
+    owned = getattr(type(explicit), "model_owned", ())
+    if bundled is None or type(bundled) is not type(explicit) or not owned:
+        return explicit, "explicit"
+    defaults = {f.name: f.default for f in dataclasses.fields(explicit)} if dataclasses.is_dataclass(explicit) else {}
+    taken = {name: getattr(bundled, name) for name in owned
+             if name in defaults and getattr(explicit, name) == defaults[name] != getattr(bundled, name)}
+    if not taken:
+        return explicit, "explicit"
+    shown = ", ".join(f"{k} {v}" for k, v in taken.items())
+    return explicit.replace(**taken), f"explicit ({shown} from the model)"
 
 
 def _a(name: str) -> str:

@@ -56,6 +56,9 @@ class ImageSpec(DataSpec):
     """
 
     kind: ClassVar[str] = "image"
+    #: fields a model's graph dictates: an explicit spec that leaves them at their default
+    #: takes the model's own (see protocol.resolve_input_spec)
+    model_owned: ClassVar[tuple[str, ...]] = ("layout",)
 
     input_size: tuple[int, int] = (224, 224)
     resize_mode: str = "shorter"
