@@ -47,9 +47,10 @@ def test_spec_reproduces_the_weights_transforms_on_real_photos(weights, photos):
         assert diff.max() <= 1 / 255, f"{weights} on {name}: {diff.max() * 255:.3f}/255"
 
 
-def test_wrap_reads_spec_and_categories_and_runs_in_eval_mode(photos):
+def test_wrap_reads_spec_and_categories_and_runs_in_eval_mode(photos, hub_dir):
     w = tvm.ResNet50_Weights.IMAGENET1K_V2
     model = tvm.resnet50(weights=None).train()
+    _cache_as(w, model)  # random weights, filed as W's: wrap compares the model with the cached file
     clf = twoends.wrap(model, weights=w)
     assert clf.spec == spec_from_transforms(w.transforms) and clf.spec_source == "model"
     assert list(clf.head.labels) == w.meta["categories"]
@@ -61,6 +62,39 @@ def test_wrap_reads_spec_and_categories_and_runs_in_eval_mode(photos):
     with torch.no_grad():
         ref = model(w.transforms()(photos["chelsea"])[None]).numpy()[0]
     np.testing.assert_allclose(pred.logits, ref, rtol=1e-4, atol=1e-4)
+
+
+def _cache_as(weights, model):
+    import os
+
+    from twoends.backends.torchvision import weights_path
+
+    path = weights_path(weights)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(model.state_dict(), path)
+
+
+def test_wrap_refuses_a_model_that_does_not_hold_the_weights(hub_dir):
+    w = tvm.ResNet18_Weights.IMAGENET1K_V1
+    torch.manual_seed(0)
+    _cache_as(w, tvm.resnet18())
+    torch.manual_seed(1)
+    with pytest.raises(ConfigError, match="does not hold the weights ResNet18_Weights.IMAGENET1K_V1"):
+        twoends.wrap(tvm.resnet18(), weights=w)  # other random weights under W's labels
+    torch.manual_seed(0)
+    clf = twoends.wrap(tvm.resnet18(), weights=w)  # the very tensors of the cached file
+    assert any("every tensor equals" in n for n in clf.describe()["notes"])
+
+
+def test_wrap_refuses_an_untrained_model_when_the_weights_file_is_not_cached(hub_dir):
+    w = tvm.ResNet18_Weights.IMAGENET1K_V1
+    with pytest.raises(ConfigError, match="never been trained"):
+        twoends.wrap(tvm.resnet18(), weights=w)
+    seen = tvm.resnet18().train()
+    with torch.no_grad():
+        seen(torch.randn(4, 3, 64, 64))  # batch-norm statistics move: a network that has seen data
+    clf = twoends.wrap(seen, weights=w)
+    assert any("not compared" in n for n in clf.describe()["notes"])
 
 
 def test_weights_by_name():

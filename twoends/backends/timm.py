@@ -28,12 +28,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from contextlib import contextmanager
 from typing import Any
 
 import timm
 import torch
 from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_data_config
 
+from twoends.backends.hub_access import offline_hint, offline_when_unreachable
 from twoends.backends.torch import TorchBackend, info_from_module
 from twoends.errors import ModelError
 from twoends.options import RunOptions
@@ -107,6 +109,11 @@ def wrap_model(model: torch.nn.Module, *, run: RunOptions | None = None, name: s
     return TorchBackend(model, info=_info(model, name), run=run)
 
 
+@contextmanager
+def _nothing():
+    yield None
+
+
 def load(name: str, *, pretrained: bool = True, run: RunOptions | None = None, **create_options: Any) -> TorchBackend:
     """``twoends.load("timm:resnet50.a1_in1k")``; ``create_options`` go to ``timm.create_model``."""
     arch = name.split(".")[0]
@@ -114,14 +121,16 @@ def load(name: str, *, pretrained: bool = True, run: RunOptions | None = None, *
         close = timm.list_models(f"*{arch}*")[:5]
         hint = f" Models with a similar name: {', '.join(close)}." if close else ""
         raise ModelError(f"timm has no model {name!r}.{hint} timm.list_models() lists them")
-    try:
-        model = timm.create_model(name, pretrained=pretrained, **create_options)
-    except (OSError, RuntimeError, ValueError) as e:  # hub unreachable, not cached, no such tag
-        if not pretrained:
-            raise
-        raise ModelError(
-            f"cannot get the pretrained weights of timm:{name} ({type(e).__name__}: {str(e).splitlines()[0][:300]}): "
-            "they are not in the Hugging Face cache (HF_HOME) and the hub could not be reached. "
-            "Download them once with internet access, or pass pretrained=False for random weights"
-        ) from e
+    with offline_when_unreachable() if pretrained else _nothing() as why:
+        try:
+            model = timm.create_model(name, pretrained=pretrained, **create_options)
+        except (OSError, RuntimeError, ValueError) as e:  # hub unreachable, not cached, no such tag
+            if not pretrained:
+                raise
+            raise ModelError(
+                f"cannot get the pretrained weights of timm:{name} ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:300]}): they are not in the Hugging Face cache (HF_HOME) and the hub "
+                f"could not be reached.{offline_hint(why)} Download them once with internet access, or pass "
+                "pretrained=False for random weights"
+            ) from e
     return wrap_model(model, run=run, name=f"timm:{name}")

@@ -34,7 +34,7 @@ from twoends.errors import ConfigError, ModelError
 from twoends.options import RunOptions
 from twoends.preprocess.spec import INTERPOLATIONS, ImageSpec
 
-__all__ = ["spec_from_transforms", "resolve_weights", "wrap_model", "load", "weights_path"]
+__all__ = ["spec_from_transforms", "resolve_weights", "wrap_model", "load", "weights_path", "check_weights_match"]
 
 
 def spec_from_transforms(transforms: Any) -> ImageSpec:
@@ -131,8 +131,48 @@ def wrap_model(
             notes=(*info.notes, "no weights= given: pass the weights enum to use its preprocessing and categories"),
         )
     else:
-        info = _info(model, resolve_weights(weights), name)
+        w = resolve_weights(weights)
+        info = _info(model, w, name)
+        categories = w.meta.get("categories") or ()
+        if not categories or info.num_outputs == len(categories):  # otherwise the labels check says it better
+            info = dataclasses.replace(info, notes=(*info.notes, check_weights_match(model, w)))
     return TorchBackend(model, info=info, run=run)
+
+
+def check_weights_match(model: torch.nn.Module, weights: WeightsEnum) -> str:
+    """Refuse a model that does not hold ``weights`` (its labels and preprocessing would be a lie).
+
+    ``wrap(resnet50(), weights=W)`` builds a randomly initialised network and would run it
+    under W's categories. When W's file is in the torch hub cache, every tensor is compared
+    with it; otherwise a network whose batch-norm statistics are all still at their
+    initial values (mean 0, variance 1) has never seen data and is refused. Returns a note.
+    """
+    what = f"{type(weights).__name__}.{weights.name}"
+    fix = f"build it with its weights: {type(model).__name__.lower()}(weights={what}) (or load the state dict first)"
+    path = weights_path(weights)
+    if os.path.isfile(path):
+        try:
+            reference = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as e:
+            return f"weights not compared with {what}: its cached file does not load ({type(e).__name__})"
+        mine = model.state_dict()
+        differ = [k for k, v in reference.items() if k not in mine or mine[k].shape != v.shape
+                  or not torch.equal(mine[k].detach().cpu().to(v.dtype), v)]
+        if differ:
+            raise ConfigError(
+                f"the model does not hold the weights {what}: {len(differ)} of its {len(reference)} tensors differ "
+                f"from {path} (first: {differ[0]!r}), so W's labels and preprocessing would be applied to other "
+                f"weights; {fix}"
+            )
+        return f"weights checked: every tensor equals {what}"
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+             and m.track_running_stats and m.running_mean is not None]
+    if norms and all(bool((m.running_mean == 0).all() and (m.running_var == 1).all()) for m in norms):
+        raise ConfigError(
+            f"the model has never been trained (all {len(norms)} batch-norm layers are at their initial statistics), "
+            f"yet weights={what} says it holds W: its answers would be random under W's labels; {fix}"
+        )
+    return f"weights not compared with {what} (its file is not in the torch hub cache at {path})"
 
 
 def weights_path(weights: WeightsEnum) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from contextlib import contextmanager
 from typing import Any, Mapping
 
 import numpy as np
@@ -29,6 +30,7 @@ import transformers
 from transformers import PreTrainedModel
 
 from twoends.backends.base import ModelInfo
+from twoends.backends.hub_access import offline_hint, offline_when_unreachable
 from twoends.backends.text_batches import SORT_BATCHES, Tokenized, pad, run_sorted, tokenize
 from twoends.backends.torch import TorchBackend, info_from_module
 from twoends.errors import ConfigError, ModelError
@@ -275,7 +277,41 @@ def wrap_model(
 
 def load(name: str, *, run: RunOptions | None = None, revision: str | None = None, processor: Any = None,
          tokenizer: Any = None) -> TorchBackend:
-    """``twoends.load("hf:ORG/NAME")`` (or ``"hf:/a/local/folder"``): model + processor from the hub or a folder."""
+    """``twoends.load("hf:ORG/NAME")`` (or ``"hf:/a/local/folder"``): model + processor from the hub or a folder.
+
+    A hub name is loaded from the cache at once when the hub cannot be reached (backends/hub_access.py).
+    """
+    where = {"revision": revision} if revision else {}
+    local = os.path.isdir(name)
+    with (_no_hub() if local else offline_when_unreachable()) as why:
+        try:
+            model, processor = _from_pretrained(name, where, processor, tokenizer)
+        except OSError as e:  # not found locally and the hub is unreachable, or no such repository
+            cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
+                os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub")
+            raise ModelError(
+                f"cannot load Hugging Face model {name!r}: it is not a local folder, not in the Hugging Face cache "
+                f"({cache}), or the hub could not be reached ({type(e).__name__}: {str(e).splitlines()[0][:300]})."
+                f"{offline_hint(why)} Download it once with internet access (it is cached), or pass a folder "
+                "written by save_pretrained"
+            ) from e
+        except Exception as e:  # a pickled weights file refused by weights-only loading, a damaged file
+            if isinstance(e, ModelError):
+                raise
+            raise ModelError(
+                f"cannot load Hugging Face model {name!r}: {type(e).__name__}: {str(e).strip().splitlines()[0][:300]}. "
+                "A pytorch_model.bin that is refused holds more than tensors (pickled code): use a model saved "
+                "as safetensors (save_pretrained(..., safe_serialization=True)) from a source you trust"
+            ) from None
+    return wrap_model(model, processor=processor, tokenizer=tokenizer, run=run, name=f"hf:{name}")
+
+
+@contextmanager
+def _no_hub():
+    yield None
+
+
+def _from_pretrained(name: str, where: dict, processor: Any, tokenizer: Any):
     from transformers import (
         AutoConfig,
         AutoFeatureExtractor,
@@ -286,39 +322,29 @@ def load(name: str, *, run: RunOptions | None = None, revision: str | None = Non
         AutoTokenizer,
     )
 
-    where = {"revision": revision} if revision else {}
-    try:
-        config = AutoConfig.from_pretrained(name, **where)
-        arch = " ".join(config.architectures or [])
-        from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES as audio
+    config = AutoConfig.from_pretrained(name, **where)
+    arch = " ".join(config.architectures or [])
+    from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES as audio
 
-        if config.model_type in audio and ("ForAudioClassification" in arch or "ForSequenceClassification" in arch):
-            model = AutoModelForAudioClassification.from_pretrained(name, **where)  # Wav2Vec2ForSequenceClassification...
-            if processor is None:
-                processor = AutoFeatureExtractor.from_pretrained(name, **where)
-        elif "ForSequenceClassification" in arch:
-            model = AutoModelForSequenceClassification.from_pretrained(name, **where)
-            if processor is None and tokenizer is None:
-                processor = AutoTokenizer.from_pretrained(name, **where)
-        elif "ForImageClassification" in arch:
-            model = AutoModelForImageClassification.from_pretrained(name, **where)
-            if processor is None:
-                processor = AutoImageProcessor.from_pretrained(name, **where)
-        else:
-            raise ModelError(
-                f"{name} is a {arch or config.model_type} model; expected an image classifier "
-                "(…ForImageClassification), a text classifier (…ForSequenceClassification) or an audio "
-                "classifier (…ForAudioClassification)"
-            )
-    except OSError as e:  # not found locally and the hub is unreachable, or no such repository
-        cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
-            os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub")
+    if config.model_type in audio and ("ForAudioClassification" in arch or "ForSequenceClassification" in arch):
+        model = AutoModelForAudioClassification.from_pretrained(name, **where)  # Wav2Vec2ForSequenceClassification...
+        if processor is None:
+            processor = AutoFeatureExtractor.from_pretrained(name, **where)
+    elif "ForSequenceClassification" in arch:
+        model = AutoModelForSequenceClassification.from_pretrained(name, **where)
+        if processor is None and tokenizer is None:
+            processor = AutoTokenizer.from_pretrained(name, **where)
+    elif "ForImageClassification" in arch:
+        model = AutoModelForImageClassification.from_pretrained(name, **where)
+        if processor is None:
+            processor = AutoImageProcessor.from_pretrained(name, **where)
+    else:
         raise ModelError(
-            f"cannot load Hugging Face model {name!r}: it is not a local folder, not in the Hugging Face cache "
-            f"({cache}), or the hub could not be reached ({type(e).__name__}: {str(e).splitlines()[0][:300]}). "
-            "Download it once with internet access (it is cached), or pass a folder written by save_pretrained"
-        ) from e
-    return wrap_model(model, processor=processor, tokenizer=tokenizer, run=run, name=f"hf:{name}")
+            f"{name} is a {arch or config.model_type} model; expected an image classifier "
+            "(…ForImageClassification), a text classifier (…ForSequenceClassification) or an audio "
+            "classifier (…ForAudioClassification)"
+        )
+    return model, processor
 
 
 # --------------------------------------------------------------------------- zero-shot text

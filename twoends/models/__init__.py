@@ -200,10 +200,47 @@ def _unknown_message(name: str, prefix_of: str | None = None) -> str:
         what = f"unknown model {name!r}"
         pool, query = names, _normalize(name)
         fmt = "{}"
-    close = difflib.get_close_matches(query, pool, n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(repr(fmt.format(c)) for c in close)}?" if close else ""
+    close = [fmt.format(c) for c in difflib.get_close_matches(query, pool, n=3, cutoff=0.6)]
+    if prefix_of is None:
+        close = _prefixed_suggestions(name) + close
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     listing = ", ".join(names + [p + "..." for p in prefixes]) or "(none registered)"
     return f"{what}.{hint} Available: {listing}. Run `twoends models` to see them with descriptions."
+
+
+# what a name without a prefix looks like, and the prefix it needs (frameworks.py registers these)
+_FILE_PREFIXES = {".onnx": "onnx", ".keras": "keras", ".h5": "keras", ".tflite": "tflite"}
+
+
+def _prefixed_suggestions(name: str) -> list[str]:
+    """Prefixed names the user probably meant: a file by its extension, an ORG/NAME or a folder
+    with a config.json for Hugging Face, a torchvision or timm model by its own name.
+
+    Only checked when a name is unknown; torchvision and timm are imported only if installed
+    (and only on this error path, to list their models).
+    """
+    import os
+
+    text = name.strip()
+    ext = os.path.splitext(text)[1].lower()
+    if ext in _FILE_PREFIXES and _FILE_PREFIXES[ext] in _PREFIXES:
+        return [f"{_FILE_PREFIXES[ext]}:{text}"]
+    if os.path.isdir(text) and os.path.isfile(os.path.join(text, "config.json")):
+        return [f"hf:{text}"]
+    if "/" in text and not os.path.exists(text) and text.count("/") == 1:
+        return [f"hf:{text}"]
+    found = []
+    if "torchvision" in _PREFIXES and _importable("torchvision"):
+        import torchvision.models
+
+        if text.lower() in torchvision.models.list_models():
+            found.append(f"torchvision:{text.lower()}")
+    if "timm" in _PREFIXES and _importable("timm"):
+        import timm
+
+        if timm.is_model(text.split(".")[0]):
+            found.append(f"timm:{text}")
+    return found
 
 
 def imagenet_labels() -> list[str]:
