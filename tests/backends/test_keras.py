@@ -179,7 +179,7 @@ def test_cifar10_model_gives_the_same_probabilities_on_every_keras_backend(tmp_p
         assert proc.returncode == 0, err[-2000:]
         theirs = json.loads(out.strip().splitlines()[-1])
         assert theirs["backend"] == other
-        for a, b in zip(mine, theirs["preds"]):
+        for a, b in zip(mine, theirs["preds"], strict=True):
             assert a.input == b["input"] and a.label == b["label"]
             np.testing.assert_allclose(a.probabilities, b["p"], atol=1e-5)
             np.testing.assert_allclose(a.logits, b["z"], atol=1e-4)

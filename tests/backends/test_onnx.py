@@ -214,7 +214,7 @@ def test_exported_lite0_matches_pytorch_on_real_photos(lite0_onnx, photo_files):
     assert onnx_clf.spec == torch_clf.spec and onnx_clf.spec_source == "model"
     assert onnx_clf.head.labels == torch_clf.head.labels and onnx_clf.head.activation == "softmax"
     paths = [str(photo_files[n]) for n in PHOTOS if n in photo_files]
-    for t, o in zip(torch_clf.predict(paths), onnx_clf.predict(paths)):
+    for t, o in zip(torch_clf.predict(paths), onnx_clf.predict(paths), strict=True):
         assert o.error is None and o.input == t.input
         assert [c.label for c in o.top_k] == [c.label for c in t.top_k]
         np.testing.assert_allclose(o.probabilities, t.probabilities, atol=1e-4)

@@ -41,7 +41,7 @@ def test_compiled_lite0_gives_the_eager_answers_on_real_photos_and_compiles_once
     assert clf.backend._compiled is not None and clf.backend._compiled_batch == 4
     assert graphs["unique_graphs"] == compiled  # no recompile for the short batch
     assert [p.label for p in preds] == [p.label for p in eager]
-    for ours, ref in zip(preds, eager):
+    for ours, ref in zip(preds, eager, strict=True):
         assert [i for i, *_ in ours.top(5)] == [i for i, *_ in ref.top(5)] or np.allclose(ours.logits, ref.logits, atol=1e-3)
         np.testing.assert_allclose(ours.probabilities, ref.probabilities, atol=1e-4)
     # a batch longer than the compiled one runs in pieces, still without compiling again

@@ -79,7 +79,7 @@ def _by_label(rows):
 
 
 def _assert_same_as_pipeline(preds, expected, labels):
-    for pred, rows in zip(preds, expected):
+    for pred, rows in zip(preds, expected, strict=True):
         assert pred.error is None
         ref = _by_label(rows)
         ours = {labels[i]: float(p) for i, p in enumerate(pred.probabilities)}
@@ -139,7 +139,7 @@ def test_pipeline_leaves_training_mode_on_twoends_does_not(photos):
     evaluated = pipeline("image-classification", model=_mobilenet(), image_processor=processor, top_k=None)(images)
     in_training = pipeline("image-classification", model=_mobilenet().train(), image_processor=processor,
                            top_k=None)(images)
-    assert any(_by_label(a) != pytest.approx(_by_label(b), abs=1e-3) for a, b in zip(evaluated, in_training))
+    assert any(_by_label(a) != pytest.approx(_by_label(b), abs=1e-3) for a, b in zip(evaluated, in_training, strict=True))
 
     model = _mobilenet().train()
     preds = twoends.wrap(model, processor=processor, device="cpu", channels_last=False).predict(images, batch_size=1)
@@ -183,7 +183,7 @@ def test_the_processor_runs_once_per_batch_with_the_same_inputs_bit_for_bit(phot
     assert preds[1].error["type"] == "DecodeError"
     (batch,) = seen  # one batch of six good inputs, in input order
     expected = [alone[0], alone[1], torch.from_numpy(ready), *alone[2:]]
-    for got, want in zip(batch, expected):
+    for got, want in zip(batch, expected, strict=True):
         assert torch.equal(got, want)
     # and the plan called on one image (what the doctor and export use) is the processor's output
     assert np.array_equal(clf.plan(images[0]), alone[0].numpy())
@@ -244,7 +244,7 @@ def test_single_logit_is_sigmoid_like_the_pipeline(tokenizer):
     model = _bert(1)
     expected = pipeline("text-classification", model=model, tokenizer=tokenizer, top_k=None)(TEXTS[:3])
     clf = twoends.wrap(model, processor=tokenizer, device="cpu")
-    for pred, rows in zip(clf.predict(TEXTS[:3]), expected):
+    for pred, rows in zip(clf.predict(TEXTS[:3]), expected, strict=True):
         z = float(pred.logits[-1])
         assert abs(1 / (1 + np.exp(-z)) - rows[0]["score"]) <= 1e-5
         assert abs(dict(pred.top(2))["LABEL_0"] - rows[0]["score"]) <= 1e-5
@@ -282,7 +282,7 @@ def test_load_a_saved_folder_offline(tmp_path, tokenizer):
     tokenizer.save_pretrained(tmp_path)
     clf = twoends.load(f"hf:{tmp_path}", device="cpu")
     ref = twoends.wrap(model, processor=tokenizer, device="cpu").predict(TEXTS[:2])
-    for a, b in zip(clf.predict(TEXTS[:2]), ref):
+    for a, b in zip(clf.predict(TEXTS[:2]), ref, strict=True):
         np.testing.assert_allclose(a.logits, b.logits, atol=1e-5)
         assert a.label == b.label
 

@@ -8,6 +8,7 @@ import sys
 from importlib import resources
 
 import jsonschema
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -119,14 +120,19 @@ def test_speed_options_reach_the_model_and_the_command_keeps_freed_memory(photos
     from twoends import process
     from twoends.cli._common import load_classifier
 
-    r = _run("predict", photos["coffee"].parent, "--format", "jsonl", "--precision", "bf16")
+    r = _run("predict", photos["coffee"].parent, "--format", "jsonl", "--precision", "bf16", "--include-vectors")
     assert r.exit_code == 0, r.output
     rows = {row["input"]: row for row in map(json.loads, r.stdout.splitlines())}
     for path, ref in api_predictions.items():
         if "coffee" in path or "chelsea" in path:
             assert rows[path]["label"] == ref.label
-    # float32 probabilities, not bf16-rounded ones (those have at most 3 significant digits)
-    assert any(len(f"{row['probability']:.9g}") > 6 for row in rows.values())
+    # bf16 reached the model: its logits are bfloat16 values (the low 16 bits of each float32 are 0),
+    # which the float32 API run's logits are not ...
+    bits = lambda v: np.asarray(v, np.float32).view(np.uint32) & 0xFFFF  # noqa: E731
+    assert all((bits(row["logits"]) == 0).all() for row in rows.values())
+    assert any((bits(ref.logits) != 0).any() for ref in api_predictions.values())
+    # ... and the probabilities are computed from them in float32, not rounded to 16 bits
+    assert any((bits(row["probabilities"]) != 0).any() for row in rows.values())
     if sys.platform.startswith("linux"):
         assert process._state == "on"
     clf = load_classifier(model="efficientnet_lite0", device="cpu", labels=None, temperature=1.0, workers=None,

@@ -109,17 +109,28 @@ def test_chelsea_is_a_cat_and_coffee_is_espresso(name, photos):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [pytest.param(n, marks=needs_weights(n)) for n in VARIANTS])
-def test_report_top5_for_every_photo(name, photos, capsys):
+def test_twoends_top5_matches_the_reference_pipeline_on_every_photo(name, photos, capsys):
+    """twoends' own two ends (its ImagePlan, its head) against the TF reference preprocessing
+    with torch.softmax, on every sample photo: the same top-1 and nearly the same top-5."""
+    import twoends
+
     names = sorted(photos)
     probs = run(name, [photos[n] for n in names])
+    clf = twoends.load(name, device="cpu", top_k=5)
+    preds = clf.predict([photos[n] for n in names])
     labels = imagenet_labels()
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert len(preds) == len(names)
+    for photo, p, pred in zip(names, probs, preds, strict=True):
+        top = np.argsort(-p)[:5]
+        assert pred.index == int(top[0]), f"{photo}: twoends {pred.label}, reference {labels[top[0]]}"
+        # the resize differs from TF's in rounding only: probabilities agree to a few hundredths
+        np.testing.assert_allclose(pred.probabilities[top], p[top], atol=0.05, err_msg=photo)
+        assert len(set(s.index for s in pred.top_k) & set(top.tolist())) >= 4, photo
     with capsys.disabled():
         print(f"\n{name} ({lite.VARIANTS[name].size}px), top-5:")
-        for photo, p in zip(names, probs):
+        for photo, p in zip(names, probs, strict=True):
             top = np.argsort(-p)[:5]
-            row = ", ".join(f"{labels[i]} {p[i]:.3f}" for i in top)
-            print(f"  {photo:13s} {row}")
+            print(f"  {photo:13s} " + ", ".join(f"{labels[i]} {p[i]:.3f}" for i in top))
 
 
 # ------------------------------------------------------------------- the model's own facts

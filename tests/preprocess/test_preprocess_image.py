@@ -7,7 +7,6 @@ import os
 import resource
 import struct
 import sys
-import time
 import zlib
 
 import numpy as np
@@ -173,10 +172,8 @@ def test_decompression_bomb_header_is_refused_before_decoding(tmp_path):
     path.write_bytes(_png_header(100_000, 100_000))
     assert path.stat().st_size < 100
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    with pytest.raises(ImageTooLargeError) as info:
+    with pytest.raises(ImageTooLargeError) as info:  # its time is measured in bench/hardening.py
         decode_image(path)
-    assert time.perf_counter() - start < 1.0
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kib < 50_000  # 100000x100000 RGB would be 30 GB
     message = str(info.value)
@@ -284,21 +281,13 @@ def test_draft_mode_changes_the_model_input_by_well_under_one_level(big_jpeg, sp
         assert np.percentile(diff, 99) <= 3.0, f"{name}: p99 {np.percentile(diff, 99):.2f}/255"
 
 
-def test_draft_mode_is_faster_and_skips_small_or_non_jpeg(big_jpeg, photo_files):
+def test_draft_mode_decodes_fewer_pixels_and_skips_small_or_non_jpeg(big_jpeg, photo_files):
+    # the speed-up itself is measured in bench/hardening.py (timings do not belong in tests):
+    # here, the work it saves - at least 4x fewer pixels decoded and resized
     data = big_jpeg("coffee")
     plan = ImageSpec().plan()
-
-    def best_of(n, fn):
-        times = []
-        for _ in range(n):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    full = best_of(3, lambda: plan(decode_image(data)))
-    draft = best_of(3, lambda: plan(decode_image(data, draft_size=plan.draft_size)))
-    assert draft < full / 1.5, f"draft {draft * 1e3:.0f} ms vs full {full * 1e3:.0f} ms"
+    full, draft = decode_image(data), decode_image(data, draft_size=plan.draft_size)
+    assert full.size[0] * full.size[1] >= 4 * draft.size[0] * draft.size[1], (full.size, draft.size)
     small = photo_files["coffee"]["jpg"]  # 600x400: less than 2x of 2x256, decoded in full
     assert decode_image(small, draft_size=256).size == (600, 400)
     assert decode_image(photo_files["coffee"]["png"], draft_size=64).size == (600, 400)

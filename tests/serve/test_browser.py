@@ -27,6 +27,8 @@ MODEL = "efficientnet_lite0"
 @pytest.fixture(scope="module")
 def page():
     if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # CI installs it: missing is a failure
+            pytest.fail(f"CI=true and Debian's chromium is not installed at {CHROMIUM}: scripts/setup.sh test installs it")
         pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}: `apt-get install chromium` "
                     "(scripts/setup.sh test does it where apt-get is available)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -54,7 +56,8 @@ def test_upload_a_photo_and_see_the_top_label(page, server, sample_photos):
     page.wait_for_function(f"document.getElementById('model-name').textContent === '{MODEL}'")
     page.set_input_files("#file", str(path))
     page.wait_for_selector("#bars li")
-    assert page.inner_text("#top-label") == expected["label"] == "tiger cat"
+    assert page.inner_text("#top-label") == expected["label"]
+    assert 281 <= expected["index"] <= 285  # a cat class (tabby, tiger cat, Persian, Siamese, Egyptian cat)
     bars = page.eval_on_selector_all("#bars li", "els => els.map(e => [e.dataset.label, +e.dataset.probability])")
     assert [b[0] for b in bars] == [c["label"] for c in expected["top_k"][:5]]
     np.testing.assert_allclose([b[1] for b in bars], [c["probability"] for c in expected["top_k"][:5]], rtol=1e-5)

