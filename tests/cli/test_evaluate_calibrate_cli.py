@@ -143,3 +143,25 @@ def _assert_is_a_plot(path):
         pixels = np.asarray(im.convert("RGB"))
     # bars, axes and text: many distinct colours, not a blank canvas
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50
+
+
+def test_bad_options_and_outputs_are_exit_2_before_the_model_loads(tmp_path):
+    """Every command checks what needs no model first: an unknown model would otherwise be the error."""
+    from click.testing import CliRunner
+
+    from twoends.cli import main
+
+    (tmp_path / "val" / "tabby").mkdir(parents=True)
+    bad_cal = tmp_path / "cal.json"
+    bad_cal.write_text('{"format": "twoends.calibration", "format_version": 1, "n_classes": "many"}')
+    missing = tmp_path / "no" / "such" / "out.json"
+    cases = [
+        (["evaluate", str(tmp_path / "val"), "-o", str(missing)], "does not exist"),
+        (["calibrate", str(tmp_path / "val"), "-o", str(missing)], "does not exist"),
+        (["evaluate", str(tmp_path / "val"), "--temperature", "1e-300"], "temperature"),
+        (["evaluate", str(tmp_path / "val"), "--calibration", str(bad_cal)], "n_classes"),
+        (["doctor", "--temperature", "nan"], "temperature"),
+    ]
+    for args, words in cases:
+        r = CliRunner().invoke(main, args + ["-m", "no_such_model"])
+        assert r.exit_code == 2 and words in r.stderr and "unknown model" not in r.stderr, (args, r.output)

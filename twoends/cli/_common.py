@@ -122,6 +122,9 @@ def load_classifier(*, model, device, labels, temperature, workers, max_pixels, 
     """
     from twoends.process import tune_process
 
+    given = {"labels": labels, "temperature": temperature, "calibration": calibration}
+    check_model_options(given)  # every command: a wrong option is exit 2 before the model loads
+    calibration = given["calibration"]
     tune_process()
     import twoends
 

@@ -10,7 +10,7 @@ import click
 
 from ..encoding import json_safe
 from ..errors import TwoEndsError
-from ._common import fail, load_classifier, model_options, stderr_console
+from ._common import check_model_options, check_output_file, fail, load_classifier, model_options, stderr_console
 from .evaluate import ROWS, default_plot, load_data, progress_bar, report_failures, rich_text
 
 
@@ -60,6 +60,8 @@ def calibrate(data, output, method, alpha, score, objective, ood, ood_tpr, group
         fail("calibrate fits a new calibration on the raw model: drop --calibration")
     if group_level and not model_kwargs.get("groups"):
         fail("--group-level needs the groups: add --groups FILE")
+    check_model_options(model_kwargs)  # and -o: exit 2 before the model loads, not after the fit
+    check_output_file(output, append=False)
     clf = load_classifier(batch_size=batch_size, **model_kwargs)
     labelled = load_data(data, clf, multilabel=objective is not None and clf.activation == "sigmoid")
     err = stderr_console()

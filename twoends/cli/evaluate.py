@@ -11,7 +11,7 @@ import click
 
 from ..encoding import json_safe
 from ..errors import TwoEndsError
-from ._common import fail, load_classifier, model_options, stderr_console
+from ._common import check_model_options, check_output_file, fail, load_classifier, model_options, stderr_console
 
 
 @click.command()
@@ -39,6 +39,9 @@ def evaluate(data, fmt, output, plot, no_plot, n_bins, batch_size, progress, ood
     from ..calibrate.evaluate import evaluate as run_evaluate
     from ..calibrate.reliability import plot_reliability
 
+    check_model_options(model_kwargs)  # and -o: exit 2 before the model loads, not after the whole run
+    if output:
+        check_output_file(output, append=False)
     clf = load_classifier(batch_size=batch_size, **model_kwargs)
     labelled = load_data(data, clf)
     err = stderr_console()
