@@ -76,17 +76,18 @@ class Target:
 
     def warm_up(self) -> None:
         for _ in range(3):
-            assert self.predict_label() == "tiger cat"
+            assert self.predicts_a_cat()
         self.baseline_rss_mb = rss_mb(self.pid)
 
     def peak_rss_mb(self) -> float:
         return rss_mb(self.pid, "VmHWM")
 
-    def predict_label(self) -> str:
+    def predicts_a_cat(self) -> bool:
+        """The photo (chelsea) is answered with one of ImageNet's cat classes, 281-285."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             conn.request("POST", "/v1/predict", body=self.photo, headers={"Content-Type": "image/jpeg"})
-            return json.loads(conn.getresponse().read())["label"]
+            return 281 <= json.loads(conn.getresponse().read())["index"] <= 285
         finally:
             conn.close()
 
