@@ -104,7 +104,7 @@ def test_savedmodel_signature_is_read_and_equals_the_keras_model(cifar):
     np.testing.assert_allclose(z, cifar["keras"], atol=1e-4)
     np.testing.assert_allclose(softmax(z), softmax(cifar["keras"]), atol=1e-4)
     mine, ref = clf.predict(cifar["photos"]), twoends.load("cifar10_cnn").predict(cifar["photos"])
-    for a, r in zip(mine, ref):
+    for a, r in zip(mine, ref, strict=True):
         assert a.label == r.label
         np.testing.assert_allclose(a.probabilities, r.probabilities, atol=1e-4)
 

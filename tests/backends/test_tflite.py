@@ -86,7 +86,7 @@ def test_float_tflite_equals_the_keras_model_on_real_photos(made):
     # end to end on the photo files, against cifar10_cnn (Keras 3) with the same spec
     paths = list(made["photos"].values())
     mine, ref = clf.predict(paths), twoends.load("cifar10_cnn").predict(paths)
-    for a, b in zip(mine, ref):
+    for a, b in zip(mine, ref, strict=True):
         assert a.ok and a.label == b.label
         np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)
 
@@ -111,7 +111,7 @@ def _agreement(made, which):
     dp = float(np.abs(softmax(z) - softmax(ref)).max())
     paths = list(made["photos"].values())
     preds, keras_preds = clf.predict(paths), twoends.load("cifar10_cnn").predict(paths)
-    same = float(np.mean([p.label == q.label for p, q in zip(preds, keras_preds)]))
+    same = float(np.mean([p.label == q.label for p, q in zip(preds, keras_preds, strict=True)]))
     print(f"{which} full-integer TFLite vs Keras: top-1 agreement {agree:.1%} on {len(z)} real-photo crops, "
           f"{same:.0%} on the {len(preds)} photos; max probability change {dp:.3f}")
     for p in preds:  # dequantized, then the head: a distribution, never 0..255 codes
