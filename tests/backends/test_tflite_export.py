@@ -67,7 +67,7 @@ def test_float_export_equals_the_keras_model_and_loads_by_path(folders):
     clf = twoends.load(f"tflite:{out}")  # spec, labels and name from the sidecar alone
     assert clf.name == "cifar10_cnn" and list(clf.labels) == list(CIFAR10_LABELS)
     mine, ref = clf.predict(folders["photos"]), folders["keras"].predict(folders["photos"])
-    for a, b in zip(mine, ref):
+    for a, b in zip(mine, ref, strict=True):
         assert a.ok and a.label == b.label
         np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)
 
@@ -77,7 +77,7 @@ def _measured_agreement(clf, folder, keras_clf):
     files = sorted(str(p) for p in folder.iterdir())
     got = [p.label for p in clf.predict(files)]
     want = [p.label for p in keras_clf.predict(files)]
-    return float(np.mean([a == b for a, b in zip(got, want)]))
+    return float(np.mean([a == b for a, b in zip(got, want, strict=True)]))
 
 
 def test_full_integer_export_with_folded_batchnorms_agrees_on_real_photos(folders):
