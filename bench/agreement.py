@@ -1,7 +1,7 @@
 """Top-1 agreement of each speed mode with plain float32, on the benchmark photos and the test photos.
 
-    python bench/agreement.py                # with the torch.compile modes (a minute of compiling)
-    python bench/agreement.py --no-compile
+python bench/agreement.py                # with the torch.compile modes (a minute of compiling)
+python bench/agreement.py --no-compile
 """
 
 from __future__ import annotations

@@ -33,7 +33,9 @@ def _line(what: str, results, health_before: int, health) -> str:
     statuses = Counter(f"{r.status} {r.kind}".strip() for r in results)
     worst = max(health.latencies[health_before:], default=0.0)
     slowest = max(r.seconds for r in results)
-    return f"| {what} | {', '.join(f'{n}x {s}' for s, n in statuses.items())} | {slowest:.2f} s | {worst * 1000:.0f} ms |"
+    return (
+        f"| {what} | {', '.join(f'{n}x {s}' for s, n in statuses.items())} | {slowest:.2f} s | {worst * 1000:.0f} ms |"
+    )
 
 
 def main() -> None:
@@ -46,27 +48,61 @@ def main() -> None:
     try:
         target = attacks.Target(port, proc.pid, photos["chelsea"].read_bytes())
         target.warm_up()
-        valid = json.dumps({"inputs": [{"name": "image", "shape": [6], "datatype": "BYTES", "data": [
-            base64.b64encode(photos[n].read_bytes()).decode() for n in ["chelsea", "coffee", "rocket"] * 2]}]}).encode()
+        valid = json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "image",
+                        "shape": [6],
+                        "datatype": "BYTES",
+                        "data": [
+                            base64.b64encode(photos[n].read_bytes()).decode()
+                            for n in ["chelsea", "coffee", "rocket"] * 2
+                        ],
+                    }
+                ]
+            }
+        ).encode()
         with attacks.HealthWatch(port) as health:
             mark = len(health.latencies)
             baseline = [attacks.request(port, "POST", attacks.INFER, valid, {}, "valid") for _ in range(3)]
             rows.append(_line("baseline: a valid request, 6 photos (BYTES, JSON)", baseline, mark, health))
             mark = len(health.latencies)
-            rows.append(_line("8000 x 43-byte GIF, BYTES batch, JSON (0.5 MB)", [attacks.gif_batch_json(port, 8000)], mark, health))
+            rows.append(
+                _line(
+                    "8000 x 43-byte GIF, BYTES batch, JSON (0.5 MB)", [attacks.gif_batch_json(port, 8000)], mark, health
+                )
+            )
             mark = len(health.latencies)
-            rows.append(_line("8000 x 43-byte GIF, BYTES batch, binary", [attacks.gif_batch_binary(port, 8000)], mark, health))
+            rows.append(
+                _line("8000 x 43-byte GIF, BYTES batch, binary", [attacks.gif_batch_binary(port, 8000)], mark, health)
+            )
             mark = len(health.latencies)
-            rows.append(_line("20 MB JSON tensor bodies, 4 clients x 2", attacks.big_bodies(port, clients=4, rounds=2), mark, health))
+            rows.append(
+                _line(
+                    "20 MB JSON tensor bodies, 4 clients x 2",
+                    attacks.big_bodies(port, clients=4, rounds=2),
+                    mark,
+                    health,
+                )
+            )
             mark = len(health.latencies)
             slow = attacks.slow_headers(port, connections=40, header_timeout_s=attacks.HEADER_TIMEOUT_S)
             worst = max(health.latencies[mark:], default=0.0)
-            rows.append(f"| 40 slow / half-open header connections | {slow.dropped} of {slow.connections} dropped by the "
-                        f"server | {slow.longest_s:.1f} s | {worst * 1000:.0f} ms |")
+            rows.append(
+                f"| 40 slow / half-open header connections | {slow.dropped} of {slow.connections} dropped by the "
+                f"server | {slow.longest_s:.1f} s | {worst * 1000:.0f} ms |"
+            )
             for size in ((20000, 1), (1, 20000)):
                 mark = len(health.latencies)
-                rows.append(_line(f"{size[0]}x{size[1]} PNG sliver ({len(attacks.sliver_png(size))} B)",
-                                  [attacks.sliver(port, size)], mark, health))
+                rows.append(
+                    _line(
+                        f"{size[0]}x{size[1]} PNG sliver ({len(attacks.sliver_png(size))} B)",
+                        [attacks.sliver(port, size)],
+                        mark,
+                        health,
+                    )
+                )
             grown = target.peak_rss_mb() - target.baseline_rss_mb
             alive = target.predict_label() == "tiger cat"
             polls, failures = len(health.latencies), len(health.failures)
@@ -82,11 +118,15 @@ def main() -> None:
     print("|---|---|---|---|")
     for row in rows:
         print(row)
-    print(f"| SIGINT under load (8 clients) + a request stuck mid-body | {down.answered} answered "
-          f"{sorted(down.statuses)}, stuck one: {down.held_answer}, plain-text: {len(down.plain_text)} | "
-          f"exit {down.exit_code} after {down.exit_s:.1f} s | - |")
-    print(f"\nserver: baseline RSS {target.baseline_rss_mb:.0f} MB, peak growth {grown:.0f} MB; "
-          f"health polls {polls}, failed {failures}; alive and right at the end: {alive}")
+    print(
+        f"| SIGINT under load (8 clients) + a request stuck mid-body | {down.answered} answered "
+        f"{sorted(down.statuses)}, stuck one: {down.held_answer}, plain-text: {len(down.plain_text)} | "
+        f"exit {down.exit_code} after {down.exit_s:.1f} s | - |"
+    )
+    print(
+        f"\nserver: baseline RSS {target.baseline_rss_mb:.0f} MB, peak growth {grown:.0f} MB; "
+        f"health polls {polls}, failed {failures}; alive and right at the end: {alive}"
+    )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ def make_clips(folder: Path, n: int, longest: float) -> tuple[list[str], float]:
     for i in range(n):
         length = float(rng.uniform(3, longest))
         part = voice[: int(min(len(voice) / RATE, length - 1) * RATE)]
-        x = audio.place(part, audio.noise(length, RATE, level=0.01, seed=i), float(rng.uniform(0, length - len(part) / RATE)), RATE)
+        x = audio.place(
+            part, audio.noise(length, RATE, level=0.01, seed=i), float(rng.uniform(0, length - len(part) / RATE)), RATE
+        )
         paths.append(str(audio.write(folder / f"clip{i:03d}_{longest:g}.wav", x, RATE)))
         seconds += length
     return paths, seconds
@@ -81,7 +83,9 @@ def silero_modes():
 
     return {
         "twoends": lambda ps: sum(1 for _ in clf.predict_iter(ps)),
-        "streaming": lambda ps: sum(1 for p in ps if get_speech_timestamps(torch.from_numpy(read16(p)), streaming) is not None),
+        "streaming": lambda ps: sum(
+            1 for p in ps if get_speech_timestamps(torch.from_numpy(read16(p)), streaming) is not None
+        ),
         "sequence": lambda ps: sum(1 for p in ps if get_speech_timestamps_sequence(read16(p), sequence) is not None),
     }
 
@@ -93,8 +97,9 @@ def hf_modes():
     import twoends
 
     torch.manual_seed(0)
-    cfg = transformers.ASTConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1536,
-                                 num_labels=10)
+    cfg = transformers.ASTConfig(
+        hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1536, num_labels=10
+    )
     model = transformers.ASTForAudioClassification(cfg).eval()
     fe = transformers.ASTFeatureExtractor()
     pipe = transformers.pipeline("audio-classification", model=model, feature_extractor=fe, device="cpu")
@@ -115,12 +120,17 @@ def hf_modes():
         same = sum(x.label == y.label for x, y in zip(a, b))
         print(f"bf16 vs fp32 on these clips: top-1 agrees on {same}/{len(a)}, max |dp| {dp:.4f}")
 
-    return {
-        "twoends": lambda ps: sum(1 for _ in clf.predict_iter(ps)),
-        "twoends bf16": lambda ps: sum(1 for _ in bf16.predict_iter(ps)),
-        "pipeline": lambda ps: sum(1 for p in ps if pipe(p) is not None),
-        "pipeline arrays": arrays,
-    }, decode_all, agreement, f"AST {cfg.num_hidden_layers} layers x {cfg.hidden_size}, 10.24 s windows"
+    return (
+        {
+            "twoends": lambda ps: sum(1 for _ in clf.predict_iter(ps)),
+            "twoends bf16": lambda ps: sum(1 for _ in bf16.predict_iter(ps)),
+            "pipeline": lambda ps: sum(1 for p in ps if pipe(p) is not None),
+            "pipeline arrays": arrays,
+        },
+        decode_all,
+        agreement,
+        f"AST {cfg.num_hidden_layers} layers x {cfg.hidden_size}, 10.24 s windows",
+    )
 
 
 def run(name: str, modes: dict, paths: list[str], seconds: float, rounds: int, baseline: str) -> None:
@@ -146,7 +156,9 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    print(f"# {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, python {platform.python_version()}")
+    print(
+        f"# {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, python {platform.python_version()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "silero"):
             paths, seconds = make_clips(Path(tmp), args.clips, 12)

@@ -60,8 +60,12 @@ def main() -> None:
         rows.append((f"forward {precision}, batch {bs}", timed(forward, 8 * bs)))
         for overlap in (True, False):
             clf.overlap = overlap
-            rows.append((f"end to end {precision}, {'overlap' if overlap else 'phased'}",
-                         timed(lambda clf=clf: list(clf.predict_iter(paths)), len(paths))))
+            rows.append(
+                (
+                    f"end to end {precision}, {'overlap' if overlap else 'phased'}",
+                    timed(lambda clf=clf: list(clf.predict_iter(paths)), len(paths)),
+                )
+            )
         probs[precision] = np.stack([p.probabilities for p in clf.predict(paths[:64])])
     try:
         clf = twoends.load("efficientnet_lite0", device="cuda", runtime="onnxruntime", batch_size=bs)
@@ -77,7 +81,9 @@ def main() -> None:
         print(f"{name:60} {rate:9.1f}")
     for p in ("fp16", "bf16"):
         agree = np.mean(probs[p].argmax(1) == probs["fp32"].argmax(1))
-        print(f"{p} vs fp32 on 64 photos: top-1 agreement {agree:.1%}, max |dp| {np.abs(probs[p] - probs['fp32']).max():.3g}")
+        print(
+            f"{p} vs fp32 on 64 photos: top-1 agreement {agree:.1%}, max |dp| {np.abs(probs[p] - probs['fp32']).max():.3g}"
+        )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,14 @@ def _cli(args, cwd):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         report = f.name
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-c", RUNNER, report, *map(str, args)], cwd=cwd, env=env,
-                   capture_output=True, text=True, timeout=900)
+    subprocess.run(
+        [sys.executable, "-c", RUNNER, report, *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     out = json.loads(Path(report).read_text())
     os.unlink(report)
     return out
@@ -83,9 +89,10 @@ def hostile(n: int) -> None:
 
 
 def hub() -> None:
+    from transformers import AutoConfig
+
     import twoends
     import twoends.backends.transformers  # noqa: F401  (imports before the clock)
-    from transformers import AutoConfig
 
     name = "google/vit-base-patch16-224"
     start = time.perf_counter()
@@ -100,8 +107,10 @@ def hub() -> None:
     except OSError:
         pass
     theirs = time.perf_counter() - start
-    print(f"hub      twoends.load {ours:6.2f} s   AutoConfig.from_pretrained alone {theirs:6.2f} s   "
-          f"ratio {theirs / ours:5.1f}x")
+    print(
+        f"hub      twoends.load {ours:6.2f} s   AutoConfig.from_pretrained alone {theirs:6.2f} s   "
+        f"ratio {theirs / ours:5.1f}x"
+    )
 
 
 def bomb() -> None:
@@ -114,8 +123,12 @@ def bomb() -> None:
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)) \
-        + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     try:
@@ -128,9 +141,9 @@ def bomb() -> None:
 
 
 def draft() -> None:
+    from tests.photos import load_photo
     from twoends.preprocess import ImageSpec
     from twoends.preprocess.image import decode_image
-    from tests.photos import load_photo
 
     buf = io.BytesIO()
     load_photo("coffee").resize((4000, 2667)).save(buf, format="JPEG", quality=90)

@@ -111,17 +111,23 @@ def main() -> None:
     except ImportError:
         torch = None
 
-    print(f"CPU: {cpu_name()} ({platform.machine()}), python {platform.python_version()}, numpy {np.__version__}"
-          + (f", torch {torch.__version__} (threads={torch.get_num_threads()})" if torch else ", torch not installed"))
+    print(
+        f"CPU: {cpu_name()} ({platform.machine()}), python {platform.python_version()}, numpy {np.__version__}"
+        + (f", torch {torch.__version__} (threads={torch.get_num_threads()})" if torch else ", torch not installed")
+    )
     try:
         load = "load average %.1f %.1f %.1f on %d CPUs" % (*os.getloadavg(), os.cpu_count())
     except OSError:
         load = "load average unknown"
     print(f"{load} (other work on the machine inflates the longer calls more than the floor)")
-    print(f"topk(x, {K}) on float32 logits; median of up to {repeats} interleaved rounds after {warmup} warm-up; "
-          "floor = x.max() (one read of the array)")
-    header = (f"{'library':7} {'shape':>12} {'MB':>6} | {'twoends ms':>10} {'baseline ms':>11} {'floor ms':>8} | "
-              f"{'speedup':>7} {'x floor':>7} | {'GB/s':>5} {'floor GB/s':>10}")
+    print(
+        f"topk(x, {K}) on float32 logits; median of up to {repeats} interleaved rounds after {warmup} warm-up; "
+        "floor = x.max() (one read of the array)"
+    )
+    header = (
+        f"{'library':7} {'shape':>12} {'MB':>6} | {'twoends ms':>10} {'baseline ms':>11} {'floor ms':>8} | "
+        f"{'speedup':>7} {'x floor':>7} | {'GB/s':>5} {'floor GB/s':>10}"
+    )
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)
@@ -130,17 +136,27 @@ def main() -> None:
         for lib in libs:
             if lib == "torch":
                 x = torch.from_numpy(base.copy())
-                fns = {"twoends": lambda x=x: topk(x, K), "baseline": lambda x=x: torch_baseline(x), "floor": lambda x=x: x.max()}
+                fns = {
+                    "twoends": lambda x=x: topk(x, K),
+                    "baseline": lambda x=x: torch_baseline(x),
+                    "floor": lambda x=x: x.max(),
+                }
             else:
                 x = base.copy()
-                fns = {"twoends": lambda x=x: topk(x, K), "baseline": lambda x=x: numpy_baseline(x), "floor": lambda x=x: x.max()}
+                fns = {
+                    "twoends": lambda x=x: topk(x, K),
+                    "baseline": lambda x=x: numpy_baseline(x),
+                    "floor": lambda x=x: x.max(),
+                }
             check(x, lib)
             t = measure(fns, repeats, warmup, budget)
             nbytes = base.nbytes
-            print(f"{lib:7} {str(list(shape)):>12} {nbytes / 1e6:6.1f} | {t['twoends'] * 1e3:10.3f} "
-                  f"{t['baseline'] * 1e3:11.3f} {t['floor'] * 1e3:8.3f} | {t['baseline'] / t['twoends']:6.2f}x "
-                  f"{t['twoends'] / t['floor']:6.2f}x | {nbytes / t['twoends'] / 1e9:5.1f} {nbytes / t['floor'] / 1e9:10.1f}",
-                  flush=True)
+            print(
+                f"{lib:7} {str(list(shape)):>12} {nbytes / 1e6:6.1f} | {t['twoends'] * 1e3:10.3f} "
+                f"{t['baseline'] * 1e3:11.3f} {t['floor'] * 1e3:8.3f} | {t['baseline'] / t['twoends']:6.2f}x "
+                f"{t['twoends'] / t['floor']:6.2f}x | {nbytes / t['twoends'] / 1e9:5.1f} {nbytes / t['floor'] / 1e9:10.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

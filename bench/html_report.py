@@ -72,7 +72,9 @@ def main() -> None:
             for fmt in ("jsonl", "html"):  # the baseline first, then the report, each in a fresh process
                 out = subprocess.run(
                     [sys.executable, "-c", CHILD, folder, str(n), args.model, fmt, os.path.join(tmp, f"out.{fmt}")],
-                    capture_output=True, text=True, check=True,
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 rows, peak, wall, size = out.stdout.split()
                 peaks[fmt].append(int(peak))

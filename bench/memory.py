@@ -62,9 +62,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--counts", default="1000,20000")
     ap.add_argument("--folder", default=os.path.join(tempfile.gettempdir(), "twoends-bench-memory"))
-    ap.add_argument("--model", default="tiny",
-                    help="tiny (48x64 PNGs, the runner's own footprint) or a model name, e.g. efficientnet_lite0 "
-                         "(the benchmark's 640x480 JPEGs, cycled)")
+    ap.add_argument(
+        "--model",
+        default="tiny",
+        help="tiny (48x64 PNGs, the runner's own footprint) or a model name, e.g. efficientnet_lite0 "
+        "(the benchmark's 640x480 JPEGs, cycled)",
+    )
     args = ap.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     if args.model == "tiny":
@@ -80,8 +83,9 @@ def main() -> None:
     print(f"{'inputs':>8} {'rows out':>9} {'peak RSS MB':>12}")
     peaks = []
     for n in counts:
-        out = subprocess.run([sys.executable, "-c", CHILD, folder, str(n), args.model], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, folder, str(n), args.model], capture_output=True, text=True, check=True
+        )
         rows, peak = map(int, out.stdout.split())
         peaks.append(peak)
         print(f"{n:8d} {rows:9d} {peak:12d}")

@@ -27,8 +27,20 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 IN = ("chelsea", "coffee", "astronaut", "rocket", "stereo_motorcycle", "camera", "clock", "grace_hopper")
 TEXTURES = ("brick", "grass", "gravel")
-OTHER = ("page", "text", "cell", "retina", "immunohistochemistry", "hubble_deep_field", "moon", "coins",
-         "checkerboard", "binary_blobs", "colorwheel", "logo")
+OTHER = (
+    "page",
+    "text",
+    "cell",
+    "retina",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "moon",
+    "coins",
+    "checkerboard",
+    "binary_blobs",
+    "colorwheel",
+    "logo",
+)
 
 
 def _skimage(name: str) -> Image.Image:
@@ -71,8 +83,10 @@ def main() -> None:
     ap.add_argument("--model", default="efficientnet_lite0")
     model = ap.parse_args().model
     inside, other, noise = images()
-    print(f"model {model}; {len(inside)} photos (in), {len(other)} textures/documents/microscopy and {len(noise)} "
-          "noise images (out)")
+    print(
+        f"model {model}; {len(inside)} photos (in), {len(other)} textures/documents/microscopy and {len(noise)} "
+        "noise images (out)"
+    )
     print("| score | AUROC (all out) | FPR at 95% TPR | AUROC textures etc. | AUROC noise | out flagged at 95% TPR |")
     print("|---|---|---|---|---|---|")
     for method in ("energy", "max_logit", "max_probability"):
@@ -80,8 +94,10 @@ def main() -> None:
         s_in, s_other, s_noise = ([p.ood_score for p in clf.predict(imgs)] for imgs in (inside, other, noise))
         s_out = s_other + s_noise
         t = fit_ood_threshold(s_in, 0.95)
-        print(f"| {method} | {auroc(s_in, s_out):.3f} | {fpr_at_tpr(s_in, s_out):.3f} | {auroc(s_in, s_other):.3f} | "
-              f"{auroc(s_in, s_noise):.3f} | {np.mean(np.asarray(s_out) > t):.1%} |")
+        print(
+            f"| {method} | {auroc(s_in, s_out):.3f} | {fpr_at_tpr(s_in, s_out):.3f} | {auroc(s_in, s_other):.3f} | "
+            f"{auroc(s_in, s_noise):.3f} | {np.mean(np.asarray(s_out) > t):.1%} |"
+        )
 
 
 if __name__ == "__main__":

@@ -158,7 +158,9 @@ def _hf_mode(kind: str, paths: list[Path], bs: int, precision: str, compile_: bo
     if kind == "hf-pipeline":  # keep-memory is on here too: both sides on the same footing
         pipe = pipeline("image-classification", model=model, image_processor=processor, device="cpu", batch_size=bs)
         return lambda: list(pipe([str(p) for p in paths], top_k=5))
-    clf = twoends.wrap(model, processor=processor, batch_size=bs, precision=precision, compile=compile_, runtime="torch")
+    clf = twoends.wrap(
+        model, processor=processor, batch_size=bs, precision=precision, compile=compile_, runtime="torch"
+    )
     if kind == "ceiling-hf":
         ready = np.stack([clf.plan(twoends.preprocess.decode_image(p)) for p in paths[:bs]])
         return lambda: [clf.backend.forward(ready) for _ in range(len(paths) // bs)]
@@ -187,12 +189,28 @@ def main() -> None:
         print(json.dumps({"rate": run_mode(args.mode, paths, args.batch_size, args.passes)}))
         return
 
-    modes = [] if args.hf_only else ["seed", "seed tuned", "prepare", "twoends fp32", "ceiling fp32", "twoends bf16",
-                                     "ceiling bf16"]
+    modes = (
+        []
+        if args.hf_only
+        else ["seed", "seed tuned", "prepare", "twoends fp32", "ceiling fp32", "twoends bf16", "ceiling bf16"]
+    )
     if args.runtimes:
-        modes = ["seed", "prepare", "twoends fp32", "ceiling fp32", "twoends auto", "ceiling auto",
-                 "twoends ort", "ceiling ort", "twoends ov", "ceiling ov", "twoends ov-bf16", "ceiling ov-bf16",
-                 "twoends ort overlap", "twoends ov overlap"]
+        modes = [
+            "seed",
+            "prepare",
+            "twoends fp32",
+            "ceiling fp32",
+            "twoends auto",
+            "ceiling auto",
+            "twoends ort",
+            "ceiling ort",
+            "twoends ov",
+            "ceiling ov",
+            "twoends ov-bf16",
+            "ceiling ov-bf16",
+            "twoends ort overlap",
+            "twoends ov overlap",
+        ]
         _export_once()
     if args.compile and not args.hf_only:
         modes += ["twoends fp32+compile", "ceiling fp32+compile", "twoends bf16+compile", "ceiling bf16+compile"]
@@ -202,8 +220,11 @@ def main() -> None:
             modes += ["twoends-hf fp32+compile"]
     import torch
 
-    print(f"# {len(paths)} photos 640x480 JPEG, batch size {args.batch_size}, {args.rounds} rounds x {args.passes} passes; "
-          f"torch {torch.__version__}, {os.cpu_count()} cores, {platform.machine()} {cpu_name()}", flush=True)
+    print(
+        f"# {len(paths)} photos 640x480 JPEG, batch size {args.batch_size}, {args.rounds} rounds x {args.passes} passes; "
+        f"torch {torch.__version__}, {os.cpu_count()} cores, {platform.machine()} {cpu_name()}",
+        flush=True,
+    )
     rates: dict[str, list[float]] = {m: [] for m in modes}
     for r in range(args.rounds):
         for mode in modes:
@@ -223,8 +244,20 @@ def _export_once() -> None:
 
 
 def _in_subprocess(mode: str, args) -> float:
-    cmd = [sys.executable, __file__, "--mode", mode, "--photos", str(args.photos), "--batch-size", str(args.batch_size),
-           "--passes", str(args.passes), "--cache", args.cache]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--mode",
+        mode,
+        "--photos",
+        str(args.photos),
+        "--batch-size",
+        str(args.batch_size),
+        "--passes",
+        str(args.passes),
+        "--cache",
+        args.cache,
+    ]
     env = {**os.environ, "TWOENDS_KEEP_MEMORY": "1", "TWOENDS_CACHE_DIR": BENCH_CACHE}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if out.returncode != 0:
@@ -238,24 +271,30 @@ def report(rates: dict[str, list[float]]) -> None:
     print(f"{'mode':26} {'images/s':>9} {'(min-max)':>14} {'x seed':>7} {'x own ceiling':>13} {'x bound':>8}")
     for mode, rate in med.items():
         lo, hi = min(rates[mode]), max(rates[mode])
-        ceiling = (med.get(mode.replace("twoends ", "ceiling ").removesuffix(" overlap"))
-                   if mode.startswith("twoends ") else None)
+        ceiling = (
+            med.get(mode.replace("twoends ", "ceiling ").removesuffix(" overlap"))
+            if mode.startswith("twoends ")
+            else None
+        )
         own = f"{rate / ceiling:13.2f}" if ceiling else " " * 13
         bound = 1 / (1 / ceiling + 1 / prepare) if ceiling and prepare else None
         xb = f"{rate / bound:8.2f}" if bound else ""
         xs = f"{rate / seed:7.2f}" if seed and not mode.startswith(("hf", "twoends-hf", "ceiling-hf")) else " " * 7
         print(f"{mode:26} {rate:9.1f} {f'({lo:.0f}-{hi:.0f})':>14} {xs} {own} {xb}")
         if bound:
-            print(f"{'  bound ' + mode.split(' ', 1)[1]:26} {bound:9.1f} {'':14} {bound / seed:7.2f} {bound / ceiling:13.2f}")
+            print(
+                f"{'  bound ' + mode.split(' ', 1)[1]:26} {bound:9.1f} {'':14} {bound / seed:7.2f} {bound / ceiling:13.2f}"
+            )
     if "twoends auto" in med:
         fastest = max(v for m, v in med.items() if m.startswith("ceiling ") and "bf16" not in m)
         bound = 1 / (1 / fastest + 1 / prepare)
-        print(f"auto / bound(fastest float32 forward {fastest:.1f}, prepare {prepare:.1f}) = "
-              f"{med['twoends auto'] / bound:.2f}; auto / PyTorch fp32 = {med['twoends auto'] / med['twoends fp32']:.2f}; "
-              f"OpenVINO bf16 / PyTorch fp32 = {med['twoends ov-bf16'] / med['twoends fp32']:.2f}")
+        print(
+            f"auto / bound(fastest float32 forward {fastest:.1f}, prepare {prepare:.1f}) = "
+            f"{med['twoends auto'] / bound:.2f}; auto / PyTorch fp32 = {med['twoends auto'] / med['twoends fp32']:.2f}; "
+            f"OpenVINO bf16 / PyTorch fp32 = {med['twoends ov-bf16'] / med['twoends fp32']:.2f}"
+        )
     if "hf-pipeline" in med:
         print(f"twoends / HF pipeline on the same HF MobileNetV2: {med['twoends-hf'] / med['hf-pipeline']:.2f}x")
-
 
 
 if __name__ == "__main__":

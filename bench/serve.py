@@ -92,11 +92,16 @@ def server_stats(client: Client) -> dict:
     """From the server's /metrics: batches run, inputs in them, and seconds in the model."""
     values = {}
     for line in client.get("/metrics").body.decode().splitlines():
-        if line.startswith(("twoends_batch_size_sum", "twoends_batch_size_count", "twoends_batch_duration_seconds_sum")):
+        if line.startswith(
+            ("twoends_batch_size_sum", "twoends_batch_size_count", "twoends_batch_duration_seconds_sum")
+        ):
             name, value = line.split()
             values[name] = float(value)
-    return {"batches": values.get("twoends_batch_size_count", 0.0), "inputs": values.get("twoends_batch_size_sum", 0.0),
-            "model_s": values.get("twoends_batch_duration_seconds_sum", 0.0)}
+    return {
+        "batches": values.get("twoends_batch_size_count", 0.0),
+        "inputs": values.get("twoends_batch_size_sum", 0.0),
+        "model_s": values.get("twoends_batch_duration_seconds_sum", 0.0),
+    }
 
 
 def run_mode(name: str, args, server_args: list[str], bodies: list[bytes], log_dir: Path) -> dict:
@@ -134,8 +139,8 @@ def main() -> None:
     if args.workers:
         common += ["--workers", str(args.workers)]
     modes = {
-        f"batched (max {args.max_batch_size}, {args.max_delay_ms:g} ms)":
-            common + ["--max-batch-size", str(args.max_batch_size), "--max-delay-ms", str(args.max_delay_ms)],
+        f"batched (max {args.max_batch_size}, {args.max_delay_ms:g} ms)": common
+        + ["--max-batch-size", str(args.max_batch_size), "--max-delay-ms", str(args.max_delay_ms)],
         "unbatched (max 1)": common + ["--max-batch-size", "1"],
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,14 +150,19 @@ def main() -> None:
             for mode, server_args in modes.items():
                 res = run_mode(f"{r}-{len(runs[mode])}", args, server_args, bodies, Path(tmp))
                 runs[mode].append(res)
-                print(f"round {r + 1} {mode}: {res['throughput']:.1f}/s, p50 {res['p50_ms']:.0f} ms, "
-                      f"p99 {res['p99_ms']:.0f} ms, failed {res['failed']}, mean batch {res['mean_batch']:.2f}, "
-                      f"model {res['model_ms']:.1f} ms/input",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"round {r + 1} {mode}: {res['throughput']:.1f}/s, p50 {res['p50_ms']:.0f} ms, "
+                    f"p99 {res['p99_ms']:.0f} ms, failed {res['failed']}, mean batch {res['mean_batch']:.2f}, "
+                    f"model {res['model_ms']:.1f} ms/input",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
-    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.model} {args.precision}; "
-          f"{args.clients} clients, {args.requests} requests per run, {args.rounds} round(s), 640x480 JPEGs; "
-          f"load average {os.getloadavg()[0]:.1f} at the end\n")
+    print(
+        f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.model} {args.precision}; "
+        f"{args.clients} clients, {args.requests} requests per run, {args.rounds} round(s), 640x480 JPEGs; "
+        f"load average {os.getloadavg()[0]:.1f} at the end\n"
+    )
     print("| mode | answers/s | p50 ms | p99 ms | failed | mean batch | model ms/input |")
     print("|---|---|---|---|---|---|---|")
     best = {}

@@ -41,8 +41,11 @@ def texts(limit: int) -> list[str]:
     import importlib
 
     out = []
-    for mod in sorted(m.name for m in pkgutil.iter_modules() if not m.name.startswith("_") and m.module_finder
-                      and "python3" in str(getattr(m.module_finder, "path", ""))):
+    for mod in sorted(
+        m.name
+        for m in pkgutil.iter_modules()
+        if not m.name.startswith("_") and m.module_finder and "python3" in str(getattr(m.module_finder, "path", ""))
+    ):
         try:
             doc = importlib.import_module(mod).__doc__ or ""
         except Exception:  # some standard modules need a display, a platform, ...
@@ -61,9 +64,12 @@ def model():
 
     folder = model_folder()
     torch.manual_seed(0)
-    config = BertConfig.from_pretrained(folder, num_labels=3, id2label={0: "a", 1: "b", 2: "c"},
-                                        label2id={"a": 0, "b": 1, "c": 2})
-    return BertForSequenceClassification.from_pretrained(folder, config=config).eval(), AutoTokenizer.from_pretrained(folder)
+    config = BertConfig.from_pretrained(
+        folder, num_labels=3, id2label={0: "a", 1: "b", 2: "c"}, label2id={"a": 0, "b": 1, "c": 2}
+    )
+    return BertForSequenceClassification.from_pretrained(folder, config=config).eval(), AutoTokenizer.from_pretrained(
+        folder
+    )
 
 
 def run_mode(mode: str, n: int) -> dict:
@@ -77,8 +83,15 @@ def run_mode(mode: str, n: int) -> dict:
     if mode.startswith("pipeline"):
         from transformers import pipeline
 
-        pipe = pipeline("text-classification", model=net, tokenizer=tokenizer, device="cpu", top_k=None,
-                        batch_size=int(mode.split("=")[1]), truncation=True)
+        pipe = pipeline(
+            "text-classification",
+            model=net,
+            tokenizer=tokenizer,
+            device="cpu",
+            top_k=None,
+            batch_size=int(mode.split("=")[1]),
+            truncation=True,
+        )
 
         def fn():
             rows = pipe(items, function_to_apply="softmax")
@@ -86,11 +99,17 @@ def run_mode(mode: str, n: int) -> dict:
     else:
         setting = mode.split()[1]
         runtime = {"ov-bf16": "openvino"}.get(setting, setting)
-        clf = twoends.wrap(net, tokenizer=tokenizer, runtime=runtime, batch_size=8,
-                           precision="bf16" if setting == "ov-bf16" else "fp32")
+        clf = twoends.wrap(
+            net,
+            tokenizer=tokenizer,
+            runtime=runtime,
+            batch_size=8,
+            precision="bf16" if setting == "ov-bf16" else "fp32",
+        )
 
         def fn():
             return [p.probabilities.tolist() for p in clf.predict(items)]
+
     probs = fn()  # warm-up
     t = time.perf_counter()
     fn()
@@ -111,8 +130,13 @@ def main() -> None:
     probs: dict[str, np.ndarray] = {}
     for r in range(args.rounds):
         for mode in MODES:
-            out = subprocess.run([sys.executable, __file__, "--mode", mode, "--texts", str(args.texts)],
-                                 capture_output=True, text=True, env=env, cwd=ROOT)
+            out = subprocess.run(
+                [sys.executable, __file__, "--mode", mode, "--texts", str(args.texts)],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=ROOT,
+            )
             if out.returncode != 0:
                 raise SystemExit(f"{mode} failed: {out.stderr[-3000:]}")
             got = json.loads(out.stdout.strip().splitlines()[-1])
@@ -120,16 +144,22 @@ def main() -> None:
             probs[mode] = np.array(got["probs"])
             print(f"  round {r + 1}: {mode:16} {got['rate']:7.1f} texts/s", file=sys.stderr, flush=True)
     lengths = [len(t.split()) for t in texts(args.texts)]
-    print(f"# {len(lengths)} docstring paragraphs ({min(lengths)}-{max(lengths)} words, median "
-          f"{statistics.median(lengths):.0f}); {args.rounds} rounds; {os.cpu_count()} cores")
+    print(
+        f"# {len(lengths)} docstring paragraphs ({min(lengths)}-{max(lengths)} words, median "
+        f"{statistics.median(lengths):.0f}); {args.rounds} rounds; {os.cpu_count()} cores"
+    )
     base = statistics.median(rates["pipeline bs=1"])
     best_pipe = max(statistics.median(rates["pipeline bs=1"]), statistics.median(rates["pipeline bs=8"]))
-    print(f"{'mode':17} {'texts/s':>8} {'(min-max)':>12} {'x pipeline bs=1':>15} {'x best pipeline':>15} {'max |dp|':>9}")
+    print(
+        f"{'mode':17} {'texts/s':>8} {'(min-max)':>12} {'x pipeline bs=1':>15} {'x best pipeline':>15} {'max |dp|':>9}"
+    )
     for mode, v in rates.items():
         med = statistics.median(v)
         dp = np.abs(probs[mode] - probs["pipeline bs=1"]).max()
-        print(f"{mode:17} {med:8.1f} {f'({min(v):.0f}-{max(v):.0f})':>12} {med / base:15.2f} {med / best_pipe:15.2f} "
-              f"{dp:9.1e}")
+        print(
+            f"{mode:17} {med:8.1f} {f'({min(v):.0f}-{max(v):.0f})':>12} {med / base:15.2f} {med / best_pipe:15.2f} "
+            f"{dp:9.1e}"
+        )
 
 
 if __name__ == "__main__":

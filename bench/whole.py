@@ -43,24 +43,48 @@ for p, (values, indices) in zip(paths, seed_recipe(module, paths)):
 
 MODES = {
     "seed": lambda paths: [sys.executable, "-c", SEED.format(root=str(ROOT)), *paths],
-    "torch": lambda paths: [sys.executable, "-m", "twoends", "predict", *paths, "--runtime", "torch", "--format", "jsonl"],
+    "torch": lambda paths: [
+        sys.executable,
+        "-m",
+        "twoends",
+        "predict",
+        *paths,
+        "--runtime",
+        "torch",
+        "--format",
+        "jsonl",
+    ],
     "auto": lambda paths: [sys.executable, "-m", "twoends", "predict", *paths, "--format", "jsonl"],
-    "ov-bf16": lambda paths: [sys.executable, "-m", "twoends", "predict", *paths, "--runtime", "openvino", "--precision", "bf16",
-                              "--format", "jsonl"],
+    "ov-bf16": lambda paths: [
+        sys.executable,
+        "-m",
+        "twoends",
+        "predict",
+        *paths,
+        "--runtime",
+        "openvino",
+        "--precision",
+        "bf16",
+        "--format",
+        "jsonl",
+    ],
 }
 
 
 def timed(cmd: list[str]) -> tuple[float, float]:
     """(seconds, peak MB) of one fresh process running ``cmd``: a small wrapper process starts it, times
     it and reads its peak RSS (RUSAGE_CHILDREN of the wrapper is that one child's)."""
-    code = ("import resource, subprocess, sys, time\n"
-            "t = time.perf_counter()\n"
-            "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)\n"
-            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    code = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)\n"
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     env = {**os.environ, "TWOENDS_CACHE_DIR": BENCH_CACHE, "PYTHONPATH": str(ROOT)}
     env.pop("TWOENDS_RUNTIME", None)
-    out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, env=env, cwd=ROOT,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *cmd], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+    )
     seconds, kb = out.stdout.split()
     return float(seconds), int(kb) / 1024
 
@@ -81,15 +105,20 @@ def main() -> None:
                 seconds, peak = timed(cmd(chosen))
                 secs[mode].append(seconds)
                 peaks[mode].append(peak)
-                print(f"  {label} round {r + 1}: {mode:8} {secs[mode][-1]:6.2f} s, {peaks[mode][-1]:.0f} MB",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {label} round {r + 1}: {mode:8} {secs[mode][-1]:6.2f} s, {peaks[mode][-1]:.0f} MB",
+                    file=sys.stderr,
+                    flush=True,
+                )
         seed = statistics.median(secs["seed"])
         print(f"# {label}: whole process, median of {args.rounds} rounds (min-max); {os.cpu_count()} cores")
         print(f"{'mode':9} {'seconds':>8} {'(min-max)':>14} {'x seed time':>11} {'images/s':>9} {'peak MB':>8}")
         for mode in MODES:
             s = statistics.median(secs[mode])
-            print(f"{mode:9} {s:8.2f} {f'({min(secs[mode]):.2f}-{max(secs[mode]):.2f})':>14} {s / seed:11.2f} "
-                  f"{len(chosen) / s:9.1f} {statistics.median(peaks[mode]):8.0f}")
+            print(
+                f"{mode:9} {s:8.2f} {f'({min(secs[mode]):.2f}-{max(secs[mode]):.2f})':>14} {s / seed:11.2f} "
+                f"{len(chosen) / s:9.1f} {statistics.median(peaks[mode]):8.0f}"
+            )
 
 
 if __name__ == "__main__":

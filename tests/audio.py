@@ -17,10 +17,19 @@ import numpy as np
 import pytest
 
 SENTENCE = "The quick brown fox jumps over the lazy dog. Voice activity detection finds the speech."
-SF_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
-              ".mp3": ("MP3", "MPEG_LAYER_III")}
-AV_CODECS = {".m4a": ("mp4", "aac"), ".opus": ("ogg", "libopus"), ".mp4": ("mp4", "aac"), ".webm": ("webm", "libopus"),
-             ".aac": ("adts", "aac")}
+SF_FORMATS = {
+    ".wav": ("WAV", "PCM_16"),
+    ".flac": ("FLAC", "PCM_16"),
+    ".ogg": ("OGG", "VORBIS"),
+    ".mp3": ("MP3", "MPEG_LAYER_III"),
+}
+AV_CODECS = {
+    ".m4a": ("mp4", "aac"),
+    ".opus": ("ogg", "libopus"),
+    ".mp4": ("mp4", "aac"),
+    ".webm": ("webm", "libopus"),
+    ".aac": ("adts", "aac"),
+}
 
 
 def have_espeak() -> bool:
@@ -63,7 +72,7 @@ def silence(seconds: float, rate: int = 16000) -> np.ndarray:
 def place(inner: np.ndarray, outer: np.ndarray, at: float, rate: int) -> np.ndarray:
     out = outer.copy()
     i = int(at * rate)
-    out[i:i + len(inner)] += inner[: len(out) - i]
+    out[i : i + len(inner)] += inner[: len(out) - i]
     return out
 
 

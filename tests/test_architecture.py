@@ -67,14 +67,33 @@ CORE = {"head", "preprocess", "backends", "core"}
 
 # (layers that import, module patterns they must not import, why)
 RULES = [
-    (CORE, ["twoends.calibrate*", "twoends.diagnose*", "twoends.serve*", "twoends.cli*", "twoends.distributed*",
-            "twoends.writers", "twoends.html_report", "twoends.resume", "twoends.export", "twoends.__main__"],
-     "the core never imports a consumer"),
-    (CORE, ["twoends", "twoends.api", "twoends.models*"],
-     "the core never imports the composition root (the package root, api, models)"),
+    (
+        CORE,
+        [
+            "twoends.calibrate*",
+            "twoends.diagnose*",
+            "twoends.serve*",
+            "twoends.cli*",
+            "twoends.distributed*",
+            "twoends.writers",
+            "twoends.html_report",
+            "twoends.resume",
+            "twoends.export",
+            "twoends.__main__",
+        ],
+        "the core never imports a consumer",
+    ),
+    (
+        CORE,
+        ["twoends", "twoends.api", "twoends.models*"],
+        "the core never imports the composition root (the package root, api, models)",
+    ),
     ({"head"}, ["twoends.backends*", "twoends.preprocess*"], "the head never imports backends or preprocess"),
-    ({"backends"}, ["twoends.classifier", "twoends.api", "twoends.runner"],
-     "a backend never imports the classifier, api or runner"),
+    (
+        {"backends"},
+        ["twoends.classifier", "twoends.api", "twoends.runner"],
+        "a backend never imports the classifier, api or runner",
+    ),
     ({"preprocess"}, ["twoends.backends*", "twoends.head*"], "preprocess never imports backends or the head"),
     (CORE | {"composition", "consumer"}, ["twoends.cli*", "twoends.__main__"], "only the command line imports the CLI"),
 ]
@@ -125,12 +144,19 @@ def _fake(name: str, source: str, is_package: bool = False) -> Module:
 
 
 def test_the_checker_sees_imports_inside_functions_and_relative_ones():
-    mod = _fake("twoends.head.fake", "import numpy\n\ndef f():\n    from ..calibrate import fit\n    from ..backends.torch import x\n")
+    mod = _fake(
+        "twoends.head.fake",
+        "import numpy\n\ndef f():\n    from ..calibrate import fit\n    from ..backends.torch import x\n",
+    )
     assert [_show(v) for v in violations([mod])] == [
         "twoends.head.fake -> twoends.calibrate.fit (line 4): the core never imports a consumer",
         "twoends.head.fake -> twoends.backends.torch (line 5): the head never imports backends or preprocess",
     ]
-    pkg = _fake("twoends.backends", "from . import base\nfrom .. import api\nimport twoends.runner as r\n", is_package=True)
+    pkg = _fake(
+        "twoends.backends", "from . import base\nfrom .. import api\nimport twoends.runner as r\n", is_package=True
+    )
     assert [(v[1], v[2]) for v in violations([pkg])] == [
-        ("twoends.api", 2), ("twoends.api", 2), ("twoends.runner", 3),
+        ("twoends.api", 2),
+        ("twoends.api", 2),
+        ("twoends.runner", 3),
     ]

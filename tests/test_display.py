@@ -55,7 +55,7 @@ def test_a_prediction_shows_its_photo_labels_percentages_and_numbers(clf, photos
         assert f"{score.probability:.1%}" in page
         assert f'style="width:{score.probability * 100:.1f}%"' in page  # the bar is as long as the probability
     assert f"{pred.entropy:.3f} nats" in page and f"{pred.margin:.1%}" in page
-    (kind, thumb), = images_in(page)
+    ((kind, thumb),) = images_in(page)
     assert kind == "jpeg" and max(thumb.size) == 96
     # the thumbnail is the photo: its colours match the original shrunk the same way
     small = load_photo("chelsea").resize(thumb.size)
@@ -71,7 +71,10 @@ def test_out_of_distribution_groups_and_members_are_shown(clf, photos):
     pred = clf.predict(str(photos["chelsea"]))
     second = clf.predict(str(photos["coffee"]))
     shown = dataclasses.replace(
-        pred, ood=True, ood_score=7.25, groups=(GroupScore("cat", 0.92), GroupScore("dog", 0.03)),
+        pred,
+        ood=True,
+        ood_score=7.25,
+        groups=(GroupScore("cat", 0.92), GroupScore("dog", 0.03)),
         members=(MemberResult("lite0", pred.top_k), MemberResult("other", second.top_k)),
     )
     page = shown._repr_html_()
@@ -127,8 +130,13 @@ def test_an_evaluation_shows_its_metrics_the_diagram_and_the_failures(clf, photo
     from twoends.calibrate import load_labelled
     from twoends.calibrate.evaluate import evaluate
 
-    truth = {"chelsea": "tiger cat", "coffee": "espresso", "rocket": "missile", "grace_hopper": "military uniform",
-             "astronaut": "space shuttle"}
+    truth = {
+        "chelsea": "tiger cat",
+        "coffee": "espresso",
+        "rocket": "missile",
+        "grace_hopper": "military uniform",
+        "astronaut": "space shuttle",
+    }
     for name, label in truth.items():
         (tmp_path / label).mkdir()
         Image.open(photos[name]).save(tmp_path / label / f"{name}.jpg")
@@ -140,7 +148,7 @@ def test_an_evaluation_shows_its_metrics_the_diagram_and_the_failures(clf, photo
     for key in ("accuracy", "ece", "ece_mass", "mce"):
         assert f"<td>{d[key]:.1%}</td>" in page
     assert f"<td>{d['nll']:.3f}</td>" in page and f"<td>{d['brier']:.3f}</td>" in page
-    (kind, diagram), = images_in(page)
+    ((kind, diagram),) = images_in(page)
     assert kind == "png" and diagram.size[0] > 300 and diagram.size[1] > 300
     assert "1 inputs failed" in page and "corrupt.jpg" in page
     assert "\n" not in repr(result) and f"accuracy={d['accuracy']:.4f}" in repr(result)

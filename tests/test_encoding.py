@@ -19,12 +19,21 @@ from twoends.prediction import ClassScore, Prediction
 def _odd_prediction() -> Prediction:
     """Every kind of number the convention covers: finite, -inf, +inf and NaN, in scalars and vectors."""
     return Prediction(
-        input="x.jpg", label="b", index=1, probability=0.75,
+        input="x.jpg",
+        label="b",
+        index=1,
+        probability=0.75,
         top_k=(ClassScore(1, "b", 0.75, 2.5), ClassScore(0, "a", 0.25, float("-inf"))),
-        entropy=0.56, margin=0.5, activation="sigmoid", temperature=1.5,
+        entropy=0.56,
+        margin=0.5,
+        activation="sigmoid",
+        temperature=1.5,
         logits=np.array([float("-inf"), 2.5, np.nan, np.inf], np.float32),
         probabilities=np.array([0.0, 0.75, np.nan, 1.0], np.float32),
-        positive_labels=("b",), prediction_set=("a", "b"), calibration="temperature", model="m",
+        positive_labels=("b",),
+        prediction_set=("a", "b"),
+        calibration="temperature",
+        model="m",
     )
 
 
@@ -39,7 +48,11 @@ PREDICTIONS = [_odd_prediction, _masked_prediction, lambda: Prediction.failed("y
 
 def test_the_convention_for_numbers():
     assert [encoding.json_number(x) for x in (1.5, float("-inf"), float("inf"), float("nan"), None)] == [
-        1.5, "-inf", "inf", None, None,
+        1.5,
+        "-inf",
+        "inf",
+        None,
+        None,
     ]
     assert encoding.json_numbers(np.array([[1.0, -np.inf], [np.nan, np.inf]])) == [1.0, "-inf", None, "inf"]
     assert encoding.json_numbers(np.array([0.5, 2.0], np.float32)) == [0.5, 2.0]

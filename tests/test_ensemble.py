@@ -100,11 +100,21 @@ def test_members_with_other_label_orders_or_fewer_classes_are_aligned_by_name(me
     a = twoends.load("efficientnet_lite0", device="cpu")
     names = imagenet_labels()
     order = np.random.default_rng(0).permutation(1000)
-    shuffled = twoends.wrap(_Reorder(build_module("efficientnet_lite0"), order), spec=spec_for("efficientnet_lite0"),
-                            labels=[names[j] for j in order], name="lite0-shuffled", device="cpu")
+    shuffled = twoends.wrap(
+        _Reorder(build_module("efficientnet_lite0"), order),
+        spec=spec_for("efficientnet_lite0"),
+        labels=[names[j] for j in order],
+        name="lite0-shuffled",
+        device="cpu",
+    )
     cats = list(range(281, 286)) + [0, 1]
-    few = twoends.wrap(_Reorder(build_module("efficientnet_lite0"), cats), spec=spec_for("efficientnet_lite0"),
-                       labels=[names[j] for j in cats], name="lite0-7-classes", device="cpu")
+    few = twoends.wrap(
+        _Reorder(build_module("efficientnet_lite0"), cats),
+        spec=spec_for("efficientnet_lite0"),
+        labels=[names[j] for j in cats],
+        name="lite0-7-classes",
+        device="cpu",
+    )
     img = load_photos()["chelsea"]
     alone = a.predict(img)
     same = twoends.ensemble([a, shuffled]).predict(img)
@@ -137,19 +147,44 @@ def test_cli_ensemble_member_calibrations_and_its_own_calibration(photos, tmp_pa
 
     from twoends.cli import main
 
-    cal0 = Calibration(labels=tuple(imagenet_labels()), model="efficientnet_lite0", temperature=1.4).save(tmp_path / "c0.json")
-    ens_cal = Calibration(labels=tuple(imagenet_labels()), model="efficientnet_lite0+efficientnet_lite1",
-                          temperature=1.2).save(tmp_path / "ens.json")
-    out = CliRunner().invoke(main, [
-        "predict", str(photos["chelsea"]), "--model", "efficientnet_lite0+efficientnet_lite1", "--format", "jsonl",
-        "--member-calibration", f"efficientnet_lite0={cal0}", "--calibration", str(ens_cal), "--device", "cpu",
-    ])
+    cal0 = Calibration(labels=tuple(imagenet_labels()), model="efficientnet_lite0", temperature=1.4).save(
+        tmp_path / "c0.json"
+    )
+    ens_cal = Calibration(
+        labels=tuple(imagenet_labels()), model="efficientnet_lite0+efficientnet_lite1", temperature=1.2
+    ).save(tmp_path / "ens.json")
+    out = CliRunner().invoke(
+        main,
+        [
+            "predict",
+            str(photos["chelsea"]),
+            "--model",
+            "efficientnet_lite0+efficientnet_lite1",
+            "--format",
+            "jsonl",
+            "--member-calibration",
+            f"efficientnet_lite0={cal0}",
+            "--calibration",
+            str(ens_cal),
+            "--device",
+            "cpu",
+        ],
+    )
     assert out.exit_code == 0, out.output
     row = json.loads(out.output.splitlines()[0])
     assert row["model"] == "efficientnet_lite0+efficientnet_lite1" and row["calibration"] == "ens.json"
     assert row["temperature"] == 1.2 and [m["temperature"] for m in row["members"]] == [1.4, 1.0]
-    bad = CliRunner().invoke(main, ["predict", str(photos["chelsea"]), "--model", "efficientnet_lite0+efficientnet_lite1",
-                                    "--member-calibration", f"lite9={cal0}"])
+    bad = CliRunner().invoke(
+        main,
+        [
+            "predict",
+            str(photos["chelsea"]),
+            "--model",
+            "efficientnet_lite0+efficientnet_lite1",
+            "--member-calibration",
+            f"lite9={cal0}",
+        ],
+    )
     assert bad.exit_code == 2 and "not a member" in bad.output
 
 
@@ -170,8 +205,25 @@ def test_an_ensemble_is_calibrated_like_any_model(photos, tmp_path):
             img.crop(((w - cw) // 2, (h - ch) // 2, (w + cw) // 2, (h + ch) // 2)).save(data / label / f"{i}.png")
     model = "efficientnet_lite0+efficientnet_lite1"
     out = tmp_path / "ens.json"
-    res = CliRunner().invoke(main, ["calibrate", str(data), "--model", model, "-o", str(out), "--ood", "--ood-tpr", "0.8",
-                                    "--no-plot", "--device", "cpu", "--format", "json"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(data),
+            "--model",
+            model,
+            "-o",
+            str(out),
+            "--ood",
+            "--ood-tpr",
+            "0.8",
+            "--no-plot",
+            "--device",
+            "cpu",
+            "--format",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     saved = json.loads(out.read_text())
     assert saved["model"] == model and saved["n_classes"] == 1000 and saved["format_version"] == 2

@@ -68,7 +68,11 @@ def _exception_classes():
     for m in modules_cached():
         for node in ast.walk(m.tree):
             if isinstance(node, ast.ClassDef):
-                bases = [b.id if isinstance(b, ast.Name) else b.attr for b in node.bases if isinstance(b, (ast.Name, ast.Attribute))]
+                bases = [
+                    b.id if isinstance(b, ast.Name) else b.attr
+                    for b in node.bases
+                    if isinstance(b, (ast.Name, ast.Attribute))
+                ]
                 classes[node.name] = (m.name, bases)
 
     def is_exception(name, seen=()):

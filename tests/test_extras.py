@@ -61,8 +61,9 @@ def test_parquet_output_without_pyarrow(monkeypatch, tmp_path):
     hide(monkeypatch, "pyarrow")
     with pytest.raises(twoends.ConfigError) as e:
         ParquetWriter(str(tmp_path / "out.parquet"))
-    assert str(e.value) == ('Parquet output needs pyarrow, which is not installed: pip install "twoends[parquet]" '
-                            "(or write .jsonl / .csv)")
+    assert str(e.value) == (
+        'Parquet output needs pyarrow, which is not installed: pip install "twoends[parquet]" (or write .jsonl / .csv)'
+    )
 
 
 def test_calibration_without_scipy_or_matplotlib(monkeypatch, tmp_path):
@@ -71,10 +72,16 @@ def test_calibration_without_scipy_or_matplotlib(monkeypatch, tmp_path):
     logits = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 0.5]])
     bins = reliability_bins(logits, np.array([0, 1, 1]), n_bins=5)
     hide(monkeypatch, "scipy", "matplotlib")
-    with pytest.raises(twoends.ConfigError, match=re.escape('needs scipy, which is not installed: pip install "twoends[calibrate]"')):
+    with pytest.raises(
+        twoends.ConfigError, match=re.escape('needs scipy, which is not installed: pip install "twoends[calibrate]"')
+    ):
         fit_temperature(logits, np.array([0, 1, 1]))
-    with pytest.raises(twoends.ConfigError, match=re.escape('the reliability diagram needs matplotlib, which is not '
-                                                            'installed: pip install "twoends[calibrate]"')):
+    with pytest.raises(
+        twoends.ConfigError,
+        match=re.escape(
+            'the reliability diagram needs matplotlib, which is not installed: pip install "twoends[calibrate]"'
+        ),
+    ):
         plot_reliability(bins, tmp_path / "r.png")
 
 
@@ -90,8 +97,10 @@ def test_the_ray_engine_without_ray(monkeypatch):
     forget(monkeypatch, "twoends.distributed.ray")
     with pytest.raises(twoends.ConfigError) as e:
         importlib.import_module("twoends.distributed.ray")
-    assert str(e.value) == ('the Ray engine needs ray, which is not installed: pip install "twoends[ray]" '
-                            "(or run without Ray: --engine local)")
+    assert str(e.value) == (
+        'the Ray engine needs ray, which is not installed: pip install "twoends[ray]" '
+        "(or run without Ray: --engine local)"
+    )
 
 
 def test_serve_without_fastapi(monkeypatch):
@@ -113,8 +122,10 @@ def test_a_broken_install_is_not_called_missing(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(twoends.ConfigError, match="installed but failed to import: No module named 'a_dependency"):
         require("halfinstalled", "a feature")
-    with pytest.raises(twoends.ConfigError, match="a feature needs not_a_module_at_all, which is not installed: "
-                                                  "pip install not_a_module_at_all"):
+    with pytest.raises(
+        twoends.ConfigError,
+        match="a feature needs not_a_module_at_all, which is not installed: pip install not_a_module_at_all",
+    ):
         require("not_a_module_at_all", "a feature")
 
 

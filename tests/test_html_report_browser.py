@@ -56,8 +56,10 @@ def report(tmp_path_factory):
 @pytest.fixture(scope="module")
 def page():
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}: `apt-get install chromium` "
-                    "(scripts/setup.sh test does it where apt-get is available)")
+        pytest.skip(
+            f"Debian's chromium is not installed at {CHROMIUM}: `apt-get install chromium` "
+            "(scripts/setup.sh test does it where apt-get is available)"
+        )
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with sync_api.sync_playwright() as p:

@@ -3,8 +3,19 @@
 import subprocess
 import sys
 
-FRAMEWORKS = ["torch", "jax", "tensorflow", "keras", "onnxruntime", "openvino", "transformers", "timm", "torchvision",
-              "flax", "onnx"]
+FRAMEWORKS = [
+    "torch",
+    "jax",
+    "tensorflow",
+    "keras",
+    "onnxruntime",
+    "openvino",
+    "transformers",
+    "timm",
+    "torchvision",
+    "flax",
+    "onnx",
+]
 
 
 def _imported_after(code: str) -> list[str]:

@@ -36,7 +36,9 @@ def test_errors_say_what_to_do(tmp_path):
 def test_check_explains_off_by_one():
     lm = LabelMap([f"c{i}" for i in range(1000)])
     assert lm.check(1000) is lm
-    with pytest.raises(LabelError, match="model has 1001 outputs, labels .* have 1000 names: is there a background class"):
+    with pytest.raises(
+        LabelError, match="model has 1001 outputs, labels .* have 1000 names: is there a background class"
+    ):
         lm.check(1001)
     with pytest.raises(LabelError, match="Drop it"):
         lm.check(999)

@@ -30,10 +30,13 @@ def executed(tmp_path_factory):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit the notebook without outputs"
     env_path = os.environ.get("PYTHONPATH", "")
-    os.environ["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env_path}" if env_path else str(ROOT)  # the kernel imports this twoends
+    os.environ["PYTHONPATH"] = (
+        f"{ROOT}{os.pathsep}{env_path}" if env_path else str(ROOT)
+    )  # the kernel imports this twoends
     try:
-        client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                         resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}})
+        client = nbclient.NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}}
+        )
         client.execute()
     finally:
         os.environ["PYTHONPATH"] = env_path
@@ -93,7 +96,9 @@ def test_no_batch_dimension_is_caught_and_avoided(executed):
 def test_logits_are_not_probabilities(executed):
     out = text(executed["gotcha-logits"])
     plain = float(re.search(r"'confidence' for chelsea: ([\d.]+)", out).group(1))
-    prob, ref = map(float, re.search(r"twoends: probability ([\d.]+) \(softmax of its logits: ([\d.]+)\)", out).groups())
+    prob, ref = map(
+        float, re.search(r"twoends: probability ([\d.]+) \(softmax of its logits: ([\d.]+)\)", out).groups()
+    )
     assert plain > 1 and 0 < prob < 1 and prob == pytest.approx(ref, abs=1e-4)
 
 

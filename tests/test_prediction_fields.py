@@ -24,8 +24,13 @@ def _rows():
     head = Head(list("abcd"), groups={"ab": ["a", "b"], "cd": [2, 3]}, ood_threshold=-2.0, top_k=2)
     member = head(z)
     rows = list(head(z))
-    rows[0] = dataclasses.replace(rows[0], members=(MemberResult("m1", member[0].top_k, 1.5, -2.5),
-                                                    MemberResult("m2", member[1].top_k, 1.0, float("inf"))))
+    rows[0] = dataclasses.replace(
+        rows[0],
+        members=(
+            MemberResult("m1", member[0].top_k, 1.5, -2.5),
+            MemberResult("m2", member[1].top_k, 1.0, float("inf")),
+        ),
+    )
     return rows
 
 

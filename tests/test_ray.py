@@ -75,7 +75,9 @@ def _assert_same_row(a, b):
     assert (a["input"], a["label"], a["index"]) == (b["input"], b["label"], b["index"])
     assert [s["label"] for s in a["top_k"]] == [s["label"] for s in b["top_k"]]
     # batches differ (2 rows on a 1-thread actor vs 8 locally): float32 sums may differ in the last bits
-    np.testing.assert_allclose([s["probability"] for s in a["top_k"]], [s["probability"] for s in b["top_k"]], atol=1e-5)
+    np.testing.assert_allclose(
+        [s["probability"] for s in a["top_k"]], [s["probability"] for s in b["top_k"]], atol=1e-5
+    )
     if "logits" in b:
         np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-5)
         np.testing.assert_allclose(a["logits"], b["logits"], atol=1e-4, rtol=1e-5)
@@ -118,7 +120,9 @@ def _assert_same_top3(ray_pred, local_pred):
         return
     assert len(ray_pred.top_k) == 3
     assert [s.label for s in ray_pred.top_k] == [s.label for s in local_pred.top_k[:3]]
-    np.testing.assert_allclose([s.probability for s in ray_pred.top_k], [s.probability for s in local_pred.top_k[:3]], atol=1e-5)
+    np.testing.assert_allclose(
+        [s.probability for s in ray_pred.top_k], [s.probability for s in local_pred.top_k[:3]], atol=1e-5
+    )
 
 
 def test_the_output_columns_are_the_parquet_writers(tmp_path):
@@ -136,16 +140,27 @@ def test_rows_round_trip_to_the_same_dict_with_infinite_and_missing_values():
     import pyarrow as pa
 
     pred = Prediction(
-        input="x.jpg", label="b", index=1, probability=0.75,
+        input="x.jpg",
+        label="b",
+        index=1,
+        probability=0.75,
         top_k=(ClassScore(1, "b", 0.75, 2.5), ClassScore(0, "a", 0.25, float("-inf"))),
-        entropy=0.56, margin=0.5, activation="sigmoid", temperature=1.5,
+        entropy=0.56,
+        margin=0.5,
+        activation="sigmoid",
+        temperature=1.5,
         logits=np.array([float("-inf"), 2.5, np.nan, np.inf], np.float32),
         probabilities=np.array([0.0, 0.75, np.nan, 1.0], np.float32),
-        positive_labels=("b",), prediction_set=("a", "b"), calibration="temperature", model="m",
+        positive_labels=("b",),
+        prediction_set=("a", "b"),
+        calibration="temperature",
+        model="m",
     )
     failed = Prediction.failed("y.jpg", ValueError("bad"), model="m")
     for vectors in (False, True):
-        table = pa.Table.from_pylist([encoding.to_arrow(p, vectors) for p in (pred, failed)], schema=tr.output_schema(vectors))
+        table = pa.Table.from_pylist(
+            [encoding.to_arrow(p, vectors) for p in (pred, failed)], schema=tr.output_schema(vectors)
+        )
         back = [tr.to_prediction(row) for row in table.to_pylist()]
         assert [p.to_dict(vectors) for p in back] == [pred.to_dict(vectors), failed.to_dict(vectors)]
         assert json.dumps([p.to_dict(vectors) for p in back], allow_nan=False)  # still valid JSON

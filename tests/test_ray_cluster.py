@@ -67,8 +67,23 @@ def _rows(path: Path) -> list[dict]:
 def test_a_worker_node_lost_mid_job_costs_no_input_and_no_order(cluster, folder, tmp_path):
     c, workers = cluster
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "twoends", "predict", "--engine", "ray", "--ray-address", c.address,
-           str(folder), "-o", str(out), "--batch-size", "8", "--top-k", "3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "twoends",
+        "predict",
+        "--engine",
+        "ray",
+        "--ray-address",
+        c.address,
+        str(folder),
+        "-o",
+        str(out),
+        "--batch-size",
+        "8",
+        "--top-k",
+        "3",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

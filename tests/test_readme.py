@@ -121,8 +121,14 @@ def ran(workspace):
     out = workspace / "_results.json"
     # the TensorFlow example runs the seed with tf.keras as Keras 2, as its comment says
     env = {**os.environ, "PYTHONPATH": str(README.parent), "TF_USE_LEGACY_KERAS": "1"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(todo), str(out)], cwd=workspace, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(todo), str(out)],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     results = json.loads(out.read_text()) if out.exists() else {}
     return results, proc
 

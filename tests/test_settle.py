@@ -41,7 +41,11 @@ def test_sources_say_where_each_setting_came_from():
 
     clf = twoends.load("efficientnet_lite0", device="cpu", temperature=2.0, top_k=3, spec={"input_size": (200, 200)})
     s = clf.settled
-    assert (s.sources["temperature"], s.sources["top_k"], s.sources["spec"]) == ("explicit", "explicit", "model+explicit")
+    assert (s.sources["temperature"], s.sources["top_k"], s.sources["spec"]) == (
+        "explicit",
+        "explicit",
+        "model+explicit",
+    )
     assert s.spec.input_size == (200, 200) and s.spec.interpolation == "bicubic"  # the model's own, overridden in part
 
 

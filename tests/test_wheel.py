@@ -103,11 +103,16 @@ def venv(built, tmp_path_factory):
 
 def test_the_installed_package_is_the_wheel(venv):
     home, py, env = venv
-    out = sh(py, "-c", "import json, twoends, importlib.resources as r, importlib.metadata as m; "
-             "print(json.dumps([twoends.__file__, m.version('twoends'), "
-             "r.files('twoends').joinpath('py.typed').is_file(), "
-             "len(r.files('twoends').joinpath('data/imagenet_classes.txt').read_text().split(chr(10)))]))",
-             cwd=home, env=env).stdout
+    out = sh(
+        py,
+        "-c",
+        "import json, twoends, importlib.resources as r, importlib.metadata as m; "
+        "print(json.dumps([twoends.__file__, m.version('twoends'), "
+        "r.files('twoends').joinpath('py.typed').is_file(), "
+        "len(r.files('twoends').joinpath('data/imagenet_classes.txt').read_text().split(chr(10)))]))",
+        cwd=home,
+        env=env,
+    ).stdout
     path, version, typed, n_lines = json.loads(out)
     assert Path(path).is_relative_to(home / "env") and not Path(path).is_relative_to(ROOT)
     assert typed and n_lines >= 1000
@@ -124,8 +129,14 @@ def test_predict_a_photo_with_the_installed_command(venv, tmp_path):
     row = json.loads(r.stdout)
     assert row["label"] == "tiger cat" and row["model"] == "efficientnet_lite0"
     # the light runtime has no pyarrow: the error names the extra
-    r = subprocess.run([home / "env" / "bin" / "twoends", "predict", photo, "-o", tmp_path / "out.parquet"],
-                       cwd=home, env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [home / "env" / "bin" / "twoends", "predict", photo, "-o", tmp_path / "out.parquet"],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 2 and 'pip install "twoends[parquet]"' in r.stderr, r.stderr
 
 
@@ -133,8 +144,13 @@ def test_serve_health_with_the_installed_command(venv, tmp_path):
     home, py, env = venv
     port = free_port()
     log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([home / "env" / "bin" / "twoends", "serve", "--port", str(port), "--no-access-log"],
-                            cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [home / "env" / "bin" / "twoends", "serve", "--port", str(port), "--no-access-log"],
+        cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         client, deadline, ready = Client(port), time.monotonic() + SERVE_READY_S, None
         while time.monotonic() < deadline and proc.poll() is None:

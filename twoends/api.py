@@ -70,22 +70,40 @@ def load(
     from . import runtimes
     from .models import fingerprint, load_backend
 
-    run = RunOptions.of(run, device=device, precision=precision, compile=compile, channels_last=channels_last,
-                        runtime=runtime)
+    run = RunOptions.of(
+        run, device=device, precision=precision, compile=compile, channels_last=channels_last, runtime=runtime
+    )
     # a cached export runs without building (or importing) the PyTorch model
     backend = runtimes.cached_backend(name, run, spec=spec, options=model_options)
     built = backend is None
     if built:
         backend = load_backend(name, run=run, labels=labels, **model_options)
     settled = settle(
-        backend, spec=spec, labels=labels, activation=activation, outputs=outputs, temperature=temperature,
-        thresholds=thresholds, top_k=top_k, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
-        max_seconds=max_seconds, calibration=_load_calibration(calibration), run=run, groups=groups,
+        backend,
+        spec=spec,
+        labels=labels,
+        activation=activation,
+        outputs=outputs,
+        temperature=temperature,
+        thresholds=thresholds,
+        top_k=top_k,
+        batch_size=batch_size,
+        workers=workers,
+        max_pixels=max_pixels,
+        max_seconds=max_seconds,
+        calibration=_load_calibration(calibration),
+        run=run,
+        groups=groups,
         ood_method=ood_method,
     )
     if built:
-        backend = runtimes.convert(backend, settled.plan, run, spec_key=_spec_key(settled),
-                                   fingerprint=fingerprint(name, model_options) if spec is None else None)
+        backend = runtimes.convert(
+            backend,
+            settled.plan,
+            run,
+            spec_key=_spec_key(settled),
+            fingerprint=fingerprint(name, model_options) if spec is None else None,
+        )
     return Classifier(backend, settled)
 
 
@@ -133,13 +151,27 @@ def wrap(
 
     if runtime is None and run is None and not os.environ.get(RUNTIME_ENV):
         runtime = "torch"
-    run = RunOptions.of(run, device=device, precision=precision, compile=compile, channels_last=channels_last,
-                        runtime=runtime)
+    run = RunOptions.of(
+        run, device=device, precision=precision, compile=compile, channels_last=channels_last, runtime=runtime
+    )
     backend = backend_for(model, run=run, name=name, **backend_options)
     settled = settle(
-        backend, spec=spec, labels=labels, activation=activation, outputs=outputs, temperature=temperature,
-        thresholds=thresholds, top_k=top_k, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
-        max_seconds=max_seconds, calibration=_load_calibration(calibration), run=run, name=name, groups=groups,
+        backend,
+        spec=spec,
+        labels=labels,
+        activation=activation,
+        outputs=outputs,
+        temperature=temperature,
+        thresholds=thresholds,
+        top_k=top_k,
+        batch_size=batch_size,
+        workers=workers,
+        max_pixels=max_pixels,
+        max_seconds=max_seconds,
+        calibration=_load_calibration(calibration),
+        run=run,
+        name=name,
+        groups=groups,
         ood_method=ood_method,
     )
     return Classifier(runtimes.convert(backend, settled.plan, run, spec_key=_spec_key(settled), name=name), settled)

@@ -43,7 +43,9 @@ class Classifier:
 
     def __init__(self, backend: Backend, settled: Settled | None = None, **settings: Any):
         if not isinstance(backend, Backend):
-            raise ConfigError(f"Classifier needs a twoends Backend, got {type(backend).__name__}; use twoends.wrap(model)")
+            raise ConfigError(
+                f"Classifier needs a twoends Backend, got {type(backend).__name__}; use twoends.wrap(model)"
+            )
         if settled is None:
             settled = settle(backend, **settings)
         elif settings:
@@ -100,12 +102,16 @@ class Classifier:
         check_positive("batch_size", size)
         # a model on the CPU shares the cores with decoding: take turns instead of overlapping,
         # unless its forward pass keeps to one core (Classifier.overlap says otherwise, to measure it)
-        overlap = (self.overlap if self.overlap is not None
-                   else self.backend.single_threaded or not str(self.backend.device).startswith("cpu"))
+        overlap = (
+            self.overlap
+            if self.overlap is not None
+            else self.backend.single_threaded or not str(self.backend.device).startswith("cpu")
+        )
         prepare = self.plan.prepare if timings is None else functools.partial(self.plan.prepare, timings=timings)
         per_call = self.backend.inputs_per_call(size)
-        for group in prepared_batches(self.plan.items(inputs), prepare, workers=self.workers, size=per_call,
-                                      overlap=overlap):
+        for group in prepared_batches(
+            self.plan.items(inputs), prepare, workers=self.workers, size=per_call, overlap=overlap
+        ):
             yield from self.predict_batch(group, timings=timings)
 
     def predict_batch(self, prepared: list[Prepared], *, timings: Any = None) -> list[Prediction]:
@@ -115,8 +121,9 @@ class Classifier:
         if good:
             for p, pred in zip(good, self._forward(good, timings), strict=True):
                 results[id(p)] = pred
-        return [results[id(p)] if p.error is None else Prediction.failed(p.id, p.error, model=self.name)
-                for p in prepared]
+        return [
+            results[id(p)] if p.error is None else Prediction.failed(p.id, p.error, model=self.name) for p in prepared
+        ]
 
     def prepare(self, item: Any) -> Prepared:
         """Decode and preprocess one ``Item`` (for runners that parallelise elsewhere, e.g. Ray)."""
@@ -161,7 +168,8 @@ class Classifier:
                 f"{self.name}: the model's outputs look like probabilities (every row in [0, 1], summing to 1): "
                 "a softmax inside forward()? They are softmaxed again, which flattens every answer. Pass "
                 "outputs='probabilities' to twoends.wrap/load (or make the model return its logits)",
-                RuntimeWarning, stacklevel=4,
+                RuntimeWarning,
+                stacklevel=4,
             )
 
     def _forward(self, good: list[Prepared], timings: Any = None) -> list[Prediction]:
@@ -172,9 +180,15 @@ class Classifier:
                 logits = self.backend.forward(self.backend.collate(values))
             with timed(timings, "postprocess"):  # on an accelerator this includes waiting for the device
                 if isinstance(values[0], Windows):  # inputs cut into windows (long audio): one row per input
-                    preds = combine_windows(self.head, logits, [len(v) for v in values], [v.starts for v in values],
-                                            [v.ends for v in values], [v.merge_gap for v in values],
-                                            [p.id for p in good])
+                    preds = combine_windows(
+                        self.head,
+                        logits,
+                        [len(v) for v in values],
+                        [v.starts for v in values],
+                        [v.ends for v in values],
+                        [v.merge_gap for v in values],
+                        [p.id for p in good],
+                    )
                 else:
                     preds = list(self.head(logits, inputs=[p.id for p in good]))
         except Exception as exc:

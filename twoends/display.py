@@ -27,7 +27,12 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from PIL import Image
 
 __all__ = [
-    "THUMB_SIZE", "thumbnail_uri", "prediction_html", "predictions_html", "evaluation_html", "findings_html",
+    "THUMB_SIZE",
+    "thumbnail_uri",
+    "prediction_html",
+    "predictions_html",
+    "evaluation_html",
+    "findings_html",
 ]
 
 THUMB_SIZE = 96  # pixels, longest side: big enough to recognise the photo, ~3 KB as JPEG
@@ -120,8 +125,12 @@ def _details(pred: Any) -> list[tuple[str, str]]:
     if pred.groups:
         rows.append(("groups", ", ".join(f"{esc(g.label)} {percent(g.probability)}" for g in pred.groups[:5])))
     if pred.members:
-        said = [f"{esc(m.model)}: {esc(m.top_k[0].label)} {percent(m.top_k[0].probability)}" if m.top_k
-                else f"{esc(m.model)}: -" for m in pred.members]
+        said = [
+            f"{esc(m.model)}: {esc(m.top_k[0].label)} {percent(m.top_k[0].probability)}"
+            if m.top_k
+            else f"{esc(m.model)}: -"
+            for m in pred.members
+        ]
         rows.append(("members", "; ".join(said)))
     head = f"{esc(pred.activation)}, temperature {pred.temperature:g}"
     if pred.calibration:
@@ -148,7 +157,9 @@ def prediction_html(pred: Any, *, image: Any = None, top: int = 5) -> str:
             f'{title}<div class="label">{esc(pred.label)} <span class="muted">{percent(pred.probability)}</span></div>'
             f"<table>{bars}</table><table>{details}</table>"
         )
-    return f'{STYLE}<div class="twoends"><div class="card">{thumb_tag(uri, pred.input or "")}<div>{body}</div></div></div>'
+    return (
+        f'{STYLE}<div class="twoends"><div class="card">{thumb_tag(uri, pred.input or "")}<div>{body}</div></div></div>'
+    )
 
 
 def prediction_row(pred: Any, uri: str | None, *, top: int = 3) -> str:
@@ -159,8 +170,13 @@ def prediction_row(pred: Any, uri: str | None, *, top: int = 3) -> str:
     rest = ", ".join(f"{esc(s.label)} {percent(s.probability)}" for s in pred.top_k[1:top])
     if pred.prediction_set is not None:
         rest += f"<div class='muted'>set: {{{esc(', '.join(pred.prediction_set))}}}</div>"
-    cells += [f"<b>{esc(pred.label)}</b>", bar(pred.probability, percent(pred.probability)), rest,
-              number(pred.entropy), percent(pred.margin)]
+    cells += [
+        f"<b>{esc(pred.label)}</b>",
+        bar(pred.probability, percent(pred.probability)),
+        rest,
+        number(pred.entropy),
+        percent(pred.margin),
+    ]
     return "".join(f"<td>{c}</td>" for c in cells)
 
 
@@ -171,13 +187,13 @@ def predictions_html(preds: Sequence[Any], *, thumbnails: bool = True, limit: in
     """A list of Predictions as a table, one row each (the first ``limit`` rows, then a count of the rest)."""
     shown = list(preds[:limit])
     failed = sum(not p.ok for p in preds)
-    rows = "".join(
-        f"<tr>{prediction_row(p, thumbnail_uri(p.input) if thumbnails else None)}</tr>" for p in shown
-    )
+    rows = "".join(f"<tr>{prediction_row(p, thumbnail_uri(p.input) if thumbnails else None)}</tr>" for p in shown)
     more = f"<p class='muted'>... and {len(preds) - len(shown)} more rows</p>" if len(preds) > len(shown) else ""
     summary = f"{len(preds)} predictions" + (f", <span class='error'>{failed} failed</span>" if failed else "")
-    return (f'{STYLE}<div class="twoends"><p>{summary}</p><table><thead><tr>{ROW_HEADER}</tr></thead>'
-            f"<tbody>{rows}</tbody></table>{more}</div>")
+    return (
+        f'{STYLE}<div class="twoends"><p>{summary}</p><table><thead><tr>{ROW_HEADER}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>{more}</div>"
+    )
 
 
 def short_list_repr(name: str, preds: Sequence[Any], show: int = 3) -> str:
@@ -185,14 +201,20 @@ def short_list_repr(name: str, preds: Sequence[Any], show: int = 3) -> str:
     parts = [p.label if p.ok else f"error {p.error.get('type')}" for p in list(preds[:show])]
     tail = ", ..." if len(preds) > show else ""
     failed = sum(not p.ok for p in preds)
-    return f"{name}({len(preds)} predictions{f', {failed} failed' if failed else ''}: {', '.join(map(str, parts))}{tail})"
+    return (
+        f"{name}({len(preds)} predictions{f', {failed} failed' if failed else ''}: {', '.join(map(str, parts))}{tail})"
+    )
 
 
 _METRICS: list[tuple[str, str, Callable[[Any], str]]] = [  # (key in Evaluation.to_dict(), shown name, format)
-    ("accuracy", "top-1 accuracy", percent), ("top5", "top-5 accuracy", percent),
-    ("nll", "NLL (nats)", number), ("brier", "Brier score", number),
-    ("ece", "ECE (equal-width bins)", percent), ("ece_mass", "ECE (equal-mass bins)", percent),
-    ("mce", "MCE", percent), ("temperature", "temperature", lambda t: f"{t:g}"),
+    ("accuracy", "top-1 accuracy", percent),
+    ("top5", "top-5 accuracy", percent),
+    ("nll", "NLL (nats)", number),
+    ("brier", "Brier score", number),
+    ("ece", "ECE (equal-width bins)", percent),
+    ("ece_mass", "ECE (equal-mass bins)", percent),
+    ("mce", "MCE", percent),
+    ("temperature", "temperature", lambda t: f"{t:g}"),
 ]
 
 
@@ -200,7 +222,8 @@ def evaluation_html(metrics: Mapping[str, Any], diagram_png: bytes | None = None
     """An evaluation: the metrics (``Evaluation.to_dict()``), the reliability diagram inline, the failed inputs."""
     rows = "".join(
         f"<tr><td>{name}</td><td>{fmt(metrics[key])}</td></tr>"
-        for key, name, fmt in _METRICS if metrics.get(key) is not None
+        for key, name, fmt in _METRICS
+        if metrics.get(key) is not None
     )
     counts = f"{metrics['n_evaluated']} of {metrics['n_inputs']} inputs evaluated, {metrics['n_classes']} classes"
     if metrics.get("calibration"):
@@ -214,8 +237,7 @@ def evaluation_html(metrics: Mapping[str, Any], diagram_png: bytes | None = None
     if diagram_png:
         uri = "data:image/png;base64," + base64.b64encode(diagram_png).decode("ascii")
         img = f'<img src="{uri}" alt="reliability diagram" style="max-width:480px">'
-    return (f'{STYLE}<div class="twoends"><p>{counts}</p><div class="card"><table>{rows}</table>{img}</div>'
-            f"{fails}</div>")
+    return f'{STYLE}<div class="twoends"><p>{counts}</p><div class="card"><table>{rows}</table>{img}</div>{fails}</div>'
 
 
 def findings_html(findings: Iterable[Any], *, ran: Sequence[str] = (), skipped: Mapping[str, str] | None = None) -> str:
@@ -223,7 +245,9 @@ def findings_html(findings: Iterable[Any], *, ran: Sequence[str] = (), skipped: 
     findings = list(findings)
     counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
     head = ", ".join(f"{n} {s}{'s' * (n != 1)}" for s, n in counts.items())
-    verdict = "<span class='error'>the outputs are wrong: fix the errors first</span>" if counts["error"] else "no errors"
+    verdict = (
+        "<span class='error'>the outputs are wrong: fix the errors first</span>" if counts["error"] else "no errors"
+    )
     items = "".join(
         f"<div><span class='badge sev-{esc(f.severity)}'>{esc(f.severity)}</span> <b>{esc(f.check)}</b>: "
         f"{esc(f.title)}<dl><dt>seen</dt><dd>{esc(f.seen)}</dd><dt>why</dt><dd>{esc(f.why)}</dd>"
@@ -234,6 +258,8 @@ def findings_html(findings: Iterable[Any], *, ran: Sequence[str] = (), skipped: 
     extra = ""
     if ran or skipped:
         lines = "".join(f"<li>{esc(name)}: {esc(why)}</li>" for name, why in skipped.items())
-        extra = (f"<details><summary class='muted'>{len(ran)} checks ran, {len(skipped)} skipped</summary>"
-                 f"<p class='muted'>ran: {esc(', '.join(ran))}</p><ul>{lines}</ul></details>")
+        extra = (
+            f"<details><summary class='muted'>{len(ran)} checks ran, {len(skipped)} skipped</summary>"
+            f"<p class='muted'>ran: {esc(', '.join(ran))}</p><ul>{lines}</ul></details>"
+        )
     return f'{STYLE}<div class="twoends"><p><b>{head}</b> - {verdict}</p>{items}{extra}</div>'

@@ -78,8 +78,10 @@ def _arrow_numbers(values: np.ndarray | None) -> list | None:
 
 
 def _scores(scores, number) -> list:
-    return [{"index": s.index, "label": s.label, "probability": number(s.probability), "logit": number(s.logit)}
-            for s in scores]
+    return [
+        {"index": s.index, "label": s.label, "probability": number(s.probability), "logit": number(s.logit)}
+        for s in scores
+    ]
 
 
 def _fields(pred: "Prediction", include_vectors: bool, number, numbers) -> dict:
@@ -98,18 +100,29 @@ def _fields(pred: "Prediction", include_vectors: bool, number, numbers) -> dict:
         "prediction_set": list(pred.prediction_set) if pred.prediction_set is not None else None,
         "calibration": pred.calibration,
         "model": pred.model,
-        "segments": None if pred.segments is None else [
+        "segments": None
+        if pred.segments is None
+        else [
             {"start": s.start, "end": s.end, "label": s.label, "probability": number(s.probability)}
             for s in pred.segments
         ],
         "error": pred.error,
         "ood_score": number(pred.ood_score),
         "ood": pred.ood,
-        "groups": None if pred.groups is None else [
-            {"label": g.label, "probability": number(g.probability)} for g in pred.groups],
-        "members": None if pred.members is None else [
-            {"model": m.model, "temperature": number(m.temperature), "ood_score": number(m.ood_score),
-             "top_k": _scores(m.top_k, number)} for m in pred.members],
+        "groups": None
+        if pred.groups is None
+        else [{"label": g.label, "probability": number(g.probability)} for g in pred.groups],
+        "members": None
+        if pred.members is None
+        else [
+            {
+                "model": m.model,
+                "temperature": number(m.temperature),
+                "ood_score": number(m.ood_score),
+                "top_k": _scores(m.top_k, number),
+            }
+            for m in pred.members
+        ],
     }
     if include_vectors:
         out["logits"] = numbers(pred.logits)
@@ -131,20 +144,53 @@ def arrow_schema(include_vectors: bool = False) -> "pa.Schema":
     """The typed Arrow columns of ``to_arrow`` rows: ``top_k`` a list of structs, ``error`` a struct."""
     import pyarrow as pa  # only callers that write Arrow need it, and they have it
 
-    score = pa.struct([("index", pa.int64()), ("label", pa.string()), ("probability", pa.float64()), ("logit", pa.float64())])
+    score = pa.struct(
+        [("index", pa.int64()), ("label", pa.string()), ("probability", pa.float64()), ("logit", pa.float64())]
+    )
     fields = [
-        ("input", pa.string()), ("label", pa.string()), ("index", pa.int64()), ("probability", pa.float64()),
-        ("top_k", pa.list_(score)), ("entropy", pa.float64()), ("margin", pa.float64()),
-        ("activation", pa.string()), ("temperature", pa.float64()),
-        ("positive_labels", pa.list_(pa.string())), ("prediction_set", pa.list_(pa.string())),
-        ("calibration", pa.string()), ("model", pa.string()),
-        ("segments", pa.list_(pa.struct([("start", pa.float64()), ("end", pa.float64()), ("label", pa.string()),
-                                         ("probability", pa.float64())]))),
+        ("input", pa.string()),
+        ("label", pa.string()),
+        ("index", pa.int64()),
+        ("probability", pa.float64()),
+        ("top_k", pa.list_(score)),
+        ("entropy", pa.float64()),
+        ("margin", pa.float64()),
+        ("activation", pa.string()),
+        ("temperature", pa.float64()),
+        ("positive_labels", pa.list_(pa.string())),
+        ("prediction_set", pa.list_(pa.string())),
+        ("calibration", pa.string()),
+        ("model", pa.string()),
+        (
+            "segments",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("start", pa.float64()),
+                        ("end", pa.float64()),
+                        ("label", pa.string()),
+                        ("probability", pa.float64()),
+                    ]
+                )
+            ),
+        ),
         ("error", pa.struct([("type", pa.string()), ("message", pa.string())])),
-        ("ood_score", pa.float64()), ("ood", pa.bool_()),
+        ("ood_score", pa.float64()),
+        ("ood", pa.bool_()),
         ("groups", pa.list_(pa.struct([("label", pa.string()), ("probability", pa.float64())]))),
-        ("members", pa.list_(pa.struct([("model", pa.string()), ("temperature", pa.float64()),
-                                        ("ood_score", pa.float64()), ("top_k", pa.list_(score))]))),
+        (
+            "members",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("model", pa.string()),
+                        ("temperature", pa.float64()),
+                        ("ood_score", pa.float64()),
+                        ("top_k", pa.list_(score)),
+                    ]
+                )
+            ),
+        ),
     ]
     if include_vectors:
         fields += [("logits", pa.list_(pa.float64())), ("probabilities", pa.list_(pa.float64()))]
@@ -174,22 +220,39 @@ def from_row(row: dict) -> "Prediction":
     from .prediction import ClassScore, GroupScore, MemberResult, Prediction
 
     def scores(rows):
-        return tuple(ClassScore(s["index"], s["label"], _scalar(s["probability"]), _scalar(s["logit"])) for s in rows or ())
+        return tuple(
+            ClassScore(s["index"], s["label"], _scalar(s["probability"]), _scalar(s["logit"])) for s in rows or ()
+        )
 
     top_k = scores(row["top_k"])
     groups, members = row.get("groups"), row.get("members")
     return Prediction(
-        input=row["input"], label=row["label"], index=row["index"], probability=_scalar(row["probability"]),
-        top_k=top_k, entropy=_scalar(row["entropy"]), margin=_scalar(row["margin"]), activation=row["activation"],
-        temperature=_scalar(row["temperature"]), logits=_vector(row.get("logits")),
-        probabilities=_vector(row.get("probabilities")), positive_labels=_tuple(row["positive_labels"]),
-        prediction_set=_tuple(row["prediction_set"]), calibration=row["calibration"], model=row["model"],
-        error=row["error"], segments=_segments(row.get("segments")), ood_score=_scalar(row.get("ood_score")),
+        input=row["input"],
+        label=row["label"],
+        index=row["index"],
+        probability=_scalar(row["probability"]),
+        top_k=top_k,
+        entropy=_scalar(row["entropy"]),
+        margin=_scalar(row["margin"]),
+        activation=row["activation"],
+        temperature=_scalar(row["temperature"]),
+        logits=_vector(row.get("logits")),
+        probabilities=_vector(row.get("probabilities")),
+        positive_labels=_tuple(row["positive_labels"]),
+        prediction_set=_tuple(row["prediction_set"]),
+        calibration=row["calibration"],
+        model=row["model"],
+        error=row["error"],
+        segments=_segments(row.get("segments")),
+        ood_score=_scalar(row.get("ood_score")),
         ood=row.get("ood"),
         groups=None if groups is None else tuple(GroupScore(g["label"], _scalar(g["probability"])) for g in groups),
-        members=None if members is None else tuple(
+        members=None
+        if members is None
+        else tuple(
             MemberResult(m["model"], scores(m["top_k"]), _scalar(m["temperature"]), _scalar(m["ood_score"]))
-            for m in members),
+            for m in members
+        ),
     )
 
 

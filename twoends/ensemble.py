@@ -89,8 +89,13 @@ class EnsembleBackend(Backend):
             )
         spec = EnsembleSpec([m.spec for m in members], [m.name for m in members])
         self.info = ModelInfo(
-            name=name, spec=spec, labels=self.labels, activation=self.kinds[0], outputs="logits",
-            num_outputs=len(self.labels), notes=tuple(self.alignment()),
+            name=name,
+            spec=spec,
+            labels=self.labels,
+            activation=self.kinds[0],
+            outputs="logits",
+            num_outputs=len(self.labels),
+            notes=tuple(self.alignment()),
         )
         devices = sorted({str(m.backend.device) for m in members})
         self.device = devices[0] if len(devices) == 1 else ",".join(devices)
@@ -104,8 +109,10 @@ class EnsembleBackend(Backend):
                 lacking = sorted(set(range(n)) - set(cols))
                 shown = ", ".join(repr(self.labels[k]) for k in lacking[:5]) + (", ..." if len(lacking) > 5 else "")
                 what = "probability 0 from it" if self.kinds[0] == "softmax" else "the mean of the other members"
-                notes.append(f"member {m.name!r} lacks {len(lacking)} of the ensemble's {n} classes ({shown}): "
-                             f"it contributes nothing for them ({what})")
+                notes.append(
+                    f"member {m.name!r} lacks {len(lacking)} of the ensemble's {n} classes ({shown}): "
+                    f"it contributes nothing for them ({what})"
+                )
             elif cols != sorted(cols):
                 notes.append(f"member {m.name!r} has the ensemble's classes in another order: aligned by name")
         return notes
@@ -123,8 +130,9 @@ class EnsembleBackend(Backend):
             scaled = [o.logits / m.head.temperature for o, m in zip(outs, self.members)]
             return combine_logits(scaled, self.columns, len(self.labels), self.weights), outs
         probs = [o.probabilities for o in outs]
-        return combine_probabilities(probs, self.columns, len(self.labels), self.weights,
-                                     activation=self.kinds[0]), outs
+        return combine_probabilities(
+            probs, self.columns, len(self.labels), self.weights, activation=self.kinds[0]
+        ), outs
 
     def forward(self, batch: Sequence[tuple]) -> Any:
         return self.run(batch)[0]
@@ -146,7 +154,9 @@ class Ensemble(Classifier):
         out = super().describe()
         b = self.backend
         out["ensemble"] = {
-            "combine": b.combine, "weights": list(b.weights), "alignment": b.alignment() or ["same classes, same order"],
+            "combine": b.combine,
+            "weights": list(b.weights),
+            "alignment": b.alignment() or ["same classes, same order"],
             "ood_score": self._ood_note(),
         }
         out["ood"]["score"] = self._ood_note()
@@ -187,11 +197,15 @@ class Ensemble(Classifier):
             failed = next(((m, o[i]) for m, o in zip(b.members, outs) if not o[i].ok), None)
             if failed is not None:
                 m, bad = failed
-                rows.append(Prediction.failed(ids[i], f"member {m.name!r}: {bad.error['type']}: {bad.error['message']}",
-                                              model=self.name))
+                rows.append(
+                    Prediction.failed(
+                        ids[i], f"member {m.name!r}: {bad.error['type']}: {bad.error['message']}", model=self.name
+                    )
+                )
                 continue
-            members = tuple(MemberResult(m.name, o[i].top_k, o[i].temperature, o[i].ood_score)
-                            for m, o in zip(b.members, outs))
+            members = tuple(
+                MemberResult(m.name, o[i].top_k, o[i].temperature, o[i].ood_score) for m, o in zip(b.members, outs)
+            )
             rows.append(dataclasses.replace(pred, members=members) if pred.ok else pred)
         return rows
 
@@ -230,17 +244,26 @@ def ensemble(
     weights = _weights(weights, len(members))
     for m in members:
         if m.labels is None:
-            raise ConfigError(f"member {m.name!r} does not say its classes: the ensemble aligns members by class "
-                              "name; load it with labels=")
+            raise ConfigError(
+                f"member {m.name!r} does not say its classes: the ensemble aligns members by class "
+                "name; load it with labels="
+            )
     backend = EnsembleBackend(members, weights, combine, name or "+".join(m.name for m in members))
     if ood_method is None and any(m.settled.head.outputs == "probabilities" for m in members):
         ood_method = "max_probability"  # a member that returns probabilities has no energy to average
     from .api import _load_calibration
 
     settled = settle(
-        backend, temperature=temperature, calibration=_load_calibration(calibration), top_k=top_k, groups=groups,
-        ood_method=ood_method, batch_size=batch_size or members[0].batch_size,
-        workers=workers or max(m.workers for m in members), max_pixels=max_pixels, name=name,
+        backend,
+        temperature=temperature,
+        calibration=_load_calibration(calibration),
+        top_k=top_k,
+        groups=groups,
+        ood_method=ood_method,
+        batch_size=batch_size or members[0].batch_size,
+        workers=workers or max(m.workers for m in members),
+        max_pixels=max_pixels,
+        name=name,
     )
     return Ensemble(backend, settled)
 

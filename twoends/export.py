@@ -39,8 +39,15 @@ class ExportResult:
     max_abs_diff: float | None  # ONNX Runtime vs PyTorch logits on a check batch; None if not checked
 
 
-def export_onnx(model: Any, path: str | Path, *, opset: int | None = None, exporter: str = "dynamo",
-                labels: Any = None, check: bool = True) -> ExportResult:
+def export_onnx(
+    model: Any,
+    path: str | Path,
+    *,
+    opset: int | None = None,
+    exporter: str = "dynamo",
+    labels: Any = None,
+    check: bool = True,
+) -> ExportResult:
     """Export ``model`` (a model name, or a Classifier around a PyTorch model) to ONNX with a sidecar."""
     from ._version import __version__
     from .api import load
@@ -92,8 +99,10 @@ def _check(clf: Any, path: Path) -> float:
     want = reference_logits(clf.backend, x)
     diff = float(np.max(np.abs(got - want)))
     if not diff <= CHECK_ATOL:
-        raise ModelError(f"the exported graph {path} does not reproduce the PyTorch logits: largest difference "
-                         f"{diff:.3g} (expected <= {CHECK_ATOL}); try the other exporter")
+        raise ModelError(
+            f"the exported graph {path} does not reproduce the PyTorch logits: largest difference "
+            f"{diff:.3g} (expected <= {CHECK_ATOL}); try the other exporter"
+        )
     return diff
 
 
@@ -105,9 +114,18 @@ class TFLiteExportResult:
     check: dict | None  # what the sidecar's "check" says; None if not checked
 
 
-def export_tflite(model: Any, path: str | Path, *, quantize: str | None = None, representative: str | Path | None = None,
-                  check_images: str | Path | None = None, fold_batchnorm: bool = False, labels: Any = None,
-                  check: bool = True, max_images: int = 1000) -> TFLiteExportResult:
+def export_tflite(
+    model: Any,
+    path: str | Path,
+    *,
+    quantize: str | None = None,
+    representative: str | Path | None = None,
+    check_images: str | Path | None = None,
+    fold_batchnorm: bool = False,
+    labels: Any = None,
+    check: bool = True,
+    max_images: int = 1000,
+) -> TFLiteExportResult:
     """Export a TensorFlow or Keras model (a model name, or a Classifier) to TFLite with a sidecar.
 
     ``quantize``: None (float) or "uint8" / "int8" (full-integer ends, calibrated on the images in the
@@ -128,30 +146,44 @@ def export_tflite(model: Any, path: str | Path, *, quantize: str | None = None, 
     if path.suffix != ".tflite":
         raise ModelError(f"the output path should end in .tflite, got {path.name!r}; e.g. {path.stem}.tflite")
     if type(clf.backend).__name__ not in ("KerasBackend", "TensorFlowBackend"):  # refused before importing TensorFlow
-        raise ModelError(f"TFLite export takes TensorFlow and Keras models; {clf.backend.describe()} is not one. "
-                         "Export it to ONNX instead: `twoends export --onnx MODEL OUT.onnx` (there is no "
-                         "PyTorch -> TensorFlow path in twoends)")
+        raise ModelError(
+            f"TFLite export takes TensorFlow and Keras models; {clf.backend.describe()} is not one. "
+            "Export it to ONNX instead: `twoends export --onnx MODEL OUT.onnx` (there is no "
+            "PyTorch -> TensorFlow path in twoends)"
+        )
     if clf.plan.kind != "image" or clf.plan.output_shape is None:
-        raise ModelError(f"TFLite export takes image classifiers with a fixed input size; {clf.name} takes "
-                         f"{clf.plan.kind} inputs")
+        raise ModelError(
+            f"TFLite export takes image classifiers with a fixed input size; {clf.name} takes {clf.plan.kind} inputs"
+        )
     if quantize is not None and representative is None:
-        raise ConfigError(f"quantize={quantize!r} needs a representative set: a folder of your own images "
-                          "(--representative DIR) to calibrate the integer ranges on")
+        raise ConfigError(
+            f"quantize={quantize!r} needs a representative set: a folder of your own images "
+            "(--representative DIR) to calibrate the integer ranges on"
+        )
     from .backends import tflite_export
 
     source = tflite_export.traceable_of(clf.backend)
     rep = _folder_images(clf, representative, max_images) if representative is not None else None
-    checks = (_folder_images(clf, check_images, max_images) if check_images is not None else
-              rep if rep is not None else _noise_images(clf, 8))
+    checks = (
+        _folder_images(clf, check_images, max_images)
+        if check_images is not None
+        else rep
+        if rep is not None
+        else _noise_images(clf, 8)
+    )
     rewrites = []
     if fold_batchnorm:
         source, _ = tflite_export.fold(source)
         diff = float(np.max(np.abs(tflite_export.run(source, checks) - clf.backend.forward(checks))))
         if not diff <= TFLITE_ATOL:
-            raise ModelError(f"folding the BatchNormalization layers changed the outputs by {diff:.3g} "
-                             f"(expected <= {TFLITE_ATOL}); export without fold_batchnorm")
-        rewrites.append(f"BatchNormalization layers folded into the weights (exact in float: max |output diff| "
-                        f"{diff:.2g} on the check images)")
+            raise ModelError(
+                f"folding the BatchNormalization layers changed the outputs by {diff:.3g} "
+                f"(expected <= {TFLITE_ATOL}); export without fold_batchnorm"
+            )
+        rewrites.append(
+            f"BatchNormalization layers folded into the weights (exact in float: max |output diff| "
+            f"{diff:.2g} on the check images)"
+        )
     data = tflite_export.convert(source, tuple(clf.plan.output_shape), quantize=quantize, representative=rep)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -167,14 +199,23 @@ def export_tflite(model: Any, path: str | Path, *, quantize: str | None = None, 
         "outputs": settled.outputs,
         "exporter": f"TFLiteConverter (TensorFlow {tf.__version__})",
         "source": clf.backend.describe(),
-        "quantization": None if quantize is None else {
-            "ends": quantize, "ops": "int8 builtins only", "representative_images": len(rep),
-            "representative": str(representative)},
+        "quantization": None
+        if quantize is None
+        else {
+            "ends": quantize,
+            "ops": "int8 builtins only",
+            "representative_images": len(rep),
+            "representative": str(representative),
+        },
         "rewrites": rewrites,
     }
-    what = (f"the {len(checks)} images in {check_images}" if check_images is not None else
-            f"the {len(checks)} representative images (the calibration set)" if rep is not None else
-            f"{len(checks)} random-noise images")
+    what = (
+        f"the {len(checks)} images in {check_images}"
+        if check_images is not None
+        else f"the {len(checks)} representative images (the calibration set)"
+        if rep is not None
+        else f"{len(checks)} random-noise images"
+    )
     if check:
         try:
             fields["check"] = _check_tflite(clf, path, checks, quantize, what)
@@ -193,12 +234,13 @@ def _check_tflite(clf: Any, path: Path, x: np.ndarray, quantize: str | None, wha
     diff = float(np.max(np.abs(got - want)))
     if quantize is None:
         if not diff <= TFLITE_ATOL:
-            raise ModelError(f"the float TFLite file {path} does not reproduce the source model: largest output "
-                             f"difference {diff:.3g} (expected <= {TFLITE_ATOL}); it was not written")
+            raise ModelError(
+                f"the float TFLite file {path} does not reproduce the source model: largest output "
+                f"difference {diff:.3g} (expected <= {TFLITE_ATOL}); it was not written"
+            )
         return {"max_abs_diff": diff, "images": len(x), "against": f"the source model on {what}"}
     agree = float(np.mean(got.argmax(axis=1) == want.argmax(axis=1)))
-    return {"top1_agreement": agree, "max_abs_diff": diff, "images": len(x),
-            "against": f"the source model on {what}"}
+    return {"top1_agreement": agree, "max_abs_diff": diff, "images": len(x), "against": f"the source model on {what}"}
 
 
 def _folder_images(clf: Any, folder: str | Path, limit: int) -> np.ndarray:

@@ -21,20 +21,34 @@ __all__ = ["EXTRA_OF", "install_hint", "missing", "require"]
 #: top-level module -> the extra of twoends that installs it
 EXTRA_OF = {
     "torch": "torch",
-    "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "grpc": "serve",
-    "onnxruntime": "onnx", "onnx": "onnx", "onnxscript": "onnx",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "multipart": "serve",
+    "grpc": "serve",
+    "onnxruntime": "onnx",
+    "onnx": "onnx",
+    "onnxscript": "onnx",
     "openvino": "openvino",
-    "soundfile": "audio", "av": "audio", "soxr": "audio",
-    "tensorflow": "tensorflow", "ai_edge_litert": "tensorflow",
+    "soundfile": "audio",
+    "av": "audio",
+    "soxr": "audio",
+    "tensorflow": "tensorflow",
+    "ai_edge_litert": "tensorflow",
     "ray": "ray",
-    "scipy": "calibrate", "matplotlib": "calibrate",
+    "scipy": "calibrate",
+    "matplotlib": "calibrate",
     "pyarrow": "parquet",
 }
 
 #: top-level module -> its name on the package index, where they differ
 PIP_NAME = {
-    "multipart": "python-multipart", "grpc": "grpcio", "sklearn": "scikit-learn", "skimage": "scikit-image", "PIL": "pillow",
-    "ai_edge_litert": "ai-edge-litert", "efficientnet_lite_pytorch": "efficientnet-lite-pytorch",
+    "multipart": "python-multipart",
+    "grpc": "grpcio",
+    "sklearn": "scikit-learn",
+    "skimage": "scikit-image",
+    "PIL": "pillow",
+    "ai_edge_litert": "ai-edge-litert",
+    "efficientnet_lite_pytorch": "efficientnet-lite-pytorch",
 }
 
 
@@ -49,7 +63,9 @@ def install_hint(module: str) -> str:
     return f'pip install "twoends[{extra}]"' if extra else f"pip install {PIP_NAME.get(top, top)}"
 
 
-def missing(feature: str, module: str, *, error: type[TwoEndsError] = ConfigError, alternative: str = "") -> TwoEndsError:
+def missing(
+    feature: str, module: str, *, error: type[TwoEndsError] = ConfigError, alternative: str = ""
+) -> TwoEndsError:
     """The error for ``feature`` needing ``module`` that is not installed (raise it ``from None``)."""
     top = _top(module)
     tail = f" ({alternative})" if alternative else ""

@@ -88,8 +88,15 @@ SCRIPT = """<script>
 class HtmlReportWriter:
     """Write Predictions as rows of one HTML page; ``settings`` (e.g. ``Settled.describe()``) go in its head."""
 
-    def __init__(self, stream: IO[str], *, settings: Mapping[str, Any] | None = None, top_k: int = 5,
-                 thumbnails: bool = True, title: str | None = None):
+    def __init__(
+        self,
+        stream: IO[str],
+        *,
+        settings: Mapping[str, Any] | None = None,
+        top_k: int = 5,
+        thumbnails: bool = True,
+        title: str | None = None,
+    ):
         self.stream, self.top_k, self.thumbnails = stream, top_k, thumbnails
         self.count = self.failed = 0
         settings = dict(settings or {})
@@ -119,9 +126,7 @@ def _head(title: str, settings: Mapping[str, Any], top_k: int) -> str:
     from ._version import __version__
 
     when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    rows = "".join(
-        f"<tr><td class='muted'>{esc(k)}</td><td>{esc(_setting(v))}</td></tr>" for k, v in settings.items()
-    )
+    rows = "".join(f"<tr><td class='muted'>{esc(k)}</td><td>{esc(_setting(v))}</td></tr>" for k, v in settings.items())
     options = "".join(f'<option value="{k}">{esc(v)}</option>' for k, v in SORTS.items())
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
@@ -132,7 +137,7 @@ def _head(title: str, settings: Mapping[str, Any], top_k: int) -> str:
         f'<div class="controls"><label>sort: <select id="sort">{options}</select></label> '
         f'<span id="counts" class="muted">(the counts are at the end of the page)</span></div>'
         f'<table id="report"><thead><tr><th></th><th>input</th><th>label</th><th>top {top_k}</th>'
-        f"<th>entropy</th><th>margin</th></tr></thead><tbody id=\"rows\">\n"
+        f'<th>entropy</th><th>margin</th></tr></thead><tbody id="rows">\n'
     )
 
 
@@ -145,9 +150,11 @@ def _setting(value: Any) -> str:
 def _row(i: int, pred: Prediction, uri: str | None, top_k: int) -> str:
     name = pred.input or ""
     if not pred.ok:
-        return (f'<tr class="failed" data-i="{i}" data-name="{esc(name)}" data-p="-1" data-h="Infinity">'
-                f"<td>{thumb_tag(uri, name)}</td><td>{esc(name)}</td>"
-                f'<td colspan="4" class="error">{esc(error_text(pred))}</td></tr>\n')
+        return (
+            f'<tr class="failed" data-i="{i}" data-name="{esc(name)}" data-p="-1" data-h="Infinity">'
+            f"<td>{thumb_tag(uri, name)}</td><td>{esc(name)}</td>"
+            f'<td colspan="4" class="error">{esc(error_text(pred))}</td></tr>\n'
+        )
     h = repr(pred.entropy) if pred.entropy is not None and math.isfinite(pred.entropy) else "Infinity"
     bars = "".join(bar(s.probability, f"{s.label} {percent(s.probability)}") for s in pred.top_k[:top_k])
     extra = ""
@@ -155,7 +162,9 @@ def _row(i: int, pred: Prediction, uri: str | None, top_k: int) -> str:
         extra = f"<div class='muted'>set: {{{esc(', '.join(pred.prediction_set))}}}</div>"
     if pred.ood:
         extra += f"<div class='error'>out of distribution (score {number(pred.ood_score)})</div>"
-    return (f'<tr data-i="{i}" data-name="{esc(name)}" data-p="{pred.probability!r}" data-h="{h}">'
-            f"<td>{thumb_tag(uri, name)}</td><td>{esc(name)}</td>"
-            f"<td><b>{esc(pred.label)}</b><div class='muted'>{percent(pred.probability)}</div></td>"
-            f"<td class='bars'>{bars}{extra}</td><td>{number(pred.entropy)}</td><td>{percent(pred.margin)}</td></tr>\n")
+    return (
+        f'<tr data-i="{i}" data-name="{esc(name)}" data-p="{pred.probability!r}" data-h="{h}">'
+        f"<td>{thumb_tag(uri, name)}</td><td>{esc(name)}</td>"
+        f"<td><b>{esc(pred.label)}</b><div class='muted'>{percent(pred.probability)}</div></td>"
+        f"<td class='bars'>{bars}{extra}</td><td>{number(pred.entropy)}</td><td>{percent(pred.margin)}</td></tr>\n"
+    )

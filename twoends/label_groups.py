@@ -128,7 +128,9 @@ def _one(c: Any, names: list[str], index: dict, group: str, where: str, unknown:
     hits = index.get(c)
     if hits is None:
         close = difflib.get_close_matches(c, names, n=3, cutoff=0.6)
-        unknown.append(f"{c!r} in group {group!r}" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else ""))
+        unknown.append(
+            f"{c!r} in group {group!r}" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else "")
+        )
         return None
     if len(hits) > 1:
         raise LabelError(f"{where}: group {group!r}: class name {c!r} names outputs {hits}; use an index")
@@ -148,7 +150,7 @@ def _read(path: Any) -> Any:
 def _shared(groups: LabelGroups) -> str:
     out = []
     for i, (a, ma) in enumerate(zip(groups.names, groups.members)):
-        for b, mb in zip(groups.names[i + 1:], groups.members[i + 1:]):
+        for b, mb in zip(groups.names[i + 1 :], groups.members[i + 1 :]):
             both = sorted(set(ma) & set(mb))
             if both:
                 out.append(f"{a!r} and {b!r} share {both[:5]}")

@@ -136,7 +136,9 @@ class LabelMap(Sequence[str]):
             for i, label in enumerate(self._names):
                 self._index.setdefault(label, i)
         if name not in self._index:
-            raise LabelError(f"unknown class name {name!r}: expected one of {len(self)} names such as {list(self._names[:5])}")
+            raise LabelError(
+                f"unknown class name {name!r}: expected one of {len(self)} names such as {list(self._names[:5])}"
+            )
         if name in self.duplicates:
             hits = [i for i, n in enumerate(self._names) if n == name]
             raise LabelError(f"class name {name!r} is ambiguous: it names outputs {hits}; use an index")

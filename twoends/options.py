@@ -73,8 +73,11 @@ class RunOptions:
     def changed(self) -> dict[str, Any]:
         """The options that differ from the defaults (what ``describe()`` shows as explicit)."""
         default = RunOptions()
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if getattr(self, f.name) != getattr(default, f.name)}
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        }
 
     def require(self, what: str, supported: Iterable[str]) -> None:
         """Refuse options this backend cannot honour (set to something else than their default)."""

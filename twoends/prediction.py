@@ -58,7 +58,9 @@ class ClassScore:
 
     def to_dict(self) -> dict:
         return {
-            "index": self.index, "label": self.label, "probability": json_number(self.probability),
+            "index": self.index,
+            "label": self.label,
+            "probability": json_number(self.probability),
             "logit": json_number(self.logit),
         }
 

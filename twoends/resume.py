@@ -51,7 +51,9 @@ def completed_inputs(path: str, fmt: str, columns: Sequence[str] | None = None) 
     Anything that is not twoends output in ``fmt`` is a ConfigError naming the line.
     """
     if fmt not in RESUMABLE:
-        raise ConfigError(f"--resume works with {' and '.join(RESUMABLE)} output (append-only), got {fmt!r}: use -o out.jsonl")
+        raise ConfigError(
+            f"--resume works with {' and '.join(RESUMABLE)} output (append-only), got {fmt!r}: use -o out.jsonl"
+        )
     if not os.path.exists(path):
         return set()
     if not os.path.isfile(path):
@@ -62,8 +64,10 @@ def completed_inputs(path: str, fmt: str, columns: Sequence[str] | None = None) 
             text = io.TextIOWrapper(_Limited(f, end), encoding="utf-8", newline="")
             done = _jsonl_inputs(path, text) if fmt == "jsonl" else _csv_inputs(path, text, columns)
     except UnicodeDecodeError as e:
-        raise ConfigError(f"--resume: {path} is not UTF-8 text ({e.reason} at byte {e.start}); it is not the "
-                          f"{fmt} output of twoends: pass another -o file") from None
+        raise ConfigError(
+            f"--resume: {path} is not UTF-8 text ({e.reason} at byte {e.start}); it is not the "
+            f"{fmt} output of twoends: pass another -o file"
+        ) from None
     except OSError as e:
         raise ConfigError(f"--resume: cannot read {path} ({e.strerror or e})") from None
     if end != os.path.getsize(path):

@@ -76,7 +76,10 @@ class Settled:
         if head.groups is not None:  # indices were checked against the names known then; check them again
             head = dataclasses.replace(head, groups=LabelGroups.resolve(head.groups, labels))
         return dataclasses.replace(
-            self, num_outputs=num_outputs, labels=labels, head=head,
+            self,
+            num_outputs=num_outputs,
+            labels=labels,
+            head=head,
             activation=resolve_activation(self.head.activation, num_outputs),
         )
 
@@ -85,15 +88,20 @@ class Settled:
             "model": self.name,
             "spec": self.spec.to_dict(),
             "spec_source": self.sources["spec"],
-            "labels": {"count": len(self.labels) if self.labels is not None else None, "source": self.sources["labels"]},
+            "labels": {
+                "count": len(self.labels) if self.labels is not None else None,
+                "source": self.sources["labels"],
+            },
             "activation": self.activation,
             "outputs": self.head.outputs,
             "num_outputs": self.num_outputs,
             "temperature": self.head.temperature,
             "top_k": self.head.top_k,
             "calibration": self.head.calibration,
-            "ood": {"score": describe_method(self.head.ood_method, self.activation),
-                    "threshold": self.head.ood_threshold},
+            "ood": {
+                "score": describe_method(self.head.ood_method, self.activation),
+                "threshold": self.head.ood_threshold,
+            },
             "groups": None if self.head.groups is None else _describe_groups(self.head, self.activation),
             "run": self.run.to_dict(),
             "batch_size": self.batch_size,
@@ -105,9 +113,25 @@ class Settled:
 
 
 #: the settings ``settle`` takes (``load`` / ``wrap`` document each); None means "not given"
-SETTINGS = ("spec", "labels", "activation", "outputs", "temperature", "thresholds", "top_k", "prediction_sets",
-            "calibration", "batch_size", "workers", "max_pixels", "max_seconds", "name", "run", "groups",
-            "ood_method")
+SETTINGS = (
+    "spec",
+    "labels",
+    "activation",
+    "outputs",
+    "temperature",
+    "thresholds",
+    "top_k",
+    "prediction_sets",
+    "calibration",
+    "batch_size",
+    "workers",
+    "max_pixels",
+    "max_seconds",
+    "name",
+    "run",
+    "groups",
+    "ood_method",
+)
 
 
 def settle(backend: Backend, **settings: Any) -> Settled:
@@ -122,14 +146,36 @@ def settle(backend: Backend, **settings: Any) -> Settled:
     if unknown:
         close = {u: difflib.get_close_matches(u, SETTINGS, n=1) for u in unknown}
         hints = "".join(f" Did you mean {c[0]!r} for {u!r}?" for u, c in close.items() if c)
-        raise ConfigError(f"{', '.join(map(repr, unknown))} is not a setting; settings are {', '.join(SETTINGS)}.{hints}")
-    return _settle(backend, **{**dict.fromkeys(SETTINGS), "max_pixels": DEFAULT_MAX_PIXELS,
-                               "max_seconds": DEFAULT_MAX_SECONDS, **settings})
+        raise ConfigError(
+            f"{', '.join(map(repr, unknown))} is not a setting; settings are {', '.join(SETTINGS)}.{hints}"
+        )
+    return _settle(
+        backend,
+        **{**dict.fromkeys(SETTINGS), "max_pixels": DEFAULT_MAX_PIXELS, "max_seconds": DEFAULT_MAX_SECONDS, **settings},
+    )
 
 
-def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, outputs: Any, temperature: Any,
-            thresholds: Any, top_k: Any, prediction_sets: Any, calibration: Any, batch_size: Any, workers: Any,
-            max_pixels: Any, max_seconds: Any, name: Any, run: Any, groups: Any, ood_method: Any) -> Settled:
+def _settle(
+    backend: Backend,
+    *,
+    spec: Any,
+    labels: Any,
+    activation: Any,
+    outputs: Any,
+    temperature: Any,
+    thresholds: Any,
+    top_k: Any,
+    prediction_sets: Any,
+    calibration: Any,
+    batch_size: Any,
+    workers: Any,
+    max_pixels: Any,
+    max_seconds: Any,
+    name: Any,
+    run: Any,
+    groups: Any,
+    ood_method: Any,
+) -> Settled:
     info = backend.info
     sources: dict[str, str] = {}
 
@@ -150,8 +196,12 @@ def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, output
     sources["max_seconds"] = "default" if max_seconds == DEFAULT_MAX_SECONDS else "explicit"
 
     cal_settings = _calibration_settings(calibration, temperature, thresholds, prediction_sets, ood_method)
-    label_map = pick("labels", None if labels is None else LabelMap.from_any(labels),
-                     (None if not info.labels else LabelMap.from_any(info.labels), "model"), default=None)
+    label_map = pick(
+        "labels",
+        None if labels is None else LabelMap.from_any(labels),
+        (None if not info.labels else LabelMap.from_any(info.labels), "model"),
+        default=None,
+    )
     model_outputs = pick("outputs", outputs, (info.outputs, "model"), default="logits")
     head = HeadSettings(
         labels=label_map,
@@ -159,13 +209,18 @@ def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, output
         outputs=model_outputs,
         temperature=pick("temperature", temperature, (cal_settings.get("temperature"), "calibration"), default=1.0),
         thresholds=pick("thresholds", thresholds, (cal_settings.get("thresholds"), "calibration"), default=None),
-        prediction_sets=pick("prediction_sets", prediction_sets, (cal_settings.get("prediction_sets"), "calibration"),
-                             default=None),
+        prediction_sets=pick(
+            "prediction_sets", prediction_sets, (cal_settings.get("prediction_sets"), "calibration"), default=None
+        ),
         calibration=pick("calibration", None, (cal_settings.get("calibration"), "calibration"), default=None),
         top_k=pick("top_k", top_k, default=DEFAULT_TOP_K),
         model=model_name,
-        ood_method=pick("ood_method", ood_method, (cal_settings.get("ood_method"), "calibration"),
-                        default=default_method(model_outputs)),
+        ood_method=pick(
+            "ood_method",
+            ood_method,
+            (cal_settings.get("ood_method"), "calibration"),
+            default=default_method(model_outputs),
+        ),
         ood_threshold=pick("ood_threshold", None, (cal_settings.get("ood_threshold"), "calibration"), default=None),
         set_groups=cal_settings.get("set_groups"),
     )
@@ -176,10 +231,20 @@ def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, output
     run = run if run is not None else RunOptions()
     sources.update({f"run.{k}": "explicit" for k in run.changed()})
     settled = Settled(
-        name=model_name, spec=input_spec, plan=input_spec.plan(limits), head=head, num_outputs=None,
-        labels=label_map, activation=head.activation, run=run, batch_size=batch,
-        workers=pick("workers", workers, default=default_workers()), limits=limits,
-        calibration=calibration, sources=sources, notes=tuple(info.notes),
+        name=model_name,
+        spec=input_spec,
+        plan=input_spec.plan(limits),
+        head=head,
+        num_outputs=None,
+        labels=label_map,
+        activation=head.activation,
+        run=run,
+        batch_size=batch,
+        workers=pick("workers", workers, default=default_workers()),
+        limits=limits,
+        calibration=calibration,
+        sources=sources,
+        notes=tuple(info.notes),
     )
     if info.num_outputs:  # fail now, not after the first batch of a long run
         settled = settled.with_outputs(info.num_outputs)
@@ -187,8 +252,9 @@ def _settle(backend: Backend, *, spec: Any, labels: Any, activation: Any, output
     if chosen is not None:
         settled = _with_groups(settled, chosen, cal_settings.get("groups"))
     if calibration is not None and (settled.num_outputs or label_map is not None):
-        calibration.check(settled.labels, model=model_name,
-                          activation=settled.activation if settled.num_outputs else None)
+        calibration.check(
+            settled.labels, model=model_name, activation=settled.activation if settled.num_outputs else None
+        )
     return settled
 
 
@@ -223,13 +289,17 @@ def _describe_groups(head: HeadSettings, activation: str) -> dict:
     groups = head.groups
     if groups is None:  # the caller asks only when there are groups; this keeps the type narrow
         return {}
-    return {"groups": groups.to_dict(), "source": groups.source,
-            "rule": SIGMOID_RULE if activation == "sigmoid" else SOFTMAX_RULE,
-            "sets": "groups" if head.set_groups is not None else "classes"}
+    return {
+        "groups": groups.to_dict(),
+        "source": groups.source,
+        "rule": SIGMOID_RULE if activation == "sigmoid" else SOFTMAX_RULE,
+        "sets": "groups" if head.set_groups is not None else "classes",
+    }
 
 
-def _calibration_settings(calibration: Any, temperature: Any, thresholds: Any, prediction_sets: Any,
-                          ood_method: Any = None) -> dict:
+def _calibration_settings(
+    calibration: Any, temperature: Any, thresholds: Any, prediction_sets: Any, ood_method: Any = None
+) -> dict:
     """What a calibration sets (temperature, thresholds, prediction sets, its name); none without one."""
     if calibration is None:
         return {}
@@ -239,8 +309,11 @@ def _calibration_settings(calibration: Any, temperature: Any, thresholds: Any, p
             "twoends.load(..., calibration=PATH) / twoends.wrap(..., calibration=PATH), which load it"
         )
     settings = dict(calibration.head_settings())
-    given = [n for n, v in (("temperature", temperature), ("thresholds", thresholds),
-                            ("prediction_sets", prediction_sets)) if v is not None]
+    given = [
+        n
+        for n, v in (("temperature", temperature), ("thresholds", thresholds), ("prediction_sets", prediction_sets))
+        if v is not None
+    ]
     if ood_method is not None and settings.get("ood_method") not in (None, ood_method):
         given.append("ood_method")
     if given:

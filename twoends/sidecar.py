@@ -23,9 +23,25 @@ __all__ = ["FORMAT", "METADATA_KEY", "sidecar_paths", "find_sidecar", "read_side
 
 FORMAT = "twoends-sidecar/1"
 METADATA_KEY = "twoends"  # key of the same JSON in the ONNX file's metadata_props
-KNOWN = {"format", "model", "twoends_version", "spec", "labels", "activation", "outputs",
-         "input_name", "output_name", "opset", "exporter", "source", "check", "notes", "cache_key",
-         "quantization", "rewrites"}
+KNOWN = {
+    "format",
+    "model",
+    "twoends_version",
+    "spec",
+    "labels",
+    "activation",
+    "outputs",
+    "input_name",
+    "output_name",
+    "opset",
+    "exporter",
+    "source",
+    "check",
+    "notes",
+    "cache_key",
+    "quantization",
+    "rewrites",
+}
 
 
 def sidecar_paths(model_path: str | Path) -> tuple[Path, Path]:
@@ -52,26 +68,33 @@ def parse_sidecar(text: str, *, where: str = "sidecar") -> dict[str, Any]:
     try:
         data = json.loads(text)
     except RecursionError:
-        raise ConfigError(f"{where}: nests JSON too deeply to be a twoends sidecar; "
-                          "delete it or write it again with `twoends export`") from None
+        raise ConfigError(
+            f"{where}: nests JSON too deeply to be a twoends sidecar; delete it or write it again with `twoends export`"
+        ) from None
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{where}: expected a twoends sidecar JSON object, got invalid JSON ({e}); "
-                          "delete it or write it again with `twoends export`") from None
+        raise ConfigError(
+            f"{where}: expected a twoends sidecar JSON object, got invalid JSON ({e}); "
+            "delete it or write it again with `twoends export`"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         got = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise ConfigError(f"{where}: expected a JSON object with \"format\": {FORMAT!r}, got {got!r}; "
-                          "write it again with `twoends export`")
+        raise ConfigError(
+            f'{where}: expected a JSON object with "format": {FORMAT!r}, got {got!r}; '
+            "write it again with `twoends export`"
+        )
     unknown = sorted(set(data) - KNOWN)
     if unknown:
         raise ConfigError(f"{where}: unknown sidecar field(s) {unknown}; known fields: {sorted(KNOWN)}")
     labels = data.get("labels")
     if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
-        raise ConfigError(f"{where}: \"labels\" must be a list of strings or null")
+        raise ConfigError(f'{where}: "labels" must be a list of strings or null')
     for key, ok, expected in _FIELD_TYPES:
         if data.get(key) is not None and not ok(data[key]):
             shown = repr(data[key])
-            raise ConfigError(f"{where}: \"{key}\" must be {expected} or null, got {shown[:80]}; "
-                              "write the sidecar again with `twoends export`")
+            raise ConfigError(
+                f'{where}: "{key}" must be {expected} or null, got {shown[:80]}; '
+                "write the sidecar again with `twoends export`"
+            )
     return data
 
 

@@ -25,16 +25,39 @@ __all__ = ["FORMATS", "CSV_COLUMNS", "make_writer", "format_for_path"]
 
 FORMATS = ("table", "json", "jsonl", "csv", "parquet", "html")
 CSV_COLUMNS = [
-    "input", "label", "index", "probability", "top_k", "entropy", "margin", "activation", "temperature",
-    "positive_labels", "prediction_set", "calibration", "model", "segments", "error", "ood_score", "ood", "groups",
+    "input",
+    "label",
+    "index",
+    "probability",
+    "top_k",
+    "entropy",
+    "margin",
+    "activation",
+    "temperature",
+    "positive_labels",
+    "prediction_set",
+    "calibration",
+    "model",
+    "segments",
+    "error",
+    "ood_score",
+    "ood",
+    "groups",
     "members",
 ]
 
 
 def format_for_path(path: str) -> str | None:
     """The format a file name asks for by its extension, if any."""
-    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv"), (".parquet", "parquet"),
-                     (".html", "html"), (".htm", "html")):
+    for ext, fmt in (
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "json"),
+        (".csv", "csv"),
+        (".parquet", "parquet"),
+        (".html", "html"),
+        (".htm", "html"),
+    ):
         if path.lower().endswith(ext):
             return fmt
     return None
@@ -150,7 +173,12 @@ class TableWriter:
 
         for p in self.rows:
             if p.error is not None:  # escaped: a message's own brackets are text, not rich markup
-                cells = [p.input or "", f"[red]{escape(p.error['type'])}[/red]", "", f"[red]{escape(p.error['message'])}[/red]"]
+                cells = [
+                    p.input or "",
+                    f"[red]{escape(p.error['type'])}[/red]",
+                    "",
+                    f"[red]{escape(p.error['message'])}[/red]",
+                ]
             elif p.ood:  # over the fitted threshold: the top class is shown only as the closest one
                 rest = ", ".join(f"{s.label} {s.probability:.1%}" for s in p.top_k[: self.top_k])
                 cells = [p.input or "", "[yellow]none of the above[/yellow]", "", f"[dim]closest: {rest}[/dim]"]
@@ -169,12 +197,22 @@ class TableWriter:
 
             self.console.print(f"[dim]groups: {SIGMOID_RULE}[/dim]")
         if any(p.ood for p in self.rows):
-            self.console.print("[dim]none of the above: the out-of-distribution score is over the threshold "
-                               "fitted by `twoends calibrate --ood`[/dim]")
+            self.console.print(
+                "[dim]none of the above: the out-of-distribution score is over the threshold "
+                "fitted by `twoends calibrate --ood`[/dim]"
+            )
 
 
-def make_writer(fmt: str, stream: IO[str], *, console=None, top_k: int = 3, include_vectors: bool = False, header: bool = True,
-                settings=None):
+def make_writer(
+    fmt: str,
+    stream: IO[str],
+    *,
+    console=None,
+    top_k: int = 3,
+    include_vectors: bool = False,
+    header: bool = True,
+    settings=None,
+):
     """A writer for ``fmt``; ``header=False`` when appending to a CSV that has one; ``settings``: the model's, for html.
 
     Parquet is binary and written by path: use ``ParquetWriter(path)``.

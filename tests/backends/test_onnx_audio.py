@@ -35,10 +35,19 @@ def exported(tmp_path_factory):
     torch.manual_seed(0)
     net = TinyAudioNet().eval()
     path = tmp_path_factory.mktemp("onnx") / "tiny_audio.onnx"
-    torch.onnx.export(net, (torch.zeros(2, SPEC.window),), str(path), dynamo=False, input_names=["audio"],
-                      output_names=["logits"], dynamic_axes={"audio": {0: "batch"}, "logits": {0: "batch"}})
-    write_sidecar(path.with_name(path.name + ".json"),
-                  {"spec": SPEC.to_dict(), "labels": ["speech", "music", "noise"], "activation": "softmax"})
+    torch.onnx.export(
+        net,
+        (torch.zeros(2, SPEC.window),),
+        str(path),
+        dynamo=False,
+        input_names=["audio"],
+        output_names=["logits"],
+        dynamic_axes={"audio": {0: "batch"}, "logits": {0: "batch"}},
+    )
+    write_sidecar(
+        path.with_name(path.name + ".json"),
+        {"spec": SPEC.to_dict(), "labels": ["speech", "music", "noise"], "activation": "softmax"},
+    )
     return net, path
 
 

@@ -57,8 +57,13 @@ SEED = textwrap.dedent("""
 def test_the_seed_example_as_written_and_twoends_give_the_same_probabilities(tmp_path):
     paths = [str(p) for p in write_photos(tmp_path, fmt="png").values()]
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen([sys.executable, "-c", SEED, str(cifar_h5()), *paths], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SEED, str(cifar_h5()), *paths],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     keras3 = twoends.load("cifar10_cnn").predict(paths)  # meanwhile, here: Keras 3
     legacy = twoends.load(f"tf:{cifar_h5()}", spec=CIFAR10_SPEC, labels=list(CIFAR10_LABELS)).predict(paths)
     out, err = proc.communicate(timeout=500)
@@ -84,8 +89,13 @@ def cifar(tmp_path_factory):
     model = tf_keras_model()
     model.save(folder / "saved")  # tf-keras writes a SavedModel for a path without a suffix
     views = cifar_batch(photo_views(100, seed=2))
-    return {"model": model, "saved": folder / "saved", "views": views, "keras": model.predict_on_batch(views),
-            "photos": [str(p) for p in write_photos(folder / "photos", fmt="png").values()]}
+    return {
+        "model": model,
+        "saved": folder / "saved",
+        "views": views,
+        "keras": model.predict_on_batch(views),
+        "photos": [str(p) for p in write_photos(folder / "photos", fmt="png").values()],
+    }
 
 
 def test_savedmodel_signature_is_read_and_equals_the_keras_model(cifar):
@@ -130,9 +140,16 @@ def test_tf_keras_h5_and_model(cifar):
 
 def small_tf_keras(last="softmax"):
     tf_keras.utils.set_random_seed(0)
-    return tf_keras.Sequential([tf_keras.Input((8, 8, 3)), tf_keras.layers.Conv2D(4, 3),
-                                tf_keras.layers.BatchNormalization(), tf_keras.layers.GlobalAveragePooling2D(),
-                                tf_keras.layers.Dropout(0.9), tf_keras.layers.Dense(5, activation=last)])
+    return tf_keras.Sequential(
+        [
+            tf_keras.Input((8, 8, 3)),
+            tf_keras.layers.Conv2D(4, 3),
+            tf_keras.layers.BatchNormalization(),
+            tf_keras.layers.GlobalAveragePooling2D(),
+            tf_keras.layers.Dropout(0.9),
+            tf_keras.layers.Dense(5, activation=last),
+        ]
+    )
 
 
 def test_a_final_softmax_is_detected_in_tf_keras_models_and_savedmodels(tmp_path):

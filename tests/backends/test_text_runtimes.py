@@ -30,8 +30,20 @@ def test_length_groups_sort_and_cover_every_index_once():
 
 def docstring_sentences() -> list[str]:
     out = []
-    for name in ("json", "os", "re", "collections", "functools", "itertools", "pathlib", "textwrap", "heapq",
-                 "string", "shutil", "argparse"):
+    for name in (
+        "json",
+        "os",
+        "re",
+        "collections",
+        "functools",
+        "itertools",
+        "pathlib",
+        "textwrap",
+        "heapq",
+        "string",
+        "shutil",
+        "argparse",
+    ):
         doc = importlib.import_module(name).__doc__ or ""
         out += [" ".join(p.split()) for p in doc.split("\n\n") if len(p.split()) >= 3][:3]
     return out
@@ -47,8 +59,9 @@ def model_and_tokenizer():
 
     folder = model_folder()
     torch.manual_seed(0)
-    config = BertConfig.from_pretrained(folder, num_labels=3, id2label={0: "a", 1: "b", 2: "c"},
-                                        label2id={"a": 0, "b": 1, "c": 2})
+    config = BertConfig.from_pretrained(
+        folder, num_labels=3, id2label={0: "a", 1: "b", 2: "c"}, label2id={"a": 0, "b": 1, "c": 2}
+    )
     model = BertForSequenceClassification.from_pretrained(folder, config=config).eval()
     return model, AutoTokenizer.from_pretrained(folder)
 

@@ -54,8 +54,13 @@ def made(tmp_path_factory):
     for name, kw in {"uint8_folded": {"quantize": "uint8"}, "int8_folded": {"quantize": "int8"}}.items():
         files[name] = folder / f"cifar_{name}.tflite"
         files[name].write_bytes(convert(folded, representative=representative, **kw))
-    for name, kw in {"float": {}, "uint8": {"quantize": "uint8"}, "int8": {"quantize": "int8"},
-                     "float_softmax": {"softmax": True}, "uint8_softmax": {"quantize": "uint8", "softmax": True}}.items():
+    for name, kw in {
+        "float": {},
+        "uint8": {"quantize": "uint8"},
+        "int8": {"quantize": "int8"},
+        "float_softmax": {"softmax": True},
+        "uint8_softmax": {"quantize": "uint8", "softmax": True},
+    }.items():
         files[name] = folder / f"cifar_{name}.tflite"
         files[name].write_bytes(convert(model, representative=representative, **kw))
     # LiteRT's own ends: int8 inside, float32 in and out (QUANTIZE / DEQUANTIZE ops in the file)
@@ -67,8 +72,15 @@ def made(tmp_path_factory):
     files["litert_ends"].write_bytes(converter.convert())
     views = cifar_batch(photo_views(200, seed=2))
     photos = {k: str(v) for k, v in write_photos(folder / "photos", fmt="png").items()}
-    return {"files": files, "model": model, "folded": folded, "views": views, "keras": model.predict_on_batch(views),
-            "photos": photos, "folder": folder}
+    return {
+        "files": files,
+        "model": model,
+        "folded": folded,
+        "views": views,
+        "keras": model.predict_on_batch(views),
+        "photos": photos,
+        "folder": folder,
+    }
 
 
 def load(made, which, **kw):
@@ -112,8 +124,10 @@ def _agreement(made, which):
     paths = list(made["photos"].values())
     preds, keras_preds = clf.predict(paths), twoends.load("cifar10_cnn").predict(paths)
     same = float(np.mean([p.label == q.label for p, q in zip(preds, keras_preds, strict=True)]))
-    print(f"{which} full-integer TFLite vs Keras: top-1 agreement {agree:.1%} on {len(z)} real-photo crops, "
-          f"{same:.0%} on the {len(preds)} photos; max probability change {dp:.3f}")
+    print(
+        f"{which} full-integer TFLite vs Keras: top-1 agreement {agree:.1%} on {len(z)} real-photo crops, "
+        f"{same:.0%} on the {len(preds)} photos; max probability change {dp:.3f}"
+    )
     for p in preds:  # dequantized, then the head: a distribution, never 0..255 codes
         assert p.ok and np.all(p.probabilities >= 0) and abs(p.probabilities.sum() - 1) < 1e-6
     return agree
@@ -178,7 +192,12 @@ def test_a_fixed_batch_runs_in_chunks(made, tmp_path):
 def test_sidecar_gives_spec_labels_and_name(made, tmp_path):
     path = tmp_path / "m.tflite"
     path.write_bytes(made["files"]["float"].read_bytes())
-    side = {"format": "twoends-sidecar/1", "model": "cifar_tflite", "spec": CIFAR10_SPEC, "labels": list(CIFAR10_LABELS)}
+    side = {
+        "format": "twoends-sidecar/1",
+        "model": "cifar_tflite",
+        "spec": CIFAR10_SPEC,
+        "labels": list(CIFAR10_LABELS),
+    }
     (tmp_path / "m.tflite.json").write_text(json.dumps(side))
     clf = twoends.load(f"tflite:{path}")
     assert clf.name == "cifar_tflite" and clf.spec.mean == (0.0, 0.0, 0.0) and clf.spec.scale == 1.0
@@ -200,11 +219,13 @@ def test_errors_say_what_was_expected(made, tmp_path):
 
 
 def test_loading_a_tflite_model_imports_no_tensorflow(made):
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import twoends\n"
-            f"clf = twoends.load('tflite:{made['files']['uint8']}', spec={CIFAR10_SPEC!r}, "
-            f"labels={list(CIFAR10_LABELS)!r})\n"
-            f"print(clf.predict({made['photos']['chelsea']!r}).label)\n"
-            "print('imported:' + ','.join(m for m in ('tensorflow', 'keras', 'tf_keras', 'torch', 'jax') if m in sys.modules))")
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); import twoends\n"
+        f"clf = twoends.load('tflite:{made['files']['uint8']}', spec={CIFAR10_SPEC!r}, "
+        f"labels={list(CIFAR10_LABELS)!r})\n"
+        f"print(clf.predict({made['photos']['chelsea']!r}).label)\n"
+        "print('imported:' + ','.join(m for m in ('tensorflow', 'keras', 'tf_keras', 'torch', 'jax') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     label, imported = out.stdout.splitlines()[-2:]

@@ -44,8 +44,13 @@ def folders(tmp_path_factory):
             view.save(root / name / f"{i:03d}.png")
     photos = write_photos(root / "photos", fmt="png")
     keras_clf = twoends.load("cifar10_cnn")
-    return {"root": root, "rep": root / "representative", "check": root / "check",
-            "photos": [str(p) for p in photos.values()], "keras": keras_clf}
+    return {
+        "root": root,
+        "rep": root / "representative",
+        "check": root / "check",
+        "photos": [str(p) for p in photos.values()],
+        "keras": keras_clf,
+    }
 
 
 def _export(args):
@@ -82,8 +87,9 @@ def _measured_agreement(clf, folder, keras_clf):
 
 def test_full_integer_export_with_folded_batchnorms_agrees_on_real_photos(folders):
     out = folders["root"] / "int" / "cifar_uint8.tflite"
-    result = _export(["cifar10_cnn", out, "--representative", folders["rep"], "--check-images", folders["check"],
-                      "--fold-batchnorm"])
+    result = _export(
+        ["cifar10_cnn", out, "--representative", folders["rep"], "--check-images", folders["check"], "--fold-batchnorm"]
+    )
     side = json.loads((out.parent / "cifar_uint8.tflite.json").read_text())
     q, check = side["quantization"], side["check"]
     assert q["ends"] == "uint8" and q["representative_images"] == 100
@@ -103,8 +109,13 @@ def test_full_integer_export_with_folded_batchnorms_agrees_on_real_photos(folder
 def test_full_integer_export_without_folding_reports_its_lower_agreement(folders, tmp_path):
     from twoends.export import export_tflite
 
-    r = export_tflite("cifar10_cnn", tmp_path / "c.tflite", quantize="int8", representative=folders["rep"],
-                      check_images=folders["check"])
+    r = export_tflite(
+        "cifar10_cnn",
+        tmp_path / "c.tflite",
+        quantize="int8",
+        representative=folders["rep"],
+        check_images=folders["check"],
+    )
     clf = twoends.load(f"tflite:{r.path}")
     assert clf.backend.input_quantization.dtype == "int8"
     measured = _measured_agreement(clf, folders["check"], folders["keras"])
@@ -130,7 +141,9 @@ def test_refusals_say_what_to_do(tmp_path, folders):
 
     from twoends.export import export_tflite
 
-    torch_clf = twoends.wrap(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)), spec={"input_size": (2, 2)})
+    torch_clf = twoends.wrap(
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)), spec={"input_size": (2, 2)}
+    )
     with pytest.raises(ModelError, match=r"twoends export --onnx"):
         export_tflite(torch_clf, tmp_path / "t.tflite")
     with pytest.raises(ConfigError, match="needs a representative set"):
@@ -140,11 +153,15 @@ def test_refusals_say_what_to_do(tmp_path, folders):
     with pytest.raises(ConfigError, match="no images in"):
         (tmp_path / "empty").mkdir()
         export_tflite("cifar10_cnn", tmp_path / "c.tflite", quantize="uint8", representative=tmp_path / "empty")
-    result = CliRunner().invoke(main, ["export", "--onnx", "efficientnet_lite0", str(tmp_path / "x.onnx"),
-                                       "--representative", str(folders["rep"])])
+    result = CliRunner().invoke(
+        main,
+        ["export", "--onnx", "efficientnet_lite0", str(tmp_path / "x.onnx"), "--representative", str(folders["rep"])],
+    )
     assert result.exit_code != 0
     assert "--representative is not an option of --onnx export; use --tflite" in " ".join(result.output.split())
-    result = CliRunner().invoke(main, ["export", "--tflite", "cifar10_cnn", str(tmp_path / "x.tflite"), "--opset", "17"])
+    result = CliRunner().invoke(
+        main, ["export", "--tflite", "cifar10_cnn", str(tmp_path / "x.tflite"), "--opset", "17"]
+    )
     assert result.exit_code != 0 and "--opset is not an option of --tflite export" in " ".join(result.output.split())
 
 
@@ -157,6 +174,12 @@ def test_a_tf_keras_model_exports_too(folders, tmp_path):
     clf = twoends.load(f"tf:{cifar_h5()}", spec=CIFAR10_SPEC, labels=list(CIFAR10_LABELS))
     r = export_tflite(clf, tmp_path / "k2.tflite", check_images=folders["check"])
     assert r.check["max_abs_diff"] <= 1e-4 and r.check["images"] == 200
-    r = export_tflite(clf, tmp_path / "k2_uint8.tflite", quantize="uint8", representative=folders["rep"],
-                      check_images=folders["check"], fold_batchnorm=True)
+    r = export_tflite(
+        clf,
+        tmp_path / "k2_uint8.tflite",
+        quantize="uint8",
+        representative=folders["rep"],
+        check_images=folders["check"],
+        fold_batchnorm=True,
+    )
     assert r.check["top1_agreement"] >= 0.80

@@ -48,8 +48,14 @@ def test_spec_reproduces_timms_eval_transform(name, photos):
 
 @pytest.mark.parametrize("crop_pct", [1.0, 0.9])
 def test_squash_is_exact(crop_pct, photos):
-    config = {"input_size": (3, 224, 224), "interpolation": "bicubic", "crop_pct": crop_pct,
-              "crop_mode": "squash", "mean": (0.5,) * 3, "std": (0.5,) * 3}
+    config = {
+        "input_size": (3, 224, 224),
+        "interpolation": "bicubic",
+        "crop_pct": crop_pct,
+        "crop_mode": "squash",
+        "mean": (0.5,) * 3,
+        "std": (0.5,) * 3,
+    }
     spec, notes = spec_from_data_config(config)
     assert notes == []
     reference = create_transform(**config)
@@ -58,8 +64,14 @@ def test_squash_is_exact(crop_pct, photos):
 
 
 def test_border_is_approximated_and_says_so(photos):
-    config = {"input_size": (3, 224, 224), "interpolation": "bicubic", "crop_pct": 1.0,
-              "crop_mode": "border", "mean": (0.5,) * 3, "std": (0.5,) * 3}
+    config = {
+        "input_size": (3, 224, 224),
+        "interpolation": "bicubic",
+        "crop_pct": 1.0,
+        "crop_mode": "border",
+        "mean": (0.5,) * 3,
+        "std": (0.5,) * 3,
+    }
     spec, notes = spec_from_data_config(config)
     assert any("border" in n for n in notes)
     image = photos["astronaut"]  # square: no border to pad, so the approximation is exact here

@@ -16,8 +16,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 
 import twoends  # noqa: E402
-from twoends.models.efficientnet_lite import build_module, spec_for  # noqa: E402
 from tests.photos import load_photo  # noqa: E402
+from twoends.models.efficientnet_lite import build_module, spec_for  # noqa: E402
 
 
 class SoftmaxInForward(torch.nn.Module):
@@ -36,8 +36,14 @@ def reference():
 
 
 def _wrap(module, **kw):
-    return twoends.wrap(module, spec=spec_for("efficientnet_lite0"), labels=twoends.models.imagenet_labels(),
-                        device="cpu", top_k=5, **kw)
+    return twoends.wrap(
+        module,
+        spec=spec_for("efficientnet_lite0"),
+        labels=twoends.models.imagenet_labels(),
+        device="cpu",
+        top_k=5,
+        **kw,
+    )
 
 
 def test_a_last_softmax_layer_is_read_as_probabilities(reference):

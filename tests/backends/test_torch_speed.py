@@ -25,8 +25,10 @@ def eager(photos):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")),
-                    reason="torch.compile (Inductor) needs a C++ compiler")
+@pytest.mark.skipif(
+    not (os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")),
+    reason="torch.compile (Inductor) needs a C++ compiler",
+)
 def test_compiled_lite0_gives_the_eager_answers_on_real_photos_and_compiles_once(photos, eager):
     import torch._dynamo
 
@@ -42,7 +44,9 @@ def test_compiled_lite0_gives_the_eager_answers_on_real_photos_and_compiles_once
     assert graphs["unique_graphs"] == compiled  # no recompile for the short batch
     assert [p.label for p in preds] == [p.label for p in eager]
     for ours, ref in zip(preds, eager, strict=True):
-        assert [i for i, *_ in ours.top(5)] == [i for i, *_ in ref.top(5)] or np.allclose(ours.logits, ref.logits, atol=1e-3)
+        assert [i for i, *_ in ours.top(5)] == [i for i, *_ in ref.top(5)] or np.allclose(
+            ours.logits, ref.logits, atol=1e-3
+        )
         np.testing.assert_allclose(ours.probabilities, ref.probabilities, atol=1e-4)
     # a batch longer than the compiled one runs in pieces, still without compiling again
     long_batch = np.stack([clf.plan(im) for im in photos * 2])  # 10 inputs
@@ -84,8 +88,9 @@ def test_bf16_logits_reach_the_head_as_float32(photos, eager):
 
 def test_precision_and_compile_are_options_of_a_plain_torch_module():
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                              torch.nn.Linear(4, 3))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 3)
+    )
     spec = twoends.ImageSpec(input_size=(16, 16), resize_mode="exact", crop="none")
     clf = twoends.wrap(net, spec=spec, labels=["a", "b", "c"], precision="bf16", compile=True)
     assert "autocast bf16" in clf.backend.describe() and "torch.compile" in clf.backend.describe()

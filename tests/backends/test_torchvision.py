@@ -112,7 +112,9 @@ def test_wrap_without_weights_says_how_to_get_the_model_ends():
 
 def test_labels_that_do_not_fit_the_model_fail_at_wrap():
     with pytest.raises(twoends.LabelError):
-        twoends.wrap(tvm.mobilenet_v3_small(weights=None, num_classes=10), weights=tvm.MobileNet_V3_Small_Weights.DEFAULT)
+        twoends.wrap(
+            tvm.mobilenet_v3_small(weights=None, num_classes=10), weights=tvm.MobileNet_V3_Small_Weights.DEFAULT
+        )
 
 
 @pytest.fixture

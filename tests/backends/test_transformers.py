@@ -57,8 +57,16 @@ def _sharpen(linear: torch.nn.Linear, factor: float) -> None:
 
 def _vit():
     torch.manual_seed(0)
-    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=64, num_labels=4, id2label=IMAGE_LABELS)
+    config = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=4,
+        id2label=IMAGE_LABELS,
+    )
     model = ViTForImageClassification(config)
     _sharpen(model.classifier, 40.0)
     return model.eval()  # the pipeline never calls eval(): see test_pipeline_leaves_training_mode_on
@@ -67,8 +75,9 @@ def _vit():
 def _mobilenet():
     torch.manual_seed(0)
     # the default init (std 0.02) makes a deep random net's output the same for every image
-    config = MobileNetV2Config(num_labels=4, depth_multiplier=0.35, image_size=64, id2label=IMAGE_LABELS,
-                               initializer_range=0.3)
+    config = MobileNetV2Config(
+        num_labels=4, depth_multiplier=0.35, image_size=64, id2label=IMAGE_LABELS, initializer_range=0.3
+    )
     model = MobileNetV2ForImageClassification(config)
     _sharpen(model.classifier, 0.05)
     return model.eval()
@@ -122,8 +131,9 @@ def test_image_classifier_matches_the_pipeline(case, photos):
     # the default (channels-last for a convolutional net): other summation orders, same answers
     fast = twoends.wrap(make_model(), processor=processor, device="cpu").predict(images, batch_size=8)
     assert [p.label for p in fast] == [p.label for p in preds]
-    np.testing.assert_allclose(np.stack([p.probabilities for p in fast]), np.stack([p.probabilities for p in preds]),
-                               atol=2e-4)
+    np.testing.assert_allclose(
+        np.stack([p.probabilities for p in fast]), np.stack([p.probabilities for p in preds]), atol=2e-4
+    )
     # far from uniform, and different per image: a preprocessing difference could not hide
     assert max(p.probability for p in preds) - min(min(p.probabilities) for p in preds) > 0.3
     probs = np.stack([p.probabilities for p in preds])
@@ -137,9 +147,12 @@ def test_pipeline_leaves_training_mode_on_twoends_does_not(photos):
     processor = MobileNetV2ImageProcessor(size={"shortest_edge": 73}, crop_size={"height": 64, "width": 64})
     images = list(photos.values())
     evaluated = pipeline("image-classification", model=_mobilenet(), image_processor=processor, top_k=None)(images)
-    in_training = pipeline("image-classification", model=_mobilenet().train(), image_processor=processor,
-                           top_k=None)(images)
-    assert any(_by_label(a) != pytest.approx(_by_label(b), abs=1e-3) for a, b in zip(evaluated, in_training, strict=True))
+    in_training = pipeline("image-classification", model=_mobilenet().train(), image_processor=processor, top_k=None)(
+        images
+    )
+    assert any(
+        _by_label(a) != pytest.approx(_by_label(b), abs=1e-3) for a, b in zip(evaluated, in_training, strict=True)
+    )
 
     model = _mobilenet().train()
     preds = twoends.wrap(model, processor=processor, device="cpu", channels_last=False).predict(images, batch_size=1)
@@ -209,9 +222,17 @@ def tokenizer():
 
 def _bert(num_labels, problem_type=None, labels=None):
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=num_labels,
-                        problem_type=problem_type, **({"id2label": labels} if labels else {}))
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=num_labels,
+        problem_type=problem_type,
+        **({"id2label": labels} if labels else {}),
+    )
     model = BertForSequenceClassification(config)
     _sharpen(model.classifier, 40.0)
     return model.eval()

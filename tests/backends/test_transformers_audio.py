@@ -20,10 +20,23 @@ from twoends.preprocess.audio import AudioClip  # noqa: E402
 
 RATE = 16000
 LABELS = {0: "yes", 1: "no", 2: "up", 3: "down"}
-SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-             num_labels=4, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
-CONV = dict(conv_dim=(32, 32, 32), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4), num_feat_extract_layers=3,
-            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+SMALL = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=37,
+    num_labels=4,
+    id2label=LABELS,
+    label2id={v: k for k, v in LABELS.items()},
+)
+CONV = dict(
+    conv_dim=(32, 32, 32),
+    conv_stride=(5, 4, 4),
+    conv_kernel=(10, 4, 4),
+    num_feat_extract_layers=3,
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+)
 
 
 def _wav2vec2(norm: str = "group"):
@@ -35,14 +48,18 @@ def _wav2vec2(norm: str = "group"):
 
 def _hubert():
     torch.manual_seed(1)
-    return (transformers.HubertForSequenceClassification(transformers.HubertConfig(**SMALL, **CONV)).eval(),
-            transformers.Wav2Vec2FeatureExtractor(do_normalize=False))
+    return (
+        transformers.HubertForSequenceClassification(transformers.HubertConfig(**SMALL, **CONV)).eval(),
+        transformers.Wav2Vec2FeatureExtractor(do_normalize=False),
+    )
 
 
 def _wavlm():
     torch.manual_seed(2)
-    return (transformers.WavLMForSequenceClassification(transformers.WavLMConfig(**SMALL, **CONV)).eval(),
-            transformers.Wav2Vec2FeatureExtractor(do_normalize=True))
+    return (
+        transformers.WavLMForSequenceClassification(transformers.WavLMConfig(**SMALL, **CONV)).eval(),
+        transformers.Wav2Vec2FeatureExtractor(do_normalize=True),
+    )
 
 
 def _ast():
@@ -53,21 +70,38 @@ def _ast():
 
 def _whisper():
     torch.manual_seed(4)
-    cfg = transformers.WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2, decoder_layers=1,
-                                     decoder_attention_heads=2, encoder_ffn_dim=37, decoder_ffn_dim=37,
-                                     classifier_proj_size=16, num_labels=4, id2label=LABELS,
-                                     label2id={v: k for k, v in LABELS.items()})
+    cfg = transformers.WhisperConfig(
+        d_model=32,
+        encoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        classifier_proj_size=16,
+        num_labels=4,
+        id2label=LABELS,
+        label2id={v: k for k, v in LABELS.items()},
+    )
     return transformers.WhisperForAudioClassification(cfg).eval(), transformers.WhisperFeatureExtractor()
 
 
-MODELS = {"wav2vec2": _wav2vec2, "wav2vec2-layer": lambda: _wav2vec2("layer"), "hubert": _hubert,
-          "wavlm": _wavlm, "ast": _ast, "whisper": _whisper}
+MODELS = {
+    "wav2vec2": _wav2vec2,
+    "wav2vec2-layer": lambda: _wav2vec2("layer"),
+    "hubert": _hubert,
+    "wavlm": _wavlm,
+    "ast": _ast,
+    "whisper": _whisper,
+}
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> list[np.ndarray]:
     voice = audio.speech(rate=RATE, tmp=tmp_path_factory.mktemp("espeak"))
-    return [voice[: int(s * RATE)] for s in (0.45, 0.9, 1.25)] + [audio.place(voice[:8000], audio.noise(1.1), 0.3, RATE)]
+    return [voice[: int(s * RATE)] for s in (0.45, 0.9, 1.25)] + [
+        audio.place(voice[:8000], audio.noise(1.1), 0.3, RATE)
+    ]
 
 
 def _pipeline_scores(pipe, x) -> dict[str, float]:
@@ -113,7 +147,7 @@ def test_a_clip_longer_than_asts_window_is_windowed_not_truncated(clips):
     assert window == 400 + 127 * 160  # 128 frames of 25 ms every 10 ms
     x = np.concatenate(clips)  # ~3.7 s: the pipeline reads only the first 1.3 s
     pred = clf.predict(AudioClip(x, RATE))
-    parts = [x[i:i + window] for i in range(0, len(x), window)]
+    parts = [x[i : i + window] for i in range(0, len(x), window)]
     want = np.mean([[_pipeline_scores(pipe, p)[LABELS[c]] for c in range(4)] for p in parts], axis=0)
     np.testing.assert_allclose(pred.probabilities, want, atol=1e-5)
     assert pred.segments[0].start == 0 and pred.segments[-1].end == pytest.approx(len(x) / RATE)

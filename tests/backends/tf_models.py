@@ -56,8 +56,9 @@ def tf_keras_model():
     return tf_keras.models.load_model(cifar_h5(), compile=False)
 
 
-def convert(model, *, quantize: str | None = None, representative: np.ndarray | None = None,
-            softmax: bool = False) -> bytes:
+def convert(
+    model, *, quantize: str | None = None, representative: np.ndarray | None = None, softmax: bool = False
+) -> bytes:
     """TFLite bytes from a tf-keras model with TensorFlow's converter: float, or full-integer with
     ``quantize`` "uint8" / "int8" ends calibrated on ``representative`` (images [N, 32, 32, 3], 0..255)."""
     import tensorflow as tf

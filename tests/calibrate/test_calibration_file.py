@@ -202,12 +202,15 @@ def test_multilabel_thresholds_fitted_stored_and_applied(tmp_path):
     targets = np.random.default_rng(3).random((200, 3)) < 1 / (1 + np.exp(-2 * z))  # noisy multi-label truth
     fitted = fit_calibration(z, targets, NAMES, model="tiny", activation="sigmoid", thresholds="precision:0.7")
     cal = fitted.calibration
-    reference = fit_thresholds(1 / (1 + np.exp(-z[fitted.fit_index])), targets[fitted.fit_index],
-                               objective="precision", min_precision=0.7)
+    reference = fit_thresholds(
+        1 / (1 + np.exp(-z[fitted.fit_index])), targets[fitted.fit_index], objective="precision", min_precision=0.7
+    )
     np.testing.assert_allclose(cal.thresholds.thresholds, reference.thresholds)
     assert {"micro_f1", "macro_f1", "precision", "recall"} <= set(cal.metrics["after"])
     path = cal.save(tmp_path / "ml.json")
-    clf = twoends.wrap(model, spec=SPEC, labels=NAMES, activation="sigmoid", name="tiny", device="cpu", calibration=path)
+    clf = twoends.wrap(
+        model, spec=SPEC, labels=NAMES, activation="sigmoid", name="tiny", device="cpu", calibration=path
+    )
     for pred, row in zip(clf.predict(x[:50]), z[:50]):
         p = 1 / (1 + np.exp(-row))
         hits = [j for j in np.argsort(-p, kind="stable") if p[j] >= reference.thresholds[j]]

@@ -59,8 +59,10 @@ def trained():
     try:
         torch.manual_seed(0)
         model = torch.nn.Sequential(
-            torch.nn.Linear(64, WIDTH), torch.nn.ReLU(),
-            torch.nn.Linear(WIDTH, WIDTH), torch.nn.ReLU(),
+            torch.nn.Linear(64, WIDTH),
+            torch.nn.ReLU(),
+            torch.nn.Linear(WIDTH, WIDTH),
+            torch.nn.ReLU(),
             torch.nn.Linear(WIDTH, 10),
         )
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)  # no weight decay, no dropout, on purpose
@@ -98,15 +100,17 @@ def test_temperature_scaling_halves_ece_and_keeps_accuracy(held_out_logits):
     for cal, test in splits(len(labels)):
         t = fit_temperature(logits[cal], labels[cal])
         before, after = logits[test], logits[test] / t
-        rows.append((
-            t,
-            expected_calibration_error(before, labels[test]),
-            expected_calibration_error(after, labels[test]),
-            negative_log_likelihood(before, labels[test]),
-            negative_log_likelihood(after, labels[test]),
-            accuracy(before, labels[test]),
-            accuracy(after, labels[test]),
-        ))
+        rows.append(
+            (
+                t,
+                expected_calibration_error(before, labels[test]),
+                expected_calibration_error(after, labels[test]),
+                negative_log_likelihood(before, labels[test]),
+                negative_log_likelihood(after, labels[test]),
+                accuracy(before, labels[test]),
+                accuracy(after, labels[test]),
+            )
+        )
     t, ece0, ece1, nll0, nll1, acc0, acc1 = np.array(rows).T
     print(
         f"\ndigits, {SPLITS} cal/test splits: T = {t.mean():.2f} (range {t.min():.2f}-{t.max():.2f}); "
@@ -147,8 +151,9 @@ def _digits_spec():
     from twoends import ImageSpec
 
     # 8x8 PNGs hold pixel * 15 (0..240): scale 1/15 gives the raw 0..16 values back exactly
-    return ImageSpec(input_size=(8, 8), resize_mode="exact", crop="none", scale=1 / 15,
-                     mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    return ImageSpec(
+        input_size=(8, 8), resize_mode="exact", crop="none", scale=1 / 15, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)
+    )
 
 
 class _FirstChannel(torch.nn.Module):
@@ -175,8 +180,9 @@ def _wrap(trained, **kwargs):
     import twoends
 
     model = torch.nn.Sequential(_FirstChannel(), trained[0])
-    return twoends.wrap(model, spec=_digits_spec(), labels=NAMES, name="digits-mlp", device="cpu",
-                        batch_size=64, **kwargs)
+    return twoends.wrap(
+        model, spec=_digits_spec(), labels=NAMES, name="digits-mlp", device="cpu", batch_size=64, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -206,9 +212,20 @@ def test_twoends_path_temperature_halves_ece_and_conformal_covers(collected):
     _, logits, targets, _ = collected
     rows = []
     for s in range(SPLITS):
-        m = fit_calibration(logits, targets, NAMES, model="digits-mlp", conformal=ALPHA, split=0.5, seed=s).calibration.metrics
-        rows.append((m["before"]["ece"], m["after"]["ece"], m["before"]["accuracy"], m["after"]["accuracy"],
-                     m["conformal"]["coverage"], m["conformal"]["mean_set_size"], m["split"]["report"]))
+        m = fit_calibration(
+            logits, targets, NAMES, model="digits-mlp", conformal=ALPHA, split=0.5, seed=s
+        ).calibration.metrics
+        rows.append(
+            (
+                m["before"]["ece"],
+                m["after"]["ece"],
+                m["before"]["accuracy"],
+                m["after"]["accuracy"],
+                m["conformal"]["coverage"],
+                m["conformal"]["mean_set_size"],
+                m["split"]["report"],
+            )
+        )
     ece0, ece1, acc0, acc1, cover, size, n_report = np.array(rows).T
     print(
         f"\ndigits through twoends, {SPLITS} splits (T on {int(m['split']['temperature'])}, conformal on "

@@ -23,11 +23,27 @@ from twoends.errors import CalibrationError, ConfigError, TwoEndsError
 from twoends.settle import settle
 from twoends.sidecar import parse_sidecar
 
-HOSTILE = [None, True, -1, 0, 2, 1e-300, 1e300, 10**400, "1.0", "NaN", [], {}, [1.0], {"a": 1},
-           [[[[[[[[[[]]]]]]]]]]]
-FIELDS = ["n_classes", "labels", "labels_sha256", "method", "activation", "model", "temperature", "conformal",
-          "conformal.alpha", "conformal.qhat", "conformal.n", "conformal.n_classes", "conformal.method",
-          "conformal.params", "data", "metrics", "vector_scaling", "format_version"]
+HOSTILE = [None, True, -1, 0, 2, 1e-300, 1e300, 10**400, "1.0", "NaN", [], {}, [1.0], {"a": 1}, [[[[[[[[[[]]]]]]]]]]]
+FIELDS = [
+    "n_classes",
+    "labels",
+    "labels_sha256",
+    "method",
+    "activation",
+    "model",
+    "temperature",
+    "conformal",
+    "conformal.alpha",
+    "conformal.qhat",
+    "conformal.n",
+    "conformal.n_classes",
+    "conformal.method",
+    "conformal.params",
+    "data",
+    "metrics",
+    "vector_scaling",
+    "format_version",
+]
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +119,9 @@ def test_structural_garbage_is_a_calibration_error(tmp_path):
         "nan.json": "NaN",
         "binary.json": b"\xff\xfe\x00garbage",
         "empty.json": "",
-        "huge_int.json": json.dumps({"format": "twoends.calibration", "format_version": 10**400 if False else 1,
-                                     "n_classes": 10**400}),
+        "huge_int.json": json.dumps(
+            {"format": "twoends.calibration", "format_version": 10**400 if False else 1, "n_classes": 10**400}
+        ),
     }
     for name, text in cases.items():
         path = tmp_path / name
@@ -145,8 +162,14 @@ def test_smallest_allowed_temperature_gives_finite_probabilities(clf_photos):
             twoends.load("efficientnet_lite0", temperature=t)
 
 
-SIDE = {"format": "twoends-sidecar/1", "model": "m", "labels": ["a", "b"], "activation": "softmax",
-        "outputs": "logits", "spec": {"kind": "image", "input_size": [32, 32]}}
+SIDE = {
+    "format": "twoends-sidecar/1",
+    "model": "m",
+    "labels": ["a", "b"],
+    "activation": "softmax",
+    "outputs": "logits",
+    "spec": {"kind": "image", "input_size": [32, 32]},
+}
 
 
 def test_sidecar_fuzz_is_a_config_error_or_a_dict():

@@ -115,7 +115,9 @@ def test_reliability_bins_match_brute_force(binning):
     np.testing.assert_allclose(bins.conf_sum, conf_sum, rtol=1e-12)
     np.testing.assert_array_equal(bins.correct_sum, correct)
     nonempty = count > 0
-    expected_ece = np.sum(count[nonempty] / 777 * np.abs(correct[nonempty] / count[nonempty] - conf_sum[nonempty] / count[nonempty]))
+    expected_ece = np.sum(
+        count[nonempty] / 777 * np.abs(correct[nonempty] / count[nonempty] - conf_sum[nonempty] / count[nonempty])
+    )
     assert bins.ece == pytest.approx(expected_ece, abs=1e-12)
     if binning == "mass":
         # equal mass: every bin holds n / n_bins samples up to rounding

@@ -34,7 +34,7 @@ def digits():
     x, y = datasets.load_digits(return_X_y=True)
     inside = np.flatnonzero(y < 5)
     perm = np.random.default_rng(0).permutation(inside)
-    train, held = perm[: len(perm) // 2], perm[len(perm) // 2:]
+    train, held = perm[: len(perm) // 2], perm[len(perm) // 2 :]
     model = linear_model.LogisticRegression(max_iter=5000).fit(x[train], y[train])
     weak = linear_model.LogisticRegression(C=1e-3, max_iter=5000).fit(x[train[:15]], y[train[:15]])
     model.weak = weak
@@ -65,7 +65,9 @@ def _save(folder, rows) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     for i, r in enumerate(rows):  # pixel * 15 (0..240): the spec's scale 1/15 gives the 0..16 values back
-        Image.fromarray(np.round(np.asarray(r).reshape(8, 8) * 15).astype(np.uint8), mode="L").save(folder / f"{i:04d}.png")
+        Image.fromarray(np.round(np.asarray(r).reshape(8, 8) * 15).astype(np.uint8), mode="L").save(
+            folder / f"{i:04d}.png"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +93,18 @@ def _wrap(model, **kwargs):
     with torch.no_grad():
         linear.weight.copy_(torch.from_numpy(model.coef_))
         linear.bias.copy_(torch.from_numpy(model.intercept_))
-    spec = twoends.ImageSpec(input_size=(8, 8), resize_mode="exact", crop="none", scale=1 / 15,
-                             mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
-    return twoends.wrap(torch.nn.Sequential(_FirstChannel(), linear), spec=spec, labels=NAMES,
-                        name="digits-0-4-logreg", device="cpu", batch_size=64, **kwargs)
+    spec = twoends.ImageSpec(
+        input_size=(8, 8), resize_mode="exact", crop="none", scale=1 / 15, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)
+    )
+    return twoends.wrap(
+        torch.nn.Sequential(_FirstChannel(), linear),
+        spec=spec,
+        labels=NAMES,
+        name="digits-0-4-logreg",
+        device="cpu",
+        batch_size=64,
+        **kwargs,
+    )
 
 
 def test_energy_separates_digits_5_to_9_and_real_images(digits, folders):
@@ -112,19 +122,29 @@ def test_energy_separates_digits_5_to_9_and_real_images(digits, folders):
     preds = clf.predict(str(folders[1]))
     out_scores = np.array([p.ood_score for p in preds])
     n_digit = len(outside)
-    np.testing.assert_allclose(np.sort(out_scores[:n_digit]), np.sort(-logsumexp(model.decision_function(x[outside]), axis=1)),
-                               rtol=1e-5, atol=1e-4)
-    expected = metrics.roc_auc_score(np.r_[np.zeros(len(id_scores)), np.ones(len(out_scores))],
-                                     np.r_[id_scores, out_scores])
-    print(f"\ndigits 0-4 logistic regression (accuracy {result.report.accuracy:.3f}): energy AUROC {ood['auroc']:.4f} "
-          f"(sklearn {expected:.4f}), FPR at 95% TPR {ood['fpr_at_95_tpr']:.4f}; {ood['n_in']} in, {ood['n_out']} out "
-          f"({n_digit} digits 5-9, {ood['n_out'] - n_digit} photos/textures/noise)")
+    np.testing.assert_allclose(
+        np.sort(out_scores[:n_digit]),
+        np.sort(-logsumexp(model.decision_function(x[outside]), axis=1)),
+        rtol=1e-5,
+        atol=1e-4,
+    )
+    expected = metrics.roc_auc_score(
+        np.r_[np.zeros(len(id_scores)), np.ones(len(out_scores))], np.r_[id_scores, out_scores]
+    )
+    print(
+        f"\ndigits 0-4 logistic regression (accuracy {result.report.accuracy:.3f}): energy AUROC {ood['auroc']:.4f} "
+        f"(sklearn {expected:.4f}), FPR at 95% TPR {ood['fpr_at_95_tpr']:.4f}; {ood['n_in']} in, {ood['n_out']} out "
+        f"({n_digit} digits 5-9, {ood['n_out'] - n_digit} photos/textures/noise)"
+    )
     assert ood["n_in"] == len(held) and ood["n_out"] == len(out_scores)
     assert ood["auroc"] == pytest.approx(expected, abs=2e-4)  # float32 model vs float64 sklearn
     assert ood["auroc"] >= 0.8
     # FPR at 95% TPR by sklearn's ROC curve (in-distribution positive, decision value -score)
-    fpr, tpr, _ = metrics.roc_curve(np.r_[np.ones(len(id_scores)), np.zeros(len(out_scores))],
-                                    -np.r_[id_scores, out_scores], drop_intermediate=False)
+    fpr, tpr, _ = metrics.roc_curve(
+        np.r_[np.ones(len(id_scores)), np.zeros(len(out_scores))],
+        -np.r_[id_scores, out_scores],
+        drop_intermediate=False,
+    )
     assert ood["fpr_at_95_tpr"] == pytest.approx(fpr[np.argmax(tpr >= 0.95)], abs=2 / len(out_scores))
 
 
@@ -138,12 +158,15 @@ def test_threshold_keeps_held_out_in_distribution_and_flags_rows(digits, folders
     logits, targets, _, scores = collect_logits(_wrap(model), data, return_ood=True)
     kept = []
     for seed in range(10):
-        cal = fit_calibration(logits, targets, NAMES, model="digits-0-4-logreg", method="none", ood_tpr=0.95,
-                              seed=seed, ood_scores=scores).calibration
+        cal = fit_calibration(
+            logits, targets, NAMES, model="digits-0-4-logreg", method="none", ood_tpr=0.95, seed=seed, ood_scores=scores
+        ).calibration
         kept.append(cal.metrics["ood"]["held_out_kept"])
     n = cal.metrics["ood"]["n_held_out"]
-    print(f"\nthreshold at 95% TPR fitted on {cal.ood.n} held-out 0-4 images keeps {np.mean(kept):.4f} of the "
-          f"other {n} on average over 10 splits (min {np.min(kept):.4f})")
+    print(
+        f"\nthreshold at 95% TPR fitted on {cal.ood.n} held-out 0-4 images keeps {np.mean(kept):.4f} of the "
+        f"other {n} on average over 10 splits (min {np.min(kept):.4f})"
+    )
     # the guarantee is >= 95% in expectation; one split of ~225 scatters by ~1.5%
     assert np.mean(kept) >= 0.93 and np.min(kept) >= 0.9
     path = cal.save(tmp_path / "ood.json")
@@ -172,8 +195,10 @@ def test_group_level_conformal_sets_cover_even_and_odd(digits, folders, tmp_path
         cover.append(c["coverage"])
         size.append(c["mean_set_size"])
         acc.append(fitted.calibration.metrics["after"]["accuracy"])
-    print(f"\ngroup-level (even/odd) LAC sets, alpha={alpha}, weak model (parity accuracy {np.mean(acc):.3f}): "
-          f"coverage {np.mean(cover):.4f} (min {np.min(cover):.4f}), mean set size {np.mean(size):.3f}")
+    print(
+        f"\ngroup-level (even/odd) LAC sets, alpha={alpha}, weak model (parity accuracy {np.mean(acc):.3f}): "
+        f"coverage {np.mean(cover):.4f} (min {np.min(cover):.4f}), mean set size {np.mean(size):.3f}"
+    )
     # >= 1 - alpha in expectation; ten splits of ~225 reported images leave ~1% of noise on the mean
     assert np.mean(acc) < 1 - alpha  # the sets must do work: the top group alone would not cover
     assert np.mean(cover) >= 1 - alpha - 0.015 and 1.0 < np.mean(size) < 2.0

@@ -6,19 +6,41 @@ import twoends.calibrate as calibrate
 
 EXPECTED = {
     # metrics
-    "CalibrationMetrics", "CalibrationReport", "ReliabilityBins", "accuracy", "brier_score",
-    "calibration_report", "expected_calibration_error", "maximum_calibration_error",
-    "negative_log_likelihood", "reliability_bins",
+    "CalibrationMetrics",
+    "CalibrationReport",
+    "ReliabilityBins",
+    "accuracy",
+    "brier_score",
+    "calibration_report",
+    "expected_calibration_error",
+    "maximum_calibration_error",
+    "negative_log_likelihood",
+    "reliability_bins",
     # temperature / vector scaling
-    "TemperatureScaler", "fit_temperature", "fit_vector_scaling", "nll_at_temperature",
+    "TemperatureScaler",
+    "fit_temperature",
+    "fit_vector_scaling",
+    "nll_at_temperature",
     # conformal
-    "ConformalThreshold", "conformal_scores", "fit_conformal", "prediction_sets", "set_members",
+    "ConformalThreshold",
+    "conformal_scores",
+    "fit_conformal",
+    "prediction_sets",
+    "set_members",
     # multi-label thresholds
-    "ClassThresholds", "apply_thresholds", "fit_thresholds",
+    "ClassThresholds",
+    "apply_thresholds",
+    "fit_thresholds",
     # plotting
     "plot_reliability",
     # what users fit, save, load and apply
-    "Calibration", "Fitted", "LabelledData", "evaluate", "fit_calibration", "load_calibration", "load_labelled",
+    "Calibration",
+    "Fitted",
+    "LabelledData",
+    "evaluate",
+    "fit_calibration",
+    "load_calibration",
+    "load_labelled",
 }
 
 

@@ -22,8 +22,13 @@ from twoends.cli import main
 pytest.importorskip("torch")
 
 # folder name = the ImageNet class of the photo (the astronaut photo shows the shuttle's crew: a hard one)
-CLASSES = {"chelsea": "tabby", "coffee": "espresso", "grace_hopper": "military uniform",
-           "rocket": "missile", "astronaut": "space shuttle"}
+CLASSES = {
+    "chelsea": "tabby",
+    "coffee": "espresso",
+    "grace_hopper": "military uniform",
+    "rocket": "missile",
+    "astronaut": "space shuttle",
+}
 
 
 @pytest.fixture(scope="module")

@@ -46,8 +46,14 @@ finally:
 def cli(*args, cwd, tmp_path):
     report = tmp_path / f"peak{len(list(tmp_path.glob('peak*')))}.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, "-c", RUNNER, str(report), *map(str, args)], cwd=cwd, env=env,
-                       capture_output=True, text=True, timeout=600)  # a hang guard: a FIFO read would block forever
+    r = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(report), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # a hang guard: a FIFO read would block forever
     r.peak_mb = json.loads(report.read_text())["peak_mb"] if report.exists() else None
     return r
 
@@ -146,8 +152,10 @@ def test_wrong_resume_files_and_outputs_are_exit_2_before_the_model_loads(hostil
     assert garbage.read_text() == '{"input": "photos/good1.jpg"}\nnot json at all\n'  # never trimmed
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root reads files whatever their permissions (chmod 000 stops other users only)")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root reads files whatever their permissions (chmod 000 stops other users only)",
+)
 def test_unreadable_files_and_folders_are_error_rows(tmp_path):
     d = tmp_path / "photos"
     (d / "locked").mkdir(parents=True)

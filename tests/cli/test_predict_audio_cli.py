@@ -31,19 +31,28 @@ def test_a_folder_of_clips_gives_one_row_each_with_its_segments(tmp_path):
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     for row in rows:
         jsonschema.validate(row, schema)
-    assert [row["input"].rsplit("/", 1)[-1] for row in rows] == ["a_speech.flac", "b_tone.mp3", "d_broken.wav",
-                                                                 "c_noise.m4a"]
+    assert [row["input"].rsplit("/", 1)[-1] for row in rows] == [
+        "a_speech.flac",
+        "b_tone.mp3",
+        "d_broken.wav",
+        "c_noise.m4a",
+    ]
     speech, tone, broken, noise = rows
     assert speech["label"] == "speech" and speech["segments"][0]["start"] == pytest.approx(1.0, abs=0.2)
     assert tone["label"] == noise["label"] == "not speech" and tone["segments"] == noise["segments"] == []
     assert broken["error"]["type"] == "DecodeError" and "expected" in broken["error"]["message"]
     assert np.isclose(speech["probability"], max(s["probability"] for s in speech["segments"]), atol=0.1)
 
-    table = CliRunner().invoke(main, ["predict", "--model", "silero_vad", str(clips / "a_speech.flac"),
-                                      "--format", "table"])
+    table = CliRunner().invoke(
+        main, ["predict", "--model", "silero_vad", str(clips / "a_speech.flac"), "--format", "table"]
+    )
     assert table.exit_code == 0 and "segments" in table.stdout and "speech" in table.stdout
-    doctor = CliRunner().invoke(main, ["doctor", "--model", "silero_vad", str(clips / "a_speech.flac"), "--format", "json"])
+    doctor = CliRunner().invoke(
+        main, ["doctor", "--model", "silero_vad", str(clips / "a_speech.flac"), "--format", "json"]
+    )
     assert doctor.exit_code == 0 and json.loads(doctor.stdout)["ok"] is True
-    short = CliRunner().invoke(main, ["predict", "--model", "silero_vad", str(clips / "a_speech.flac"),
-                                      "--max-seconds", "2", "--format", "jsonl"])
+    short = CliRunner().invoke(
+        main,
+        ["predict", "--model", "silero_vad", str(clips / "a_speech.flac"), "--max-seconds", "2", "--format", "jsonl"],
+    )
     assert short.exit_code == 1 and json.loads(short.stdout)["error"]["type"] == "AudioTooLongError"

@@ -135,8 +135,15 @@ def test_speed_options_reach_the_model_and_the_command_keeps_freed_memory(photos
     assert any((bits(row["probabilities"]) != 0).any() for row in rows.values())
     if sys.platform.startswith("linux"):
         assert process._state == "on"
-    clf = load_classifier(model="efficientnet_lite0", device="cpu", labels=None, temperature=1.0, workers=None,
-                          max_pixels=None, compile_model=True)
+    clf = load_classifier(
+        model="efficientnet_lite0",
+        device="cpu",
+        labels=None,
+        temperature=1.0,
+        workers=None,
+        max_pixels=None,
+        compile_model=True,
+    )
     assert "torch.compile" in clf.backend.describe()
     assert "--compile" in _run("predict", "--help").output
 
@@ -161,8 +168,9 @@ def test_bench_times_a_text_model_through_the_real_runner(tmp_path):
     # the runner's own phases: for a text model "preprocess" is tokenizing, done per batch in the backend
     labels = tmp_path / "topics.txt"
     labels.write_text("sports\npolitics\ncooking\n")
-    r = _run("bench", "-m", "zero-shot-text", "--labels", str(labels), "-n", "6", "--batch-size", "3",
-             "--format", "json")
+    r = _run(
+        "bench", "-m", "zero-shot-text", "--labels", str(labels), "-n", "6", "--batch-size", "3", "--format", "json"
+    )
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert report["model"] == "zero-shot-text" and report["inputs"] == 6 and report["failed"] == 0

@@ -62,7 +62,7 @@ def squares(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     for i in range(n):
         for c in np.flatnonzero(targets[i]):
             y, x = rng.integers(0, 22, size=2)
-            images[i, y:y + 10, x:x + 10] = COLOURS[c]
+            images[i, y : y + 10, x : x + 10] = COLOURS[c]
     return images, targets
 
 
@@ -78,8 +78,13 @@ def multilabel():
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-        torch.nn.AdaptiveMaxPool2d(1), torch.nn.Flatten(), torch.nn.Dropout(0.3), torch.nn.Linear(8, 3),
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveMaxPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Dropout(0.3),
+        torch.nn.Linear(8, 3),
     )
     images, targets = squares(512, seed=1)
     x, y = torch.from_numpy(normalise(images)), torch.from_numpy(targets)

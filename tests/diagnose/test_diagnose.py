@@ -39,12 +39,20 @@ def test_correct_lite0_pipeline_raises_nothing(lite0, batch, logits):
     """Everything the user has, all correct: every check runs, none fires."""
     m = lite0.backend.module
     findings = check(
-        m, batch=torch.from_numpy(batch), logits=torch.from_numpy(logits), probabilities=softmax(logits),
-        labels=list(lite0.head.labels), spec=lite0.spec, preprocess=lite0.plan,
+        m,
+        batch=torch.from_numpy(batch),
+        logits=torch.from_numpy(logits),
+        probabilities=softmax(logits),
+        labels=list(lite0.head.labels),
+        spec=lite0.spec,
+        preprocess=lite0.plan,
         targets=np.argmax(logits, axis=1),
     )
     assert list(findings) == []
-    assert set(findings.ran) == set(twoends.diagnose.CHECKS) - set(twoends.diagnose.audio.AUDIO_CHECKS) and findings.skipped == {}
+    assert (
+        set(findings.ran) == set(twoends.diagnose.CHECKS) - set(twoends.diagnose.audio.AUDIO_CHECKS)
+        and findings.skipped == {}
+    )
     assert not findings.failed
 
 
@@ -206,7 +214,9 @@ def test_softmax_on_a_multilabel_model(multilabel, ml_batch):
     x, targets = ml_batch(32, seed=5)
     with torch.no_grad():
         z = net(x)
-    f = only(check(logits=z, probabilities=torch.softmax(z, -1), multi_label=True, checks=["activation"]), "activation")[0]
+    f = only(
+        check(logits=z, probabilities=torch.softmax(z, -1), multi_label=True, checks=["activation"]), "activation"
+    )[0]
     assert "multi-label" in f.title and "sigmoid" in f.fix
     # told by multi-hot targets instead of a flag
     assert check(probabilities=torch.softmax(z, -1), targets=targets, checks=["activation"])[0].check == "activation"

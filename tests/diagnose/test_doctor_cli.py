@@ -11,7 +11,9 @@ from twoends.cli import main
 
 def test_doctor_json_on_real_photos_is_clean(photo_files, lite0):
     args = ["doctor", "--format", "json", "--device", "cpu", *map(str, photo_files[:2])]
-    result = CliRunner().invoke(main, args + ["--check", "normalization", "--check", "known-answer", "--check", "labels"])
+    result = CliRunner().invoke(
+        main, args + ["--check", "normalization", "--check", "known-answer", "--check", "labels"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["model"] == "efficientnet_lite0" and data["ok"] is True and data["findings"] == []

@@ -15,8 +15,13 @@ def test_a_member_with_shifted_labels_is_named(photo_files, lite0):
 
     names = list(lite0.labels)
     shifted = ["background"] + names[:-1]  # a TF-slim label file cut to 1000: every name one class off
-    wrong = twoends.wrap(build_module("efficientnet_lite0"), spec=spec_for("efficientnet_lite0"), labels=shifted,
-                         name="lite0-shifted", device="cpu")
+    wrong = twoends.wrap(
+        build_module("efficientnet_lite0"),
+        spec=spec_for("efficientnet_lite0"),
+        labels=shifted,
+        name="lite0-shifted",
+        device="cpu",
+    )
     ens = twoends.ensemble([lite0, wrong])
     findings = twoends.check(ens, [str(p) for p in photo_files[:2]], checks=["normalization", "labels"])
     errors = [f for f in findings if f.severity == "error"]
@@ -26,8 +31,20 @@ def test_a_member_with_shifted_labels_is_named(photo_files, lite0):
 
 
 def test_doctor_cli_on_an_ensemble_notes_the_members_preprocessing(photo_files):
-    args = ["doctor", "--format", "json", "--device", "cpu", "--model", "efficientnet_lite0+efficientnet_lite1",
-            str(photo_files[0]), "--check", "input-size", "--check", "labels"]
+    args = [
+        "doctor",
+        "--format",
+        "json",
+        "--device",
+        "cpu",
+        "--model",
+        "efficientnet_lite0+efficientnet_lite1",
+        str(photo_files[0]),
+        "--check",
+        "input-size",
+        "--check",
+        "labels",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

@@ -49,11 +49,14 @@ def test_correct_quantized_pipelines_raise_nothing(files):
         assert list(findings) == [] and set(findings.ran) == set(QUANT)
 
 
-@pytest.mark.parametrize("path,spec,why", [
-    ("pixels", None, "ImageNet-normalised values (twoends' default) for a model quantized for 0..255"),
-    ("pixels", UNIT_SPEC, "0..1 pixels for a model quantized for 0..255"),
-    ("unit", CIFAR10_SPEC, "0..255 pixels for a model quantized for 0..1"),
-])
+@pytest.mark.parametrize(
+    "path,spec,why",
+    [
+        ("pixels", None, "ImageNet-normalised values (twoends' default) for a model quantized for 0..255"),
+        ("pixels", UNIT_SPEC, "0..1 pixels for a model quantized for 0..255"),
+        ("unit", CIFAR10_SPEC, "0..255 pixels for a model quantized for 0..1"),
+    ],
+)
 def test_inputs_in_the_wrong_units_are_found(files, path, spec, why):
     findings = twoends.check(load(files[path], spec), files["photos"], checks=QUANT)
     found = findings.of("input-quantization")

@@ -73,7 +73,9 @@ def test_probabilities_are_not_softmaxed_twice():
 
 
 def test_nan_and_inf_rows_become_error_rows_and_the_rest_survive():
-    x = np.array([[1.0, np.nan, 0.0], [1.0, 2.0, 3.0], [np.inf, 0.0, 0.0], [-np.inf, -np.inf, -np.inf], [0.0, -np.inf, 2.0]])
+    x = np.array(
+        [[1.0, np.nan, 0.0], [1.0, 2.0, 3.0], [np.inf, 0.0, 0.0], [-np.inf, -np.inf, -np.inf], [0.0, -np.inf, 2.0]]
+    )
     batch = Head(["a", "b", "c"])(x, inputs=list("vwxyz"))
     assert [p.ok for p in batch] == [False, True, False, False, True]
     assert "NaN at 1 of 3" in batch[0].error["message"]

@@ -23,7 +23,9 @@ def test_energy_max_logit_and_max_probability_match_scipy():
     p = np.exp(z - logsumexp(z, axis=1, keepdims=True))
     np.testing.assert_allclose(ood_scores(z, "max_probability", probabilities=p), -p.max(axis=1))
     big = np.array([[1e4, -1e4, 0.0]], dtype=np.float32)  # no overflow at the extremes
-    assert ood_scores(big)[0] == pytest.approx(-1e4) and ood_scores(big, activation="sigmoid")[0] == pytest.approx(-1e4 - np.log(2))
+    assert ood_scores(big)[0] == pytest.approx(-1e4) and ood_scores(big, activation="sigmoid")[0] == pytest.approx(
+        -1e4 - np.log(2)
+    )
 
 
 def test_head_rows_carry_the_score_and_the_flag():
@@ -46,8 +48,9 @@ def test_head_scores_in_torch_stay_equal():
     b = Head(list("abcdef"), groups=groups)(torch.from_numpy(z))
     for ra, rb in zip(a, b):
         assert ra.ood_score == pytest.approx(rb.ood_score, rel=1e-6)
-        assert [(g.label, pytest.approx(g.probability, abs=1e-6)) for g in ra.groups] == \
-               [(g.label, g.probability) for g in rb.groups]
+        assert [(g.label, pytest.approx(g.probability, abs=1e-6)) for g in ra.groups] == [
+            (g.label, g.probability) for g in rb.groups
+        ]
 
 
 def test_softmax_groups_are_sums_sorted_best_first():

@@ -120,7 +120,11 @@ def test_masked_huge_nan_and_empty_rows(lib, c):
     x[7, :] = np.sort(x[7])  # sorted: the best classes all sit in the last blocks
     res = topk(_to(lib, x), 5)
     ok = np.array([0, 1, 2, 3, 4, 6, 7])
-    sub = type(res)(*(getattr(res, f)[ok] for f in ("indices", "logits", "probabilities", "log_probabilities")), res.k, res.requested_k)
+    sub = type(res)(
+        *(getattr(res, f)[ok] for f in ("indices", "logits", "probabilities", "log_probabilities")),
+        res.k,
+        res.requested_k,
+    )
     idx = _check(sub, x[ok], 5)
     assert np.all(idx[1, :2] == [3, c - 1])
     prob = _np(res.probabilities)

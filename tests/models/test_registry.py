@@ -43,8 +43,16 @@ def test_duplicate_names_need_replace(clean_registry):
 
 def test_prefix_dispatch_passes_the_rest_of_the_name(clean_registry):
     models.register_prefix("zoo", lambda rest, **kw: ("zoo", rest, kw), "a zoo of models")
-    assert models.load_backend("zoo:resnet50", device="cpu") == ("zoo", "resnet50", {"run": twoends.RunOptions(device="cpu")})
-    assert models.load_backend("ZOO:a:b.onnx") == ("zoo", "a:b.onnx", {"run": twoends.RunOptions()})  # only the first ':' splits
+    assert models.load_backend("zoo:resnet50", device="cpu") == (
+        "zoo",
+        "resnet50",
+        {"run": twoends.RunOptions(device="cpu")},
+    )
+    assert models.load_backend("ZOO:a:b.onnx") == (
+        "zoo",
+        "a:b.onnx",
+        {"run": twoends.RunOptions()},
+    )  # only the first ':' splits
     assert ("zoo:...", "a zoo of models", True) in models.available()
     with pytest.raises(ModelError, match="names no model"):
         models.load_backend("zoo:")
@@ -88,4 +96,9 @@ def test_imagenet_labels_are_the_standard_1000():
     labels = models.imagenet_labels()
     assert len(labels) == 1000 and len(set(labels)) == 1000
     assert (labels[0], labels[281], labels[282], labels[285], labels[967]) == (
-        "tench", "tabby", "tiger cat", "Egyptian cat", "espresso")
+        "tench",
+        "tabby",
+        "tiger cat",
+        "Egyptian cat",
+        "espresso",
+    )

@@ -45,15 +45,21 @@ def test_window_probabilities_equal_the_packages_streaming_model(vad, speech_in_
 
     stream = load_silero_vad(onnx=True)  # the package's own OnnxWrapper: one 512-sample window per call
     x = speech_in_noise[: 512 * 200]
-    want = np.array([float(stream(torch.from_numpy(x[i:i + 512]), RATE)) for i in range(0, len(x), 512)])
+    want = np.array([float(stream(torch.from_numpy(x[i : i + 512]), RATE)) for i in range(0, len(x), 512)])
     windows = vad.plan.apply(vad.plan.decode((x, RATE)))
     logits = vad.backend.forward(vad.backend.collate([windows]))[:, 0]
     np.testing.assert_allclose(1 / (1 + np.exp(-logits)), want, atol=1e-5)
 
 
 def test_speech_is_speech_and_noise_tone_silence_are_not(vad, voice):
-    clips = {"speech": voice, "noise": audio.noise(4), "loud noise": audio.noise(4, level=0.2, seed=1),
-             "tone": audio.tone(4), "low tone": audio.tone(4, freq=150), "silence": audio.silence(4)}
+    clips = {
+        "speech": voice,
+        "noise": audio.noise(4),
+        "loud noise": audio.noise(4, level=0.2, seed=1),
+        "tone": audio.tone(4),
+        "low tone": audio.tone(4, freq=150),
+        "silence": audio.silence(4),
+    }
     preds = dict(zip(clips, vad.predict([(x, RATE) for x in clips.values()])))
     assert preds["speech"].label == "speech" and preds["speech"].probability > 0.9
     for name in clips.keys() - {"speech"}:
@@ -70,8 +76,7 @@ def test_speech_inside_noise_is_found_where_it_was_put(vad, voice, speech_in_noi
 
 
 @pytest.mark.parametrize("suffix", [".wav", ".flac", ".mp3", ".ogg", ".m4a"])
-def test_the_same_clip_gives_the_same_answer_at_every_rate_and_container(vad, voice, speech_in_noise, suffix,
-                                                                          tmp_path):
+def test_the_same_clip_gives_the_same_answer_at_every_rate_and_container(vad, voice, speech_in_noise, suffix, tmp_path):
     import soxr
 
     start, end = audio.voiced_span(voice, RATE)

@@ -55,11 +55,18 @@ def test_every_container_and_rate_decodes_to_the_same_clip_at_the_model_rate(tmp
         assert _aligned_corr(want, x) > (0.99 if suffix in LOSSLESS else 0.9)
 
 
-@pytest.mark.parametrize("name, subtype, rate, channels", [
-    ("pcm24.wav", "PCM_24", 22050, 1), ("float.wav", "FLOAT", 32000, 2), ("u8.wav", "PCM_U8", 11025, 1),
-    ("six.wav", "PCM_16", 48000, 6), ("clip.aiff", "PCM_16", 44100, 2), ("clip.webm", None, 48000, 2),
-    ("clip.aac", None, 24000, 1),
-])
+@pytest.mark.parametrize(
+    "name, subtype, rate, channels",
+    [
+        ("pcm24.wav", "PCM_24", 22050, 1),
+        ("float.wav", "FLOAT", 32000, 2),
+        ("u8.wav", "PCM_U8", 11025, 1),
+        ("six.wav", "PCM_16", 48000, 6),
+        ("clip.aiff", "PCM_16", 44100, 2),
+        ("clip.webm", None, 48000, 2),
+        ("clip.aac", None, 24000, 1),
+    ],
+)
 def test_other_encodings_rates_and_layouts(tmp_path, voice, name, subtype, rate, channels):
     import soundfile as sf
     import soxr
@@ -165,8 +172,8 @@ def test_windows_follow_the_spec_and_cover_the_clip():
     assert w.inputs.shape == (4, 576)  # ceil(2000 / 512) windows of context + window
     np.testing.assert_array_equal(w.inputs[0, :64], 0)
     np.testing.assert_array_equal(w.inputs[1], x[448:1024])
-    np.testing.assert_array_equal(w.inputs[3, 64:64 + 464], x[1536:])
-    np.testing.assert_array_equal(w.inputs[3, 64 + 464:], 0)  # the last window zero-padded
+    np.testing.assert_array_equal(w.inputs[3, 64 : 64 + 464], x[1536:])
+    np.testing.assert_array_equal(w.inputs[3, 64 + 464 :], 0)  # the last window zero-padded
     np.testing.assert_allclose(w.starts, [0, 0.512, 1.024, 1.536])
     np.testing.assert_allclose(w.ends, [0.512, 1.024, 1.536, 2.0])
     over = AudioPlan(AudioSpec(sample_rate=1000, window=1000, hop=500)).apply(x)
@@ -197,7 +204,14 @@ def test_audio_spec_round_trips_and_refuses_bad_values():
     spec = AudioSpec(sample_rate=8000, window=4000, hop=2000, normalize="zero_mean_unit_var")
     assert AudioSpec.from_json(spec.to_json()) == spec
     assert spec.replace(hop=1000).hop == 1000
-    for bad in ({"sample_rate": 0}, {"hop": 10}, {"window": 10, "hop": 20}, {"mixdown": "left"},
-                {"normalize": "peak"}, {"merge_gap": -1}, {"rate": 16000}):
+    for bad in (
+        {"sample_rate": 0},
+        {"hop": 10},
+        {"window": 10, "hop": 20},
+        {"mixdown": "left"},
+        {"normalize": "peak"},
+        {"merge_gap": -1},
+        {"rate": 16000},
+    ):
         with pytest.raises(ConfigError):
             AudioSpec.from_dict(bad)

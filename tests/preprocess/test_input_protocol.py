@@ -20,8 +20,13 @@ PACKAGE = Path(twoends.__file__).parent
 def _specs():
     from twoends.preprocess import AudioSpec
 
-    specs = [ImageSpec(), ImageSpec(layout="NHWC", dtype="uint8"), TextSpec(max_length=16),
-             AudioSpec(), AudioSpec(window=512, context=64, pad=True)]
+    specs = [
+        ImageSpec(),
+        ImageSpec(layout="NHWC", dtype="uint8"),
+        TextSpec(max_length=16),
+        AudioSpec(),
+        AudioSpec(window=512, context=64, pad=True),
+    ]
     try:
         from transformers import ASTFeatureExtractor, ViTImageProcessor
 
@@ -84,8 +89,16 @@ def test_an_audio_plan_cuts_a_clip_into_the_windows_its_spec_says():
 
 def test_the_runner_the_classifier_and_the_server_ask_no_plan_what_it_is():
     # no modality branches: no isinstance on concrete specs, no getattr probing of plans
-    concrete = {"ImageSpec", "TextSpec", "ProcessorSpec", "ImagePlan", "TextPlan", "AudioSpec", "AudioPlan",
-                "ExtractorSpec"}
+    concrete = {
+        "ImageSpec",
+        "TextSpec",
+        "ProcessorSpec",
+        "ImagePlan",
+        "TextPlan",
+        "AudioSpec",
+        "AudioPlan",
+        "ExtractorSpec",
+    }
     files = [PACKAGE / "classifier.py", PACKAGE / "runner.py", *sorted((PACKAGE / "serve").glob("*.py"))]
     found = []
     for path in files:

@@ -28,8 +28,16 @@ def test_every_payload_kind_gives_the_same_rgb_image(photo_files):
     with open(path, "rb") as f:
         from_file = decode_image(f)
         assert not f.closed  # the caller owns the file object
-    results = [decode_image(str(path)), decode_image(path), decode_image(data), decode_image(bytearray(data)),
-               decode_image(memoryview(data)), from_file, from_pil, decode_image(reference)]
+    results = [
+        decode_image(str(path)),
+        decode_image(path),
+        decode_image(data),
+        decode_image(bytearray(data)),
+        decode_image(memoryview(data)),
+        from_file,
+        from_pil,
+        decode_image(reference),
+    ]
     for image in results:
         assert image.mode == "RGB"
         np.testing.assert_array_equal(np.asarray(image), reference)
@@ -123,9 +131,9 @@ def test_sixteen_bit_png_file_keeps_its_range(tmp_path):
 
 def test_alpha_is_composited_over_white():
     rgba = np.zeros((1, 3, 4), np.uint8)
-    rgba[0, 0] = (10, 20, 30, 0)      # transparent: its colour is undefined -> white
-    rgba[0, 1] = (10, 20, 30, 255)    # opaque: unchanged
-    rgba[0, 2] = (0, 0, 0, 128)       # half: half way to white
+    rgba[0, 0] = (10, 20, 30, 0)  # transparent: its colour is undefined -> white
+    rgba[0, 1] = (10, 20, 30, 255)  # opaque: unchanged
+    rgba[0, 2] = (0, 0, 0, 128)  # half: half way to white
     out = np.asarray(to_rgb(Image.fromarray(rgba)))[0]
     assert out[0].tolist() == [255, 255, 255]
     assert out[1].tolist() == [10, 20, 30]
@@ -259,12 +267,16 @@ def _big_jpeg(photo: Image.Image, orientation: int | None = None, long_side: int
     return buf.getvalue()
 
 
-_DRAFT_SPECS = {"256-224": ImageSpec(), "232-224": ImageSpec(resize_size=232),
-                "exact": ImageSpec(resize_mode="exact", crop="none")}
+_DRAFT_SPECS = {
+    "256-224": ImageSpec(),
+    "232-224": ImageSpec(resize_size=232),
+    "exact": ImageSpec(resize_mode="exact", crop="none"),
+}
 
 
-@pytest.mark.parametrize("spec_name, orientation",
-                         [("256-224", None), ("232-224", None), ("exact", None), ("256-224", 6), ("exact", 3)])
+@pytest.mark.parametrize(
+    "spec_name, orientation", [("256-224", None), ("232-224", None), ("exact", None), ("256-224", 6), ("exact", 3)]
+)
 def test_draft_mode_changes_the_model_input_by_well_under_one_level(big_jpeg, spec_name, orientation):
     """Decoding a ~4000 px JPEG at reduced DCT scale, kept >= 2x the resize target,
     changes the final model input by a fraction of 1/255 on average (measured: 0.15-0.36)."""

@@ -17,8 +17,16 @@ from twoends.preprocess import Item, decode_image, is_single, iter_items
 @pytest.fixture()
 def tree(tmp_path: pathlib.Path) -> pathlib.Path:
     """root/{B.PNG, a.jpg, .hidden.jpg, notes.txt, sub/{deeper/d.jpeg, z.TIF}, .cache/e.jpg, empty/}."""
-    files = ["a.jpg", "B.PNG", ".hidden.jpg", "notes.txt", "sub/z.TIF", "sub/deeper/d.jpeg", ".cache/e.jpg",
-             "sub/readme.md"]
+    files = [
+        "a.jpg",
+        "B.PNG",
+        ".hidden.jpg",
+        "notes.txt",
+        "sub/z.TIF",
+        "sub/deeper/d.jpeg",
+        ".cache/e.jpg",
+        "sub/readme.md",
+    ]
     for name in files:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,8 +69,13 @@ def test_list_mixing_kinds_numbers_anonymous_items_by_position(tree):
     ready = np.zeros((3, 8, 8), np.float32)
     items = list(iter_items([str(tree / "a.jpg"), b"\xff\xd8", pil, array, ready, tree / "sub"]))
     assert [i.id for i in items] == [
-        str(tree / "a.jpg"), "<bytes #1>", "<image #2>", "<array #3>", "<input #4>",
-        str(tree / "sub/deeper/d.jpeg"), str(tree / "sub/z.TIF"),
+        str(tree / "a.jpg"),
+        "<bytes #1>",
+        "<image #2>",
+        "<array #3>",
+        "<input #4>",
+        str(tree / "sub/deeper/d.jpeg"),
+        str(tree / "sub/z.TIF"),
     ]
     assert [i.ready for i in items] == [False, False, False, False, True, False, False]
     assert items[4].payload is ready

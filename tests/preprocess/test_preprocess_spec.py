@@ -57,8 +57,16 @@ def test_spec_is_frozen_and_hashable():
 
 
 def test_json_round_trip_is_exact_and_lists_become_tuples():
-    spec = ImageSpec(input_size=(240, 320), resize_size=None, crop_pct=0.9, interpolation="bicubic",
-                     scale=1.0, mean=(127.0, 127.0, 127.0), std=(128.0, 128.0, 128.0), layout="NHWC")
+    spec = ImageSpec(
+        input_size=(240, 320),
+        resize_size=None,
+        crop_pct=0.9,
+        interpolation="bicubic",
+        scale=1.0,
+        mean=(127.0, 127.0, 127.0),
+        std=(128.0, 128.0, 128.0),
+        layout="NHWC",
+    )
     text = spec.to_json()
     assert json.loads(text)["input_size"] == [240, 320]
     assert ImageSpec.from_json(text) == spec

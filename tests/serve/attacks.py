@@ -21,8 +21,19 @@ MODEL = "efficientnet_lite0"
 INFER = f"/v2/models/{MODEL}/infer"
 HEADER_TIMEOUT_S = 2.0
 #: what the attacked server is started with: 20 MB bodies pass the body limit and meet the other limits
-SERVER_ARGS = ["--max-body-mb", "24", "--max-pixels", "1000000", "--timeout-s", "30", "--max-inputs", "64",
-               "--header-timeout-s", str(HEADER_TIMEOUT_S), "--no-access-log"]
+SERVER_ARGS = [
+    "--max-body-mb",
+    "24",
+    "--max-pixels",
+    "1000000",
+    "--timeout-s",
+    "30",
+    "--max-inputs",
+    "64",
+    "--header-timeout-s",
+    str(HEADER_TIMEOUT_S),
+    "--no-access-log",
+]
 GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x00\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 
 
@@ -35,8 +46,15 @@ class Result:
     seconds: float
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-            what: str = "", timeout: float = 60) -> Result:
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    what: str = "",
+    timeout: float = 60,
+) -> Result:
     started = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -138,10 +156,16 @@ def gif_batch_json(port: int, copies: int) -> Result:
 def gif_batch_binary(port: int, copies: int) -> Result:
     """The same batch as binary tensor data (4-byte length + bytes per element)."""
     blob = (len(GIF).to_bytes(4, "little") + GIF) * copies
-    head = json.dumps({"inputs": [{"name": "image", "shape": [copies], "datatype": "BYTES",
-                                   "parameters": {"binary_data_size": len(blob)}}]}).encode()
-    return request(port, "POST", INFER, head + blob, {"Inference-Header-Content-Length": str(len(head))},
-                   f"{copies} GIFs, binary")
+    head = json.dumps(
+        {
+            "inputs": [
+                {"name": "image", "shape": [copies], "datatype": "BYTES", "parameters": {"binary_data_size": len(blob)}}
+            ]
+        }
+    ).encode()
+    return request(
+        port, "POST", INFER, head + blob, {"Inference-Header-Content-Length": str(len(head))}, f"{copies} GIFs, binary"
+    )
 
 
 def _big_body(kind: int) -> bytes:
@@ -217,8 +241,9 @@ def sliver(port: int, size: tuple[int, int]) -> Result:
     what = f"{size[0]}x{size[1]} PNG ({len(png)} B)"
     if size[0] >= size[1]:
         return request(port, "POST", "/v1/predict", png, {"Content-Type": "image/png"}, what + ", /v1", timeout=120)
-    body = json.dumps({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
-                                   "data": [base64.b64encode(png).decode()]}]}).encode()
+    body = json.dumps(
+        {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [base64.b64encode(png).decode()]}]}
+    ).encode()
     return request(port, "POST", INFER, body, {}, what + ", /v2", timeout=120)
 
 
@@ -251,7 +276,7 @@ def shutdown_under_load(port: int, proc, photo: bytes, clients: int = 8) -> Shut
                     outcome.plain_text.append((r.status, r.error))
 
     held = socket.create_connection(("127.0.0.1", port), timeout=30)
-    held.sendall(f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{\"inputs\"".encode())
+    held.sendall(f'POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{"inputs"'.encode())
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for t in threads:
         t.start()

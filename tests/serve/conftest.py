@@ -47,7 +47,12 @@ def cli_predictions(sample_photos) -> dict[str, dict]:
     import sys
 
     paths = [str(p) for p in sample_photos.values()]
-    run = subprocess.run([sys.executable, "-m", "twoends", "predict", *paths, "--format", "json", "--top-k", "5"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "twoends", "predict", *paths, "--format", "json", "--top-k", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     return {Path(row["input"]).stem: row for row in json.loads(run.stdout)}

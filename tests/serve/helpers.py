@@ -23,8 +23,19 @@ READY_TIMEOUT_S = 180  # importing torch and loading the model on a busy 2-core 
 REQUEST_TIMEOUT_S = 60
 
 #: what the session server is started with (the tests check these limits)
-SERVER_ARGS = ["--max-batch-size", "8", "--max-delay-ms", "20", "--max-body-mb", "8",
-               "--max-pixels", "1000000", "--timeout-s", "60", "--no-access-log"]
+SERVER_ARGS = [
+    "--max-batch-size",
+    "8",
+    "--max-delay-ms",
+    "20",
+    "--max-body-mb",
+    "8",
+    "--max-pixels",
+    "1000000",
+    "--timeout-s",
+    "60",
+    "--no-access-log",
+]
 
 
 def free_port() -> int:
@@ -51,8 +62,14 @@ class Client:
         self.host, self.port = host, port
         self.url = f"http://{host}:{port}"
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                timeout: float = REQUEST_TIMEOUT_S) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict | None = None,
+        timeout: float = REQUEST_TIMEOUT_S,
+    ) -> Response:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             chunked = body is not None and not isinstance(body, (bytes, bytearray))
@@ -68,8 +85,9 @@ class Client:
     def post_json(self, path: str, obj, **kw) -> Response:
         return self.request("POST", path, json.dumps(obj).encode(), {"Content-Type": "application/json"}, **kw)
 
-    def post_file(self, path: str, filename: str, data: bytes, field: str = "file",
-                  content_type: str = "image/jpeg") -> Response:
+    def post_file(
+        self, path: str, filename: str, data: bytes, field: str = "file", content_type: str = "image/jpeg"
+    ) -> Response:
         body, ctype = multipart(field, filename, data, content_type)
         return self.request("POST", path, body, {"Content-Type": ctype})
 
@@ -77,9 +95,13 @@ class Client:
 def multipart(field: str, filename: str, data: bytes, content_type: str = "image/jpeg") -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
-        f"Content-Type: {content_type}\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -87,7 +109,10 @@ def start_server(args: list[str], port: int, log_path: Path) -> subprocess.Popen
     log = open(log_path, "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "twoends", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     client = Client(port)
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -101,7 +126,9 @@ def start_server(args: list[str], port: int, log_path: Path) -> subprocess.Popen
             pass
         time.sleep(0.25)
     stop_server(proc)
-    raise RuntimeError(f"twoends serve was not ready within {READY_TIMEOUT_S} s:\n{log_path.read_text(errors='replace')}")
+    raise RuntimeError(
+        f"twoends serve was not ready within {READY_TIMEOUT_S} s:\n{log_path.read_text(errors='replace')}"
+    )
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -112,8 +139,6 @@ def stop_server(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=15)
-
-
 
 
 def raw(port: int, parts, half_close: bool = False, timeout: float = 30) -> bytes:
@@ -134,8 +159,14 @@ def raw(port: int, parts, half_close: bool = False, timeout: float = 30) -> byte
         try:
             while True:
                 head, sep, body = data.partition(b"\r\n\r\n")
-                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), None)
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    None,
+                )
                 if sep and length is not None and len(body) >= length:
                     break
                 chunk = s.recv(65536)

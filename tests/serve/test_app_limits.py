@@ -34,8 +34,14 @@ class GatedBackend(Backend):
     def __init__(self, outputs: str = "logits", n: int = 4):
         self.gate = threading.Event()
         self.gate.set()
-        self.info = ModelInfo(name="gated", spec=SPEC, labels=LABELS[:n] if n > 1 else ["positive"],
-                              activation="auto", outputs=outputs, num_outputs=n)
+        self.info = ModelInfo(
+            name="gated",
+            spec=SPEC,
+            labels=LABELS[:n] if n > 1 else ["positive"],
+            activation="auto",
+            outputs=outputs,
+            num_outputs=n,
+        )
         self.n = n
 
     def forward(self, batch):
@@ -97,8 +103,10 @@ def test_a_stalled_body_is_a_408(backend):
     app = create_app(Classifier(backend), timeout_s=0.5, warmup=False)
     with Running(app) as client:
         with socket.create_connection(("127.0.0.1", client.port), timeout=20) as s:
-            s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-                      b"Content-Length: 1000\r\n\r\n" + b"\xff\xd8" * 5)  # and then nothing
+            s.sendall(
+                b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                b"Content-Length: 1000\r\n\r\n" + b"\xff\xd8" * 5
+            )  # and then nothing
             reply = s.recv(65536)
         assert reply.startswith(b"HTTP/1.1 408") and b"BodyTimeout" in reply
         assert client.post_file("/v1/predict", "ok.jpg", _jpeg()).status == 200
@@ -119,7 +127,9 @@ def _assert_same(got: dict, want: dict) -> None:
     for key, value in want.items():
         if key == "top_k":
             assert [(c["index"], c["label"]) for c in got[key]] == [(c["index"], c["label"]) for c in value]
-            np.testing.assert_allclose([c["probability"] for c in got[key]], [c["probability"] for c in value], rtol=1e-6)
+            np.testing.assert_allclose(
+                [c["probability"] for c in got[key]], [c["probability"] for c in value], rtol=1e-6
+            )
         elif key in ("logits", "probabilities"):
             np.testing.assert_allclose(got[key], value, rtol=1e-6, atol=1e-7)
         elif isinstance(value, float):

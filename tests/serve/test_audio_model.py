@@ -52,8 +52,9 @@ def test_clips_on_the_open_inference_protocol(client, clips):
     data = [base64.b64encode(clips[k]).decode() for k in ("speech", "tone")]
     meta = client.get("/v2/models/silero_vad").json()
     assert meta["inputs"] == [{"name": "audio", "datatype": "BYTES", "shape": [-1]}]
-    r = client.post_json("/v2/models/silero_vad/infer",
-                         {"inputs": [{"name": "audio", "shape": [2], "datatype": "BYTES", "data": data}]})
+    r = client.post_json(
+        "/v2/models/silero_vad/infer", {"inputs": [{"name": "audio", "shape": [2], "datatype": "BYTES", "data": data}]}
+    )
     assert r.status == 200, r
     probs = np.array(next(o for o in r.json()["outputs"] if o["name"] == "probabilities")["data"]).reshape(2, 2)
     assert list(probs.argmax(axis=1)) == [1, 0]  # [not speech, speech]

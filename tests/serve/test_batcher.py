@@ -208,8 +208,9 @@ def test_stop_fails_waiting_inputs_and_refuses_new_ones():
     assert isinstance(waiting, ServerStopping) and waiting.status_code == 503
 
 
-@pytest.mark.parametrize("kwargs", [{"max_batch_size": 0}, {"max_batch_size": 2.5}, {"max_delay_s": -1},
-                                    {"max_queue": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"max_batch_size": 0}, {"max_batch_size": 2.5}, {"max_delay_s": -1}, {"max_queue": 0}]
+)
 def test_bad_settings(kwargs):
     with pytest.raises(ConfigError):
         DynamicBatcher(lambda x: x, **kwargs)

@@ -28,9 +28,13 @@ MODEL = "efficientnet_lite0"
 def page():
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # CI installs it: missing is a failure
-            pytest.fail(f"CI=true and Debian's chromium is not installed at {CHROMIUM}: scripts/setup.sh test installs it")
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}: `apt-get install chromium` "
-                    "(scripts/setup.sh test does it where apt-get is available)")
+            pytest.fail(
+                f"CI=true and Debian's chromium is not installed at {CHROMIUM}: scripts/setup.sh test installs it"
+            )
+        pytest.skip(
+            f"Debian's chromium is not installed at {CHROMIUM}: `apt-get install chromium` "
+            "(scripts/setup.sh test does it where apt-get is available)"
+        )
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with sync_api.sync_playwright() as p:
@@ -79,9 +83,12 @@ def test_the_temperature_slider_recomputes_from_the_logits(page, server, sample_
     page.set_input_files("#file", str(path))
     page.wait_for_selector("#bars li")
     for target in (2.5, 0.4):
-        page.eval_on_selector("#temperature", f"""el => {{
+        page.eval_on_selector(
+            "#temperature",
+            f"""el => {{
             el.value = String(Math.log10({target})); el.dispatchEvent(new Event('input'));
-        }}""")
+        }}""",
+        )
         t = float(page.get_attribute("#t-value", "data-t"))
         assert t == pytest.approx(target, rel=5e-3)  # the slider snaps to its step
         reference = softmax(logits / t)

@@ -35,8 +35,9 @@ def test_drop_a_clip_and_see_the_answer_the_player_and_the_segments(page, vad_se
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     voice = audio.speech(rate=22050, tmp=tmp_path)
     path = audio.write(tmp_path / "speech.wav", audio.place(voice, audio.noise(8, 22050), 1.5, 22050), 22050)
-    expected = vad_server.post_file("/v1/predict?include_logits=true&top_k=10", path.name, path.read_bytes(),
-                                    content_type="audio/wav").json()
+    expected = vad_server.post_file(
+        "/v1/predict?include_logits=true&top_k=10", path.name, path.read_bytes(), content_type="audio/wav"
+    ).json()
     assert expected["label"] == "speech" and expected["segments"]
 
     page.goto(vad_server.url + "/")
@@ -49,7 +50,9 @@ def test_drop_a_clip_and_see_the_answer_the_player_and_the_segments(page, vad_se
     bars = page.eval_on_selector_all("#bars li", "els => els.map(e => e.dataset.label)")
     assert bars == ["speech", "not speech"]
     assert page.is_visible("#player") and page.get_attribute("#player", "src").startswith("blob:")
-    segs = page.eval_on_selector_all("#timeline .seg", "els => els.map(e => [e.dataset.label, +e.dataset.start, +e.dataset.end])")
+    segs = page.eval_on_selector_all(
+        "#timeline .seg", "els => els.map(e => [e.dataset.label, +e.dataset.start, +e.dataset.end])"
+    )
     assert segs == [[s["label"], s["start"], s["end"]] for s in expected["segments"]]
     assert abs(segs[0][1] - 1.5) <= 0.2
 

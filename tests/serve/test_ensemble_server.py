@@ -31,11 +31,25 @@ def ens_server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("ens-serve")
     (root / "groups.json").write_text(json.dumps({"cat": [281, 282, 283, 284, 285], "dog": ["beagle", "basset"]}))
-    Calibration(labels=tuple(imagenet_labels()), model=MODEL, temperature=1.0,
-                ood=OODThreshold("energy", 0.95, THRESHOLD, 100)).save(root / "ens.json")
+    Calibration(
+        labels=tuple(imagenet_labels()), model=MODEL, temperature=1.0, ood=OODThreshold("energy", 0.95, THRESHOLD, 100)
+    ).save(root / "ens.json")
     port = free_port()
-    proc = start_server(["--model", MODEL, "--groups", str(root / "groups.json"), "--calibration", str(root / "ens.json"),
-                         "--max-batch-size", "4", "--no-access-log"], port, root / "server.log")
+    proc = start_server(
+        [
+            "--model",
+            MODEL,
+            "--groups",
+            str(root / "groups.json"),
+            "--calibration",
+            str(root / "ens.json"),
+            "--max-batch-size",
+            "4",
+            "--no-access-log",
+        ],
+        port,
+        root / "server.log",
+    )
     client = Client(port)
     client.proc = proc
     yield client
@@ -64,7 +78,13 @@ def test_rows_carry_members_groups_and_the_ood_verdict(ens_server, sample_photos
     hot = ens_server.post_file("/v1/predict?temperature=2", path.name, path.read_bytes()).json()
     assert hot["temperature"] == 2 and hot["members"] == cat["members"] and hot["ood_score"] == cat["ood_score"]
     info = ens_server.get("/v1/model").json()
-    assert info["ensemble"]["combine"] == "probabilities" and info["groups"]["groups"]["cat"] == [281, 282, 283, 284, 285]
+    assert info["ensemble"]["combine"] == "probabilities" and info["groups"]["groups"]["cat"] == [
+        281,
+        282,
+        283,
+        284,
+        285,
+    ]
     meta = ens_server.get(f"/v2/models/{MODEL}").json()
     assert [i["name"] for i in meta["inputs"]] == ["image"]  # no single tensor fits both members
 
@@ -89,7 +109,9 @@ def test_the_page_shows_group_bars_and_none_of_the_above(ens_server, sample_phot
             page.wait_for_function(f"document.getElementById('model-name').textContent === '{MODEL}'")
             page.set_input_files("#file", str(sample_photos["chelsea"]))
             page.wait_for_selector("#group-bars li")
-            bars = page.eval_on_selector_all("#group-bars li", "els => els.map(e => [e.dataset.label, +e.dataset.probability])")
+            bars = page.eval_on_selector_all(
+                "#group-bars li", "els => els.map(e => [e.dataset.label, +e.dataset.probability])"
+            )
             expected = ens_server.post_file("/v1/predict", "chelsea.jpg", sample_photos["chelsea"].read_bytes()).json()
             assert [b[0] for b in bars] == [g["label"] for g in expected["groups"]] == ["cat", "dog"]
             np.testing.assert_allclose([b[1] for b in bars], [g["probability"] for g in expected["groups"]], rtol=1e-6)

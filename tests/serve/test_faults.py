@@ -20,15 +20,31 @@ pytestmark = pytest.mark.slow
 
 MODEL = "efficientnet_lite0"
 CONTENT_TYPES = [
-    "image/jpeg", "image/png", "application/octet-stream", "application/json", "text/plain",
-    "application/x-www-form-urlencoded", "multipart/form-data", "multipart/form-data; boundary=zzz",
-    "application/json; charset=latin-1", "image/", "", "video/mp4", "application/xml",
+    "image/jpeg",
+    "image/png",
+    "application/octet-stream",
+    "application/json",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "multipart/form-data; boundary=zzz",
+    "application/json; charset=latin-1",
+    "image/",
+    "",
+    "video/mp4",
+    "application/xml",
 ]
 
 
 def _multipart(boundary: str, field: str, filename: str, data: bytes) -> bytes:
-    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
-            "Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
 
 
 def _malformed(rng: random.Random, photo: bytes):
@@ -61,8 +77,15 @@ def _malformed(rng: random.Random, photo: bytes):
         boundary = uuid.uuid4().hex
         full = _multipart(boundary, "file", "cat.jpg", photo)
         body = full[: rng.randrange(10, len(full) * 9 // 10)]
-        cases.append(("POST", "/v1/predict", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"},
-                      f"multipart cut at {len(body)} of {len(full)} bytes"))
+        cases.append(
+            (
+                "POST",
+                "/v1/predict",
+                body,
+                {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                f"multipart cut at {len(body)} of {len(full)} bytes",
+            )
+        )
     # 4. multipart with the wrong boundary, wrong field, or two files
     for _ in range(15):
         boundary = uuid.uuid4().hex
@@ -79,11 +102,22 @@ def _malformed(rng: random.Random, photo: bytes):
     # 5. JSON: broken, wrong types, bad base64, bad tensors
     b64 = base64.b64encode(photo).decode()
     json_bodies = [
-        b"{", b"[]", b"null", b"42", b'"image"', b'{"image": 5}', b'{"image": null, "text": null}',
-        b'{"image": "!!!"}', b'{"image": "' + b64[:101].encode() + b'"}', b'{"image": "data:image/jpeg,abc"}',
-        b'{"image": "' + b64.encode() + b'", "top_k": -3}', b'{"image": "' + b64.encode() + b'", "temperature": 0}',
-        b'{"image": "' + b64.encode() + b'", "temperature": "hot"}', b'{"image": "\xff\xfe"}',
-        b'{"image": "' + b64.encode() + b'", "text": "both"}', b'{"text": "an image model"}',
+        b"{",
+        b"[]",
+        b"null",
+        b"42",
+        b'"image"',
+        b'{"image": 5}',
+        b'{"image": null, "text": null}',
+        b'{"image": "!!!"}',
+        b'{"image": "' + b64[:101].encode() + b'"}',
+        b'{"image": "data:image/jpeg,abc"}',
+        b'{"image": "' + b64.encode() + b'", "top_k": -3}',
+        b'{"image": "' + b64.encode() + b'", "temperature": 0}',
+        b'{"image": "' + b64.encode() + b'", "temperature": "hot"}',
+        b'{"image": "\xff\xfe"}',
+        b'{"image": "' + b64.encode() + b'", "text": "both"}',
+        b'{"text": "an image model"}',
         json.dumps({"image": base64.b64encode(b"GIF89a" + b"\x00" * 20).decode()}).encode(),
     ]
     for body in json_bodies:
@@ -93,7 +127,11 @@ def _malformed(rng: random.Random, photo: bytes):
         {"inputs": [{"name": "input", "shape": [1, 3, 224], "datatype": "FP32", "data": [0.0] * 672}]},
         {"inputs": [{"name": "input", "shape": [0, 3, 224, 224], "datatype": "FP32", "data": []}]},
         {"inputs": [{"name": "input", "shape": [-1, 3, 224, 224], "datatype": "FP32", "data": []}]},
-        {"inputs": [{"name": "input", "shape": [1, 3, 2, 2], "datatype": "FP32", "data": [[["a", "b"], ["c", "d"]]] * 3}]},
+        {
+            "inputs": [
+                {"name": "input", "shape": [1, 3, 2, 2], "datatype": "FP32", "data": [[["a", "b"], ["c", "d"]]] * 3}
+            ]
+        },
         {"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP32", "data": [[1.0], [2.0, 3.0]]}]},
         {"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "BOOL", "data": [True]}]},
         {"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP99", "data": [1]}]},
@@ -102,24 +140,48 @@ def _malformed(rng: random.Random, photo: bytes):
         {"inputs": [{"name": "image", "shape": [1, 2], "datatype": "BYTES", "data": [[b64, b64]]}]},
         {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [{"b64": b64}]}]},
         {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [b64]}], "outputs": [{"name": "x"}]},
-        {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [b64]}], "parameters": {"temperature": -1}},
+        {
+            "inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [b64]}],
+            "parameters": {"temperature": -1},
+        },
         {"inputs": [{"shape": [1], "datatype": "BYTES", "data": [b64]}]},
-        {"inputs": "image"}, {"inputs": []}, {"outputs": []}, {},
+        {"inputs": "image"},
+        {"inputs": []},
+        {"outputs": []},
+        {},
         {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [b64]}] * 2},
     ]
     for t in tensors:
-        cases.append(("POST", infer, json.dumps(t).encode(), {"Content-Type": "application/json"}, f"tensor {str(t)[:80]}"))
+        cases.append(
+            ("POST", infer, json.dumps(t).encode(), {"Content-Type": "application/json"}, f"tensor {str(t)[:80]}")
+        )
     # 6. bad paths, methods and models
-    for path, method in [("/v2/models/other/infer", "POST"), ("/v2/models/other", "GET"), ("/v1/predict", "GET"),
-                         ("/v1/predict", "PUT"), ("/v2/health/live", "POST"), ("/%00", "GET"), ("/../../etc/passwd", "GET"),
-                         ("/static/../app.py", "GET"), ("/static/nope.js", "GET"), ("/v3", "GET")]:
+    for path, method in [
+        ("/v2/models/other/infer", "POST"),
+        ("/v2/models/other", "GET"),
+        ("/v1/predict", "GET"),
+        ("/v1/predict", "PUT"),
+        ("/v2/health/live", "POST"),
+        ("/%00", "GET"),
+        ("/../../etc/passwd", "GET"),
+        ("/static/../app.py", "GET"),
+        ("/static/nope.js", "GET"),
+        ("/v3", "GET"),
+    ]:
         cases.append((method, path, None, {}, f"{method} {path}"))
     # 7. huge and numerous headers
     for size in (40_000, 100_000, 1_000_000):
         cases.append(("GET", "/v2/health/live", None, {"X-Big": "a" * size}, f"one {size}-byte header"))
     cases.append(("GET", "/v2/health/live", None, {f"X-H{i}": "v" for i in range(500)}, "500 headers"))
-    cases.append(("POST", "/v1/predict", photo, {"Content-Type": "image/jpeg", "Cookie": "c=" + "x" * 50_000},
-                  "a photo with a 50 kB cookie"))
+    cases.append(
+        (
+            "POST",
+            "/v1/predict",
+            photo,
+            {"Content-Type": "image/jpeg", "Cookie": "c=" + "x" * 50_000},
+            "a photo with a 50 kB cookie",
+        )
+    )
     return cases
 
 
@@ -153,18 +215,24 @@ def test_a_few_hundred_malformed_requests(server, sample_photos):
         else:
             wrong.append(f"{what}: {r.status} without a JSON error body: {r.body[:200]!r}")
     assert len(closed) <= 2, closed
-    assert not wrong, f"{len(wrong)} of {len(cases)} malformed requests were not answered with a JSON 4xx:\n" + "\n".join(wrong[:20])
+    assert not wrong, (
+        f"{len(wrong)} of {len(cases)} malformed requests were not answered with a JSON 4xx:\n" + "\n".join(wrong[:20])
+    )
 
     # below HTTP: garbage, bad framing, a body that stops and the client half-closes
     port = server.port
-    for payload in [b"\x00\x01\x02 GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n",
-                    b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
-                    b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello"]:
+    for payload in [
+        b"\x00\x01\x02 GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n",
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+    ]:
         reply = raw(port, [payload])
         assert reply.startswith(b"HTTP/1.1 4"), (payload, reply[:100])
     for cut in (0, 100, len(photo) // 2):
-        head = (f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-                f"Content-Length: {len(photo)}\r\n\r\n").encode()
+        head = (
+            f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: {len(photo)}\r\n\r\n"
+        ).encode()
         reply = raw(port, [head + photo[:cut]], half_close=True)
         # no answer can be read by a client that stopped sending; the server must just not fail
         assert reply == b"" or reply.startswith(b"HTTP/1.1 4"), reply[:100]

@@ -25,8 +25,12 @@ def report(server, sample_photos):
     probe = subprocess.run([sys.executable, "-c", "import kserve"], capture_output=True, text=True, timeout=120)
     if probe.returncode != 0:
         pytest.skip(f"kserve is not importable: {probe.stderr.strip().splitlines()[-1:]}")
-    run = subprocess.run([sys.executable, str(SCRIPT), str(server.port), str(server.grpc_port),
-                          *(str(sample_photos[n]) for n in NAMES)], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(server.port), str(server.grpc_port), *(str(sample_photos[n]) for n in NAMES)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout)
 
@@ -79,7 +83,11 @@ def test_temperature_over_grpc(report):
 def test_errors_print_the_servers_message(report, transport):
     shown = report[transport]["errors"]
     expected = {
-        "unknown_model": ("unknown model 'resnet50'", "efficientnet_lite0", "404" if transport == "rest" else "NOT_FOUND"),
+        "unknown_model": (
+            "unknown model 'resnet50'",
+            "efficientnet_lite0",
+            "404" if transport == "rest" else "NOT_FOUND",
+        ),
         "unknown_output": ("unknown output(s) ['features']",),
         "classification_range": ("classification must be a whole number from 1 to 1000",),
         "temperature_range": ("temperature must be a number from 0.001 to 1000",),

@@ -36,13 +36,17 @@ def test_readme_example_runs_as_written(name, server, tmp_path):
     pytest.importorskip("tritonclient.http" if name.startswith("triton") else "grpc")
     code = _examples()[name]
     cat = write_photos(tmp_path / "photos")["chelsea"]
-    runnable = (code.replace("localhost:8000", f"127.0.0.1:{server.port}")
-                .replace("localhost:8001", f"127.0.0.1:{server.grpc_port}")
-                .replace('"cat.jpg"', repr(str(cat))))
+    runnable = (
+        code.replace("localhost:8000", f"127.0.0.1:{server.port}")
+        .replace("localhost:8001", f"127.0.0.1:{server.grpc_port}")
+        .replace('"cat.jpg"', repr(str(cat)))
+    )
     run = subprocess.run([sys.executable, "-c", runnable], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     if name.startswith("kserve") and "No module named 'kserve'" in run.stderr:
         pytest.skip("kserve is not installed")
     assert run.returncode == 0, run.stderr[-3000:]
-    said = [line.split("#", 1)[1].strip() for line in code.splitlines() if line.strip().startswith("print(") and "#" in line]
+    said = [
+        line.split("#", 1)[1].strip() for line in code.splitlines() if line.strip().startswith("print(") and "#" in line
+    ]
     printed = [line.strip() for line in run.stdout.splitlines() if line.strip()]
     assert printed == said, f"README says {said}, the example printed {printed}"

@@ -55,9 +55,23 @@ def test_schemathesis_default_checks_pass(server, tmp_path):
         pytest.skip("the schemathesis command is not installed beside this Python")
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
-    run = subprocess.run([exe, "--config-file", str(config), "run", f"{server.url}/openapi.json",
-                          "--max-failures", "20", "--request-timeout", "60"],
-                         capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    run = subprocess.run(
+        [
+            exe,
+            "--config-file",
+            str(config),
+            "run",
+            f"{server.url}/openapi.json",
+            "--max-failures",
+            "20",
+            "--request-timeout",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-8000:]
     counts = re.search(r"(\d+) generated", out)

@@ -35,8 +35,13 @@ def test_counter_gauge_histogram_round_trip():
     assert hist.type == "histogram"
     got = {s.name + s.labels.get("le", ""): s.value for s in hist.samples}
     # cumulative buckets: le is "at or under"
-    assert got == {"demo_seconds_bucket0.1": 2.0, "demo_seconds_bucket1.0": 3.0, "demo_seconds_bucket+Inf": 4.0,
-                   "demo_seconds_count": 4.0, "demo_seconds_sum": pytest.approx(3.65)}
+    assert got == {
+        "demo_seconds_bucket0.1": 2.0,
+        "demo_seconds_bucket1.0": 3.0,
+        "demo_seconds_bucket+Inf": 4.0,
+        "demo_seconds_count": 4.0,
+        "demo_seconds_sum": pytest.approx(3.65),
+    }
 
 
 def test_server_metrics_render_and_parse_when_empty_and_used():

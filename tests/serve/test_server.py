@@ -40,7 +40,9 @@ def test_health_and_metadata(server):
     assert inputs["input"] == {"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224]}
     assert inputs["image"]["datatype"] == "BYTES"
     assert {(t["name"], t["datatype"], tuple(t["shape"])) for t in model["outputs"]} == {
-        ("logits", "FP32", (-1, 1000)), ("probabilities", "FP32", (-1, 1000))}
+        ("logits", "FP32", (-1, 1000)),
+        ("probabilities", "FP32", (-1, 1000)),
+    }
 
     for path in ("/v2/models/resnet50", "/v2/models/resnet50/ready"):
         r = server.get(path)
@@ -71,7 +73,10 @@ def test_predict_matches_the_cli(server, sample_photos):
     path = sample_photos["chelsea"]
     cli = subprocess.run(
         [sys.executable, "-m", "twoends", "predict", str(path), "--format", "json", "--top-k", "5"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert cli.returncode == 0, cli.stderr
     expected = json.loads(cli.stdout)[0]
@@ -83,8 +88,9 @@ def test_predict_matches_the_cli(server, sample_photos):
     assert (got["label"], got["index"]) == (expected["label"], expected["index"])
     assert 281 <= got["index"] <= 285  # a cat class (tabby, tiger cat, Persian, Siamese, Egyptian cat)
     assert [c["index"] for c in got["top_k"]] == [c["index"] for c in expected["top_k"]]
-    np.testing.assert_allclose([c["probability"] for c in got["top_k"]],
-                               [c["probability"] for c in expected["top_k"]], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        [c["probability"] for c in got["top_k"]], [c["probability"] for c in expected["top_k"]], rtol=1e-4, atol=1e-6
+    )
     assert got["entropy"] == pytest.approx(expected["entropy"], rel=1e-4)
 
 
@@ -119,7 +125,9 @@ def test_predict_parameters_temperature_top_k_logits(server, sample_photos):
     assert hot["entropy"] == pytest.approx(entropy, rel=1e-4) and hot["entropy"] > base["entropy"]
 
     # JSON body parameters, and a later request at the default temperature is untouched
-    body = server.post_json("/v1/predict", {"image": base64.b64encode(data).decode(), "top_k": 2, "temperature": 0.5}).json()
+    body = server.post_json(
+        "/v1/predict", {"image": base64.b64encode(data).decode(), "top_k": 2, "temperature": 0.5}
+    ).json()
     assert body["temperature"] == 0.5 and len(body["top_k"]) == 2
     again = server.post_file("/v1/predict", "rocket.jpg", data).json()
     assert again["temperature"] == 1.0 and again["probability"] == pytest.approx(base["probability"], rel=1e-4)
@@ -147,8 +155,12 @@ def test_concurrent_requests_each_get_their_own_answer(server, sample_photos):
 
 def test_infer_bytes_images(server, sample_photos):
     names = ["chelsea", "coffee", "grace_hopper"]
-    req = {"id": "three", "inputs": [{"name": "image", "shape": [3], "datatype": "BYTES",
-                                     "data": [_b64(sample_photos[n]) for n in names]}]}
+    req = {
+        "id": "three",
+        "inputs": [
+            {"name": "image", "shape": [3], "datatype": "BYTES", "data": [_b64(sample_photos[n]) for n in names]}
+        ],
+    }
     r = server.post_json(f"/v2/models/{MODEL}/infer", req)
     assert r.status == 200, r
     out = r.json()
@@ -165,8 +177,9 @@ def test_infer_bytes_images(server, sample_photos):
         assert int(probs[i].argmax()) == single["index"]
         assert probs[i].max() == pytest.approx(single["probability"], rel=1e-4)
 
-    only = server.post_json(f"/v2/models/{MODEL}/infer", {**req, "outputs": [{"name": "probabilities"}],
-                                                          "parameters": {"temperature": 3.0}}).json()
+    only = server.post_json(
+        f"/v2/models/{MODEL}/infer", {**req, "outputs": [{"name": "probabilities"}], "parameters": {"temperature": 3.0}}
+    ).json()
     assert [o["name"] for o in only["outputs"]] == ["probabilities"]
     hot = np.array(only["outputs"][0]["data"]).reshape(3, 1000)
     np.testing.assert_allclose(hot, softmax(logits / 3.0, axis=1), atol=1e-6)
@@ -181,17 +194,23 @@ def test_infer_fp32_tensor_matches_bytes(server, sample_photos):
     path = sample_photos["astronaut"]
     x = plan(decode_image(path.read_bytes(), draft_size=plan.draft_size))[None]
     assert x.shape == (1, 3, 224, 224)
-    r = server.post_json(f"/v2/models/{MODEL}/infer", {"inputs": [
-        {"name": "input", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]})
+    r = server.post_json(
+        f"/v2/models/{MODEL}/infer",
+        {"inputs": [{"name": "input", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]},
+    )
     assert r.status == 200, r
     from_tensor = np.array(next(o for o in r.json()["outputs"] if o["name"] == "logits")["data"])
-    b = server.post_json(f"/v2/models/{MODEL}/infer", {"inputs": [
-        {"name": "image", "shape": [1], "datatype": "BYTES", "data": [_b64(path)]}]}).json()
+    b = server.post_json(
+        f"/v2/models/{MODEL}/infer",
+        {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [_b64(path)]}]},
+    ).json()
     from_bytes = np.array(next(o for o in b["outputs"] if o["name"] == "logits")["data"])
     np.testing.assert_allclose(from_tensor, from_bytes, rtol=1e-4, atol=1e-4)
 
-    nested = server.post_json(f"/v2/models/{MODEL}/infer", {"inputs": [
-        {"name": "input", "shape": list(x.shape), "datatype": "FP32", "data": x.tolist()}]})
+    nested = server.post_json(
+        f"/v2/models/{MODEL}/infer",
+        {"inputs": [{"name": "input", "shape": list(x.shape), "datatype": "FP32", "data": x.tolist()}]},
+    )
     assert nested.status == 200  # row-major data may also come nested as the shape
 
 
@@ -239,10 +258,15 @@ def test_limits_and_bad_input(server, sample_photos):
     msg = _error(r, 413, "ImageTooLargeError")
     assert "1200x1000" in msg and r.json()["input"] == "wide.jpg" and r.json()["label"] is None
     # unsupported content type, corrupt and truncated images, something that is not an image
-    assert "multipart/form-data" in _error(server.request("POST", "/v1/predict", good, {"Content-Type": "text/plain"}),
-                                           415, "UnsupportedMediaType")
+    assert "multipart/form-data" in _error(
+        server.request("POST", "/v1/predict", good, {"Content-Type": "text/plain"}), 415, "UnsupportedMediaType"
+    )
     _error(server.post_file("/v1/predict", "half.jpg", good[: len(good) // 2]), 400, "DecodeError")
-    _error(server.post_file("/v1/predict", "notes.txt", b"hello, not an image", content_type="text/plain"), 400, "DecodeError")
+    _error(
+        server.post_file("/v1/predict", "notes.txt", b"hello, not an image", content_type="text/plain"),
+        400,
+        "DecodeError",
+    )
     _error(server.post_file("/v1/predict", "empty.jpg", b""), 400, "DecodeError")
     _error(server.post_file("/v1/predict", "x.jpg", good, field="photo"), 400)  # the field is named 'file'
     # bad base64, bad JSON, wrong JSON
@@ -250,28 +274,71 @@ def test_limits_and_bad_input(server, sample_photos):
     _error(server.request("POST", "/v1/predict", b'{"image": ', {"Content-Type": "application/json"}), 400, "BadJSON")
     _error(server.post_json("/v1/predict", {"text": "a cat"}), 400)  # an image model
     _error(server.post_json("/v1/predict", {}), 400)
-    _error(server.post_json("/v1/predict", {"image": _b64(sample_photos["chelsea"]), "top_k": 0}), 422, "ValidationError")
+    _error(
+        server.post_json("/v1/predict", {"image": _b64(sample_photos["chelsea"]), "top_k": 0}), 422, "ValidationError"
+    )
     _error(server.post_file("/v1/predict?temperature=-1", "c.jpg", good), 422, "ValidationError")
     # OIP: wrong tensor shape, datatype, count, name, output; a bad element of a BYTES batch
     infer = f"/v2/models/{MODEL}/infer"
-    msg = _oip_error(server.post_json(infer, {"inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32",
-                                                      "data": [0.0] * 3072}]}), 400)
+    msg = _oip_error(
+        server.post_json(
+            infer, {"inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": [0.0] * 3072}]}
+        ),
+        400,
+    )
     assert "[B, 3, 224, 224]" in msg
-    _oip_error(server.post_json(infer, {"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "INT64",
-                                                "data": [0] * 150528}]}), 400)
-    assert "150528" in _oip_error(server.post_json(infer, {"inputs": [{"name": "input", "shape": [1, 3, 224, 224],
-                                                                   "datatype": "FP32", "data": [0.5] * 10}]}), 400)
-    _oip_error(server.post_json(infer, {"inputs": [{"name": "pixels", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}), 400)
-    _oip_error(server.post_json(infer, {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
-                                                "data": [_b64(sample_photos["chelsea"])]}], "outputs": [{"name": "feats"}]}), 400)
-    msg = _oip_error(server.post_json(infer, {"inputs": [{"name": "image", "shape": [2], "datatype": "BYTES",
-                                                      "data": [_b64(sample_photos["chelsea"]), base64.b64encode(b"junk").decode()]}]}),
-                 400, "DecodeError")
+    _oip_error(
+        server.post_json(
+            infer, {"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "INT64", "data": [0] * 150528}]}
+        ),
+        400,
+    )
+    assert "150528" in _oip_error(
+        server.post_json(
+            infer, {"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [0.5] * 10}]}
+        ),
+        400,
+    )
+    _oip_error(
+        server.post_json(infer, {"inputs": [{"name": "pixels", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}), 400
+    )
+    _oip_error(
+        server.post_json(
+            infer,
+            {
+                "inputs": [
+                    {"name": "image", "shape": [1], "datatype": "BYTES", "data": [_b64(sample_photos["chelsea"])]}
+                ],
+                "outputs": [{"name": "feats"}],
+            },
+        ),
+        400,
+    )
+    msg = _oip_error(
+        server.post_json(
+            infer,
+            {
+                "inputs": [
+                    {
+                        "name": "image",
+                        "shape": [2],
+                        "datatype": "BYTES",
+                        "data": [_b64(sample_photos["chelsea"]), base64.b64encode(b"junk").decode()],
+                    }
+                ]
+            },
+        ),
+        400,
+        "DecodeError",
+    )
     assert "[1]" in msg  # which element
     _oip_error(server.post_json(infer, {"inputs": []}), 422, "ValidationError")
     # any Content-Type is read as the protocol's body (tritonclient sends none): not JSON is a 400
-    assert "not valid JSON" in _oip_error(server.request(
-        "POST", infer, b"inputs=1", {"Content-Type": "application/x-www-form-urlencoded"}), 400, "BadJSON")
+    assert "not valid JSON" in _oip_error(
+        server.request("POST", infer, b"inputs=1", {"Content-Type": "application/x-www-form-urlencoded"}),
+        400,
+        "BadJSON",
+    )
     _error(server.get("/v1/nothing"), 404)
     _error(server.request("DELETE", "/v1/predict"), 405)
     # and the server still answers

@@ -50,8 +50,10 @@ def test_text_in_json_gives_the_prediction_schema(client):
 
 def test_text_on_the_open_inference_protocol(client):
     texts = list(SENTENCES)
-    r = client.post_json("/v2/models/zero-shot-text/infer",
-                         {"inputs": [{"name": "text", "shape": [3], "datatype": "BYTES", "data": texts}]})
+    r = client.post_json(
+        "/v2/models/zero-shot-text/infer",
+        {"inputs": [{"name": "text", "shape": [3], "datatype": "BYTES", "data": texts}]},
+    )
     assert r.status == 200, r
     probs = np.array(next(o for o in r.json()["outputs"] if o["name"] == "probabilities")["data"]).reshape(3, 3)
     assert [LABELS[i] for i in probs.argmax(axis=1)] == list(SENTENCES.values())
@@ -60,6 +62,8 @@ def test_text_on_the_open_inference_protocol(client):
 def test_images_and_non_strings_are_refused_with_the_fix(client):
     r = client.post_file("/v1/predict", "cat.jpg", b"\xff\xd8 not used")
     assert r.status == 400 and '"text"' in r.json()["error"]["message"]
-    r = client.post_json("/v2/models/zero-shot-text/infer",
-                         {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [5]}]})
+    r = client.post_json(
+        "/v2/models/zero-shot-text/infer",
+        {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [5]}]},
+    )
     assert r.status == 400 and "string" in r.json()["error"]  # the protocol's error string

@@ -62,7 +62,10 @@ def test_health_metadata_and_config(triton):
     inputs = {t["name"]: t for t in config["input"]}
     assert inputs["input"]["data_type"] == "TYPE_FP32" and [int(d) for d in inputs["input"]["dims"]] == [3, 224, 224]
     assert inputs["image"]["data_type"] == "TYPE_STRING"
-    assert {(o["name"], o["data_type"]) for o in config["output"]} == {("logits", "TYPE_FP32"), ("probabilities", "TYPE_FP32")}
+    assert {(o["name"], o["data_type"]) for o in config["output"]} == {
+        ("logits", "TYPE_FP32"),
+        ("probabilities", "TYPE_FP32"),
+    }
 
 
 def test_bytes_images_give_the_cli_numbers(triton, sample_photos, cli_predictions):
@@ -72,8 +75,12 @@ def test_bytes_images_give_the_cli_numbers(triton, sample_photos, cli_prediction
     result = client.infer(MODEL, [image], request_id="four")
     _check_like_cli(result.as_numpy("probabilities"), NAMES, cli_predictions)
     logits = result.as_numpy("logits").astype(np.float64)
-    np.testing.assert_allclose(result.as_numpy("probabilities"), np.exp(logits - logits.max(1, keepdims=True))
-                               / np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(
+        result.as_numpy("probabilities"),
+        np.exp(logits - logits.max(1, keepdims=True))
+        / np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True),
+        atol=1e-6,
+    )
     assert result.get_response(**({"as_json": True} if mod is grpcclient else {}))["id"] == "four"
 
 
@@ -114,7 +121,9 @@ def test_temperature_parameter(triton, sample_photos):
     base = client.infer(MODEL, [image])
     hot = client.infer(MODEL, [image], parameters={"temperature": 2.0})
     z = base.as_numpy("logits")[0].astype(np.float64) / 2.0
-    np.testing.assert_allclose(hot.as_numpy("probabilities")[0], np.exp(z - z.max()) / np.exp(z - z.max()).sum(), atol=1e-6)
+    np.testing.assert_allclose(
+        hot.as_numpy("probabilities")[0], np.exp(z - z.max()) / np.exp(z - z.max()).sum(), atol=1e-6
+    )
 
 
 def _raises(call, *fragments) -> str:
@@ -134,8 +143,11 @@ def test_every_error_prints_readably(triton, sample_photos):
     _raises(lambda: client.get_model_metadata("resnet50"), "unknown model")
     _raises(lambda: client.get_model_config(MODEL, model_version="7"), "only version is '1'")
     _raises(lambda: client.infer(MODEL, [image], outputs=[mod.InferRequestedOutput("features")]), "unknown output")
-    _raises(lambda: client.infer(MODEL, [image], outputs=[mod.InferRequestedOutput("probabilities", class_count=5000)]),
-            "classification", "1 to 1000")
+    _raises(
+        lambda: client.infer(MODEL, [image], outputs=[mod.InferRequestedOutput("probabilities", class_count=5000)]),
+        "classification",
+        "1 to 1000",
+    )
     for t in (0.0, 1e-300, 1e9):
         _raises(lambda t=t: client.infer(MODEL, [image], parameters={"temperature": t}), "temperature", "0.001 to 1000")
     junk = mod.InferInput("image", [1], "BYTES")

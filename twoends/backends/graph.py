@@ -21,7 +21,17 @@ from twoends.backends.base import Backend, ModelInfo
 from twoends.errors import ConfigError, InputError, ModelError
 from twoends.sidecar import METADATA_KEY, find_sidecar, parse_sidecar, read_sidecar
 
-__all__ = ["GraphBackend", "Port", "fixed_batch", "one_input", "read_side", "graph_model_info", "pick_output", "show_shape", "onnx_final_op"]
+__all__ = [
+    "GraphBackend",
+    "Port",
+    "fixed_batch",
+    "one_input",
+    "read_side",
+    "graph_model_info",
+    "pick_output",
+    "show_shape",
+    "onnx_final_op",
+]
 
 # ops that pass values through unchanged on the way to the output
 PASS_THROUGH = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast", "Convert", "Result"}
@@ -37,8 +47,11 @@ class Port:
 
 
 def show_shape(shape: Sequence[Any]) -> str:
-    return "[" + ", ".join(str(d) if isinstance(d, int) and d > 0 else "batch" if i == 0 else "?"
-                           for i, d in enumerate(shape)) + "]"
+    return (
+        "["
+        + ", ".join(str(d) if isinstance(d, int) and d > 0 else "batch" if i == 0 else "?" for i, d in enumerate(shape))
+        + "]"
+    )
 
 
 def read_side(path: Path, sidecar: Any, embedded: Callable[[], str | None]) -> tuple[dict, list[str]]:
@@ -86,6 +99,7 @@ def _layout(shape: Sequence[Any]) -> tuple[str | None, tuple[int, int] | None]:
 
     def fixed(d):
         return d if isinstance(d, int) and d > 0 else None
+
     _, a, b, c = (fixed(d) for d in shape)
     if a in (1, 3) and c not in (1, 3):
         return "NCHW", (b, c) if b and c else None
@@ -114,30 +128,50 @@ def fixed_batch(inp: Port) -> tuple[int | None, list[str]]:
     first = inp.shape[0] if inp.shape else None
     batch = first if isinstance(first, int) and first > 0 else None
     if batch == 1:
-        return 1, ["the graph has a fixed batch of 1: batches are run one row at a time "
-                   "(export it with a dynamic batch axis to batch for real)"]
+        return 1, [
+            "the graph has a fixed batch of 1: batches are run one row at a time "
+            "(export it with a dynamic batch axis to batch for real)"
+        ]
     if batch is not None:
-        return batch, [f"the graph has a fixed batch of {batch}: batches are run in chunks of {batch}, "
-                       "the last one padded"]
+        return batch, [
+            f"the graph has a fixed batch of {batch}: batches are run in chunks of {batch}, the last one padded"
+        ]
     return None, []
 
 
-def graph_model_info(path: Path, *, inp: Port, out: Port, side: dict, final_op: Callable[[], str | None],
-                     notes: list[str], spec: Any = None, labels: Any = None, activation: str | None = None,
-                     outputs: str | None = None, name: str | None = None) -> ModelInfo:
+def graph_model_info(
+    path: Path,
+    *,
+    inp: Port,
+    out: Port,
+    side: dict,
+    final_op: Callable[[], str | None],
+    notes: list[str],
+    spec: Any = None,
+    labels: Any = None,
+    activation: str | None = None,
+    outputs: str | None = None,
+    name: str | None = None,
+) -> ModelInfo:
     """The ModelInfo of an image graph: explicit arguments > sidecar > what the graph says > defaults."""
     graph_outputs, graph_activation = None, None
     # the sidecar says what the outputs are: no need to read the graph (faster start-up)
     op = final_op() if outputs is None and "outputs" not in side else None
     if op in ("Softmax", "Sigmoid"):
         graph_outputs, graph_activation = "probabilities", op.lower()
-        notes.append(f"the graph ends in {op}: its outputs are probabilities, used as they are (not {op.lower()}ed again)")
+        notes.append(
+            f"the graph ends in {op}: its outputs are probabilities, used as they are (not {op.lower()}ed again)"
+        )
     elif op == "LogSoftmax":
         graph_activation = "softmax"
-        notes.append("the graph ends in LogSoftmax: log-probabilities, which softmax maps back to the same probabilities")
+        notes.append(
+            "the graph ends in LogSoftmax: log-probabilities, which softmax maps back to the same probabilities"
+        )
     elif op is None and outputs is None and "outputs" not in side:
-        notes.append("the graph's last op was not read (install the onnx package to check for a final "
-                     "Softmax); its outputs are taken as logits: pass outputs='probabilities' if they are not")
+        notes.append(
+            "the graph's last op was not read (install the onnx package to check for a final "
+            "Softmax); its outputs are taken as logits: pass outputs='probabilities' if they are not"
+        )
 
     layout, size = _layout(inp.shape)
     spec_value = _spec_from(side.get("spec"), str(path))
@@ -151,11 +185,16 @@ def graph_model_info(path: Path, *, inp: Port, out: Port, side: dict, final_op: 
             fields["input_size"] = size
         if fields["dtype"] == "uint8" or size or layout:
             spec_value = ImageSpec(**fields)
-            notes.append("no sidecar: the graph gives only the input size, layout and dtype; the resize and "
-                         "normalisation are twoends' defaults (ImageNet mean/std) unless spec=... says otherwise")
+            notes.append(
+                "no sidecar: the graph gives only the input size, layout and dtype; the resize and "
+                "normalisation are twoends' defaults (ImageNet mean/std) unless spec=... says otherwise"
+            )
     if spec is not None:
-        spec_value = (spec_value.replace(**spec) if isinstance(spec, dict) and spec_value is not None
-                      else _spec_from(spec, "spec"))
+        spec_value = (
+            spec_value.replace(**spec)
+            if isinstance(spec, dict) and spec_value is not None
+            else _spec_from(spec, "spec")
+        )
     classes = model_ends.num_classes(out.shape)
     return ModelInfo(
         name=name or side.get("model") or path.stem,
@@ -185,8 +224,17 @@ class GraphBackend(Backend):
 
     runtime = "graph"
 
-    def __init__(self, *, info: ModelInfo, input_name: str, output_name: str,
-                 batch: int | None, input_dtype: str, input_shape: Sequence[Any], device: str) -> None:
+    def __init__(
+        self,
+        *,
+        info: ModelInfo,
+        input_name: str,
+        output_name: str,
+        batch: int | None,
+        input_dtype: str,
+        input_shape: Sequence[Any],
+        device: str,
+    ) -> None:
         self.info = info
         self.input_name = input_name
         self.output_name = output_name

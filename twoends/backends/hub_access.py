@@ -75,6 +75,9 @@ def offline_hint(why: str | None) -> str:
     if why is None:
         return ""
     cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
-        os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub")
-    return (f" The hub was not used ({why}), so only the cache at {cache} was looked at"
-            " (HF_HUB_OFFLINE=1 skips the network check; download the model once with internet access).")
+        os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub"
+    )
+    return (
+        f" The hub was not used ({why}), so only the cache at {cache} was looked at"
+        " (HF_HUB_OFFLINE=1 skips the network check; download the model once with internet access)."
+    )

@@ -57,8 +57,10 @@ def resolve_device(device: str | None = "auto") -> Any:
     i = int(index or 0)
     if i >= len(devices):
         have = ", ".join(sorted({d.platform for d in jax.devices()}))
-        raise ConfigError(f"device {device!r} was asked for but JAX has {len(devices)} {platform} device(s) "
-                          f"here (platforms: {have}); use device='auto' or 'cpu'")
+        raise ConfigError(
+            f"device {device!r} was asked for but JAX has {len(devices)} {platform} device(s) "
+            f"here (platforms: {have}); use device='auto' or 'cpu'"
+        )
     return devices[i]
 
 
@@ -77,8 +79,9 @@ def _extract(out: Any) -> Any:
             return out["logits"]
         if len(out) == 1:
             return next(iter(out.values()))
-        raise ModelError(f"the function returned a dict with keys {sorted(map(str, out))} and no 'logits'; "
-                         "return the logits array")
+        raise ModelError(
+            f"the function returned a dict with keys {sorted(map(str, out))} and no 'logits'; return the logits array"
+        )
     if isinstance(out, (tuple, list)) and out:
         return _extract(out[0])  # (logits, state) from linen apply with mutable collections, and the like
     if getattr(out, "logits", None) is not None:
@@ -100,8 +103,10 @@ class JaxBackend(Backend):
         x = jax.device_put(batch if isinstance(batch, jax.Array) else np.asarray(batch), self._device)
         out = _extract(self._fn(self._params, x))
         if not hasattr(out, "shape") or out.ndim not in (1, 2):
-            raise ModelError(f"{self.info.name} returned {type(out).__name__} of shape "
-                             f"{getattr(out, 'shape', None)}; expected logits [batch, classes]")
+            raise ModelError(
+                f"{self.info.name} returned {type(out).__name__} of shape "
+                f"{getattr(out, 'shape', None)}; expected logits [batch, classes]"
+            )
         if self.info.num_outputs is None and out.ndim == 2:
             self.info = dataclasses.replace(self.info, num_outputs=int(out.shape[1]))
         return out
@@ -112,8 +117,10 @@ class JaxBackend(Backend):
             first = tuple(inputs[0].shape)
             bad = next((i for i, x in enumerate(inputs) if tuple(x.shape) != first), None)
             if bad is not None:
-                raise InputError(f"inputs of one batch must share a shape; input 0 is {first}, input {bad} is "
-                                 f"{tuple(inputs[bad].shape)}: preprocess them alike, or pass them in separate calls")
+                raise InputError(
+                    f"inputs of one batch must share a shape; input 0 is {first}, input {bad} is "
+                    f"{tuple(inputs[bad].shape)}: preprocess them alike, or pass them in separate calls"
+                )
             return jnp.stack([jnp.asarray(x) for x in inputs])
         return super().collate(inputs)
 
@@ -123,8 +130,9 @@ class JaxBackend(Backend):
 
 def _linen(module: Any, params: Any) -> tuple[Callable, Any, list[str]]:
     if params is None:
-        raise ConfigError(f"a flax.linen {type(module).__name__} needs its variables: "
-                          "twoends.wrap(module, params=variables, ...)")
+        raise ConfigError(
+            f"a flax.linen {type(module).__name__} needs its variables: twoends.wrap(module, params=variables, ...)"
+        )
     notes = []
     if not (isinstance(params, Mapping) and "params" in params):
         params, _ = {"params": params}, notes.append("params= given as a bare tree: used as {'params': tree}")
@@ -154,8 +162,10 @@ def _nnx(module: Any, params: Any) -> tuple[Callable, Any, list[str]]:
 def _plain(fn_in: Callable, params: Any) -> tuple[Callable, Any, list[str]]:
     kwargs = inference_kwargs(fn_in)
     if params is None:
+
         def fn(_, x):
             return fn_in(x, **kwargs)
+
         return fn, None, [_said("fn(x", kwargs)]
 
     def fn(p, x):
@@ -171,9 +181,18 @@ def _said(call: str, kwargs: dict) -> str:
     return f"run as {call}): no deterministic/train keyword in its signature, so none is passed"
 
 
-def wrap_callable(model: Any, *, params: Any = None, spec: Any = None, labels: Any = None,
-                  activation: str | None = None, outputs: str = "logits", run: RunOptions | None = None,
-                  device: str | None = None, name: str | None = None) -> JaxBackend:
+def wrap_callable(
+    model: Any,
+    *,
+    params: Any = None,
+    spec: Any = None,
+    labels: Any = None,
+    activation: str | None = None,
+    outputs: str = "logits",
+    run: RunOptions | None = None,
+    device: str | None = None,
+    name: str | None = None,
+) -> JaxBackend:
     """The backend for a Flax module or a JAX function handed to ``twoends.wrap``."""
     from twoends.preprocess import ImageSpec
 
@@ -185,12 +204,15 @@ def wrap_callable(model: Any, *, params: Any = None, spec: Any = None, labels: A
     elif callable(model):
         fn, params, notes = _plain(model, params)
     else:
-        raise ModelError(f"a {type(model).__name__} is not callable: expected a Flax module or a function "
-                         "apply(params, x) -> logits")
+        raise ModelError(
+            f"a {type(model).__name__} is not callable: expected a Flax module or a function apply(params, x) -> logits"
+        )
     if spec is None:
         spec = ImageSpec(layout="NHWC")
-        notes.append("spec: twoends' default preprocessing laid out NHWC (Flax convolutions are channels "
-                     "last); pass spec=... with the model's own")
+        notes.append(
+            "spec: twoends' default preprocessing laid out NHWC (Flax convolutions are channels "
+            "last); pass spec=... with the model's own"
+        )
     info = ModelInfo(
         name=name or getattr(model, "__name__", None) or type(model).__name__,
         spec=spec,

@@ -87,8 +87,14 @@ def info_from_model(model: Any, *, name: str | None = None) -> ModelInfo:
     except (AttributeError, ValueError, TypeError):
         spec, note = None, None
     notes += [note] if note else []
-    return ModelInfo(name=name or getattr(model, "name", None) or "keras_model", spec=spec,
-                     activation=activation, outputs=outputs, num_outputs=num_outputs, notes=tuple(notes))
+    return ModelInfo(
+        name=name or getattr(model, "name", None) or "keras_model",
+        spec=spec,
+        activation=activation,
+        outputs=outputs,
+        num_outputs=num_outputs,
+        notes=tuple(notes),
+    )
 
 
 class KerasBackend(Backend):
@@ -123,8 +129,10 @@ def _first_output(out: Any) -> np.ndarray:
             return np.asarray(out["logits"])
         if len(out) == 1:
             return np.asarray(next(iter(out.values())))
-        raise ModelError(f"the model returned outputs {sorted(out)} and none is 'logits'; "
-                         "build a model with the one classification output")
+        raise ModelError(
+            f"the model returned outputs {sorted(out)} and none is 'logits'; "
+            "build a model with the one classification output"
+        )
     if isinstance(out, (list, tuple)):
         return np.asarray(out[0])
     return np.asarray(out)
@@ -139,9 +147,17 @@ def _accelerators() -> bool:
         return False
 
 
-def wrap_model(model: Any, *, spec: Any = None, labels: Any = None, activation: str | None = None,
-               outputs: str | None = None, run: RunOptions | None = None, device: str | None = None,
-               name: str | None = None) -> KerasBackend:
+def wrap_model(
+    model: Any,
+    *,
+    spec: Any = None,
+    labels: Any = None,
+    activation: str | None = None,
+    outputs: str | None = None,
+    run: RunOptions | None = None,
+    device: str | None = None,
+    name: str | None = None,
+) -> KerasBackend:
     """The backend for an in-memory Keras model handed to ``twoends.wrap``.
 
     ``device`` is accepted for symmetry; Keras places the model itself
@@ -151,8 +167,10 @@ def wrap_model(model: Any, *, spec: Any = None, labels: Any = None, activation: 
     run.require("a Keras model", {"device"})
     device = run.device
     if device not in (None, "auto", "cpu"):
-        raise ConfigError(f"device={device!r}: Keras places models itself; leave device='auto' and choose the "
-                          "device with the Keras backend's own settings")
+        raise ConfigError(
+            f"device={device!r}: Keras places models itself; leave device='auto' and choose the "
+            "device with the Keras backend's own settings"
+        )
     info = info_from_model(model, name=name)
     info = dataclasses.replace(
         info,
@@ -170,8 +188,10 @@ def from_path(path: str | Path, **options: Any) -> KerasBackend:
     if not path.is_file():
         raise ModelError(f"no Keras model at {path}: expected a .keras or .h5 file, as in 'keras:path/model.keras'")
     if path.suffix not in (".keras", ".h5", ".hdf5"):
-        raise ModelError(f"{path.name}: expected a .keras or .h5 model file (a SavedModel folder needs "
-                         "keras.layers.TFSMLayer, which twoends does not load)")
+        raise ModelError(
+            f"{path.name}: expected a .keras or .h5 model file (a SavedModel folder needs "
+            "keras.layers.TFSMLayer, which twoends does not load)"
+        )
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # h5py, zip and deserialisation errors all mean the same to the user

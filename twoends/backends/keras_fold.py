@@ -82,8 +82,10 @@ def fold_batchnorm(model: Any) -> Any:
             act = owner.get_config().get("activation")
             if act == "relu":
                 if not np.all(a > 0):
-                    raise ModelError(f"cannot fold {layer.name}: it follows a ReLU and scales some channels by "
-                                     "a factor <= 0 (relu(a*z) = a*relu(z) needs a > 0)")
+                    raise ModelError(
+                        f"cannot fold {layer.name}: it follows a ReLU and scales some channels by "
+                        "a factor <= 0 (relu(a*z) = a*relu(z) needs a > 0)"
+                    )
                 kept[last_weighted] = (owner, [kernel * a, bias * a])
                 shift = b
             elif act == "linear":
@@ -101,8 +103,10 @@ def fold_batchnorm(model: Any) -> Any:
             fresh = False
             continue
         if kind not in _WEIGHTED:
-            raise ModelError(f"cannot fold BatchNormalization through {layer.name} ({kind}); "
-                             f"only {', '.join(_WEIGHTED + _SHIFT_PASSES)} layers are handled")
+            raise ModelError(
+                f"cannot fold BatchNormalization through {layer.name} ({kind}); "
+                f"only {', '.join(_WEIGHTED + _SHIFT_PASSES)} layers are handled"
+            )
         cfg = layer.get_config()
         weights = [np.asarray(w, np.float64) for w in layer.get_weights()]
         if not cfg.get("use_bias", True):
@@ -111,8 +115,10 @@ def fold_batchnorm(model: Any) -> Any:
         if shift is not None:
             if kind == "Conv2D":
                 if cfg.get("padding") != "valid":
-                    raise ModelError(f"cannot fold a BatchNormalization shift into {layer.name}: its "
-                                     f"{cfg.get('padding')!r} padding pads with zeros, not with the shift")
+                    raise ModelError(
+                        f"cannot fold a BatchNormalization shift into {layer.name}: its "
+                        f"{cfg.get('padding')!r} padding pads with zeros, not with the shift"
+                    )
                 bias = bias + np.einsum("hwio,i->o", kernel, shift)
             else:
                 bias = bias + shift @ kernel

@@ -16,12 +16,24 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["final_activation", "outputs_from_activation", "spec_from_input_shape", "num_classes", "pick_output",
-           "run_in_chunks", "class_outputs"]
+__all__ = [
+    "final_activation",
+    "outputs_from_activation",
+    "spec_from_input_shape",
+    "num_classes",
+    "pick_output",
+    "run_in_chunks",
+    "class_outputs",
+]
 
 # the names frameworks give the ops that end a classifier in probabilities or log-probabilities
-_NAMES = {"softmax": "softmax", "sigmoid": "sigmoid", "logistic": "sigmoid", "log_softmax": "log_softmax",
-          "logsoftmax": "log_softmax"}
+_NAMES = {
+    "softmax": "softmax",
+    "sigmoid": "sigmoid",
+    "logistic": "sigmoid",
+    "log_softmax": "log_softmax",
+    "logsoftmax": "log_softmax",
+}
 
 
 def _last_layer(model: Any) -> Any:
@@ -56,11 +68,17 @@ def outputs_from_activation(act: str | None, *, where: str = "the last layer") -
         return "logits", None, None
     key = _NAMES.get(act.lower().replace("-", "_"))
     if key in ("softmax", "sigmoid"):
-        return "probabilities", key, (f"{where} applies {key}: its outputs are probabilities, used as they are "
-                                      f"(not {key}ed again)")
+        return (
+            "probabilities",
+            key,
+            (f"{where} applies {key}: its outputs are probabilities, used as they are (not {key}ed again)"),
+        )
     if key == "log_softmax":
-        return "logits", "softmax", (f"{where} applies log_softmax: log-probabilities, which softmax maps back "
-                                     "unchanged")
+        return (
+            "logits",
+            "softmax",
+            (f"{where} applies log_softmax: log-probabilities, which softmax maps back unchanged"),
+        )
     if act.lower() in ("linear", "identity"):
         return "logits", None, None
     return "logits", None, f"{where} applies {act}: its outputs are taken as logits"
@@ -76,8 +94,10 @@ def spec_from_input_shape(shape: Sequence[Any], *, dtype: str = "float32") -> tu
     _, a, b, c = shape
     layout, size = ("NHWC", (a, b)) if c in (1, 3) else ("NCHW", (b, c))
     spec = ImageSpec(input_size=size, layout=layout, dtype=dtype)
-    return spec, (f"input size {size[0]}x{size[1]} and layout {layout} from the model's input shape; the "
-                  "resize and normalisation are twoends' defaults unless spec=... says otherwise")
+    return spec, (
+        f"input size {size[0]}x{size[1]} and layout {layout} from the model's input shape; the "
+        "resize and normalisation are twoends' defaults unless spec=... says otherwise"
+    )
 
 
 def num_classes(shape: Sequence[Any]) -> int | None:
@@ -112,7 +132,7 @@ def run_in_chunks(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, n: int
     with copies of its last input (whose outputs are dropped)."""
     parts = []
     for start in range(0, x.shape[0], n):
-        chunk = x[start:start + n]
+        chunk = x[start : start + n]
         size = chunk.shape[0]
         if size < n:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], n - size, axis=0)])

@@ -45,8 +45,12 @@ from twoends.sidecar import METADATA_KEY
 
 __all__ = ["OnnxBackend", "from_path", "providers_for", "tuned_session_options", "usable_cores"]
 
-_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
-           "tensor(double)": "float64"}
+_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(uint8)": "uint8",
+    "tensor(double)": "float64",
+}
 
 
 def providers_for(device: str | None = "auto") -> tuple[list[Any], str]:
@@ -143,8 +147,9 @@ def from_path(
     run.require("an ONNX Runtime model", {"device"})
     providers, dev = providers_for(run.device)
     try:
-        session = ort.InferenceSession(str(path), sess_options=session_options or tuned_session_options(),
-                                       providers=providers)
+        session = ort.InferenceSession(
+            str(path), sess_options=session_options or tuned_session_options(), providers=providers
+        )
     except Exception as e:  # onnxruntime raises its own exception types for invalid graphs
         raise ModelError(f"ONNX Runtime cannot load {path}: {e}") from e
 
@@ -152,17 +157,38 @@ def from_path(
     side, notes = read_side(path, sidecar, meta)
     inp = one_input(path, [Port(i.name, tuple(i.shape), _DTYPES.get(i.type)) for i in session.get_inputs()])
     if inp.dtype is None:
-        raise ModelError(f"{path.name}: input {inp.name!r} is {session.get_inputs()[0].type}; "
-                         "expected a float or uint8 image tensor")
-    out, why = pick_output([Port(o.name, tuple(o.shape)) for o in session.get_outputs()],
-                           output if output is not None else side.get("output_name"))
+        raise ModelError(
+            f"{path.name}: input {inp.name!r} is {session.get_inputs()[0].type}; expected a float or uint8 image tensor"
+        )
+    out, why = pick_output(
+        [Port(o.name, tuple(o.shape)) for o in session.get_outputs()],
+        output if output is not None else side.get("output_name"),
+    )
     notes.append(f"input {inp.name!r} {show_shape(inp.shape)} {inp.dtype}; {why}")
     batch, batch_notes = fixed_batch(inp)
-    info = graph_model_info(path, inp=inp, out=out, side=side, final_op=lambda: onnx_final_op(path, out.name),
-                            notes=notes + batch_notes, spec=spec, labels=labels, activation=activation,
-                            outputs=outputs, name=name)
-    return OnnxBackend(session, info=info, input_name=inp.name, output_name=out.name, batch=batch,
-                       input_dtype=inp.dtype, input_shape=inp.shape, device=dev)
+    info = graph_model_info(
+        path,
+        inp=inp,
+        out=out,
+        side=side,
+        final_op=lambda: onnx_final_op(path, out.name),
+        notes=notes + batch_notes,
+        spec=spec,
+        labels=labels,
+        activation=activation,
+        outputs=outputs,
+        name=name,
+    )
+    return OnnxBackend(
+        session,
+        info=info,
+        input_name=inp.name,
+        output_name=out.name,
+        batch=batch,
+        input_dtype=inp.dtype,
+        input_shape=inp.shape,
+        device=dev,
+    )
 
 
 def build(rest: str, **options: Any) -> OnnxBackend:
@@ -171,7 +197,6 @@ def build(rest: str, **options: Any) -> OnnxBackend:
 
     check_options(from_path, options, "an ONNX model")
     return from_path(rest, **options)
-
 
 
 def graph_runner(path: str | Path, *, run: RunOptions | None = None) -> tuple[Any, list[str], str]:

@@ -31,8 +31,9 @@ EXPORTERS = ("dynamo", "torchscript")
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
-def export_module(backend: Any, path: Path, sample: np.ndarray, *, opset: int | None = None,
-                  exporter: str = "dynamo") -> int:
+def export_module(
+    backend: Any, path: Path, sample: np.ndarray, *, opset: int | None = None, exporter: str = "dynamo"
+) -> int:
     """Write ``backend``'s module to ``path`` with a dynamic batch axis; return the opset written.
 
     ``sample`` is one preprocessed batch laid out as the model's spec says.
@@ -51,21 +52,32 @@ def export_module(backend: Any, path: Path, sample: np.ndarray, *, opset: int | 
         try:
             if exporter == "dynamo":
                 program = torch.onnx.export(
-                    module, (x,), dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                    dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), opset_version=opset,
+                    module,
+                    (x,),
+                    dynamo=True,
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
+                    dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
+                    opset_version=opset,
                     verbose=False,
                 )
                 program.save(str(path), external_data=False)
             else:
                 torch.onnx.export(
-                    module, (x,), str(path), dynamo=False, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                    module,
+                    (x,),
+                    str(path),
+                    dynamo=False,
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
                     dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                     opset_version=opset or 17,
                 )
         except Exception as e:  # the exporters raise many kinds; say which one failed and what to try
             other = "torchscript" if exporter == "dynamo" else "dynamo"
-            raise ModelError(f"the {exporter} ONNX exporter failed on {backend.info.name}: {e}; "
-                             f"try exporter={other!r}") from e
+            raise ModelError(
+                f"the {exporter} ONNX exporter failed on {backend.info.name}: {e}; try exporter={other!r}"
+            ) from e
     return _opset(path)
 
 
@@ -103,8 +115,9 @@ class _TextGraph(torch.nn.Module):
         return _extract_logits(self.module(**dict(zip(self.names, tensors))))
 
 
-def export_text_module(backend: Any, path: Path, texts: list, *, opset: int | None = None,
-                       exporter: str = "dynamo") -> int:
+def export_text_module(
+    backend: Any, path: Path, texts: list, *, opset: int | None = None, exporter: str = "dynamo"
+) -> int:
     """Write a Hugging Face text backend's module to ``path``: inputs named as the tokenizer's
     outputs (input_ids, attention_mask, ...), batch and sequence axes dynamic."""
     from twoends.backends.text_batches import pad
@@ -119,15 +132,28 @@ def export_text_module(backend: Any, path: Path, texts: list, *, opset: int | No
             if exporter == "dynamo":
                 batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=1)
                 program = torch.onnx.export(
-                    graph, args, dynamo=True, input_names=list(names), output_names=[OUTPUT_NAME],
-                    dynamic_shapes=tuple({0: batch, 1: seq} for _ in names), opset_version=opset, verbose=False,
+                    graph,
+                    args,
+                    dynamo=True,
+                    input_names=list(names),
+                    output_names=[OUTPUT_NAME],
+                    dynamic_shapes=tuple({0: batch, 1: seq} for _ in names),
+                    opset_version=opset,
+                    verbose=False,
                 )
                 program.save(str(path), external_data=False)
             else:
                 axes = {n: {0: "batch", 1: "sequence"} for n in names}
-                torch.onnx.export(graph, args, str(path), dynamo=False, input_names=list(names),
-                                  output_names=[OUTPUT_NAME], dynamic_axes={**axes, OUTPUT_NAME: {0: "batch"}},
-                                  opset_version=opset or 17)
+                torch.onnx.export(
+                    graph,
+                    args,
+                    str(path),
+                    dynamo=False,
+                    input_names=list(names),
+                    output_names=[OUTPUT_NAME],
+                    dynamic_axes={**axes, OUTPUT_NAME: {0: "batch"}},
+                    opset_version=opset or 17,
+                )
         except Exception as e:
             raise ModelError(f"the {exporter} ONNX exporter failed on {backend.info.name}: {e}") from e
     return _opset(path)

@@ -139,32 +139,55 @@ def from_path(
     run = RunOptions.of(run, device=device)
     run.require("an OpenVINO model", {"device", "precision"})
     if str(run.device).lower() not in ("auto", "cpu"):
-        raise ConfigError(f"device {run.device!r}: twoends runs OpenVINO on the CPU; use device='cpu' (or 'auto'), "
-                          "or the PyTorch / ONNX Runtime runtimes for a GPU")
+        raise ConfigError(
+            f"device {run.device!r}: twoends runs OpenVINO on the CPU; use device='cpu' (or 'auto'), "
+            "or the PyTorch / ONNX Runtime runtimes for a GPU"
+        )
     supported = supported_precisions()
     if run.precision not in supported:
-        raise ConfigError(f"precision {run.precision!r} is not native on this CPU for OpenVINO (it has "
-                          f"{', '.join(supported)}); use precision='fp32'")
+        raise ConfigError(
+            f"precision {run.precision!r} is not native on this CPU for OpenVINO (it has "
+            f"{', '.join(supported)}); use precision='fp32'"
+        )
     try:
         model = core().read_model(str(path))
     except Exception as e:  # OpenVINO raises RuntimeError subclasses of its own for bad files
         raise ModelError(f"OpenVINO cannot read {path}: {e}") from e
 
     side, notes = read_side(path, sidecar, lambda: _embedded(path))
-    inp = one_input(path, [Port(_name(p, i), _dims(p), _DTYPES.get(p.get_element_type().get_type_name()))
-                           for i, p in enumerate(model.inputs)])
+    inp = one_input(
+        path,
+        [
+            Port(_name(p, i), _dims(p), _DTYPES.get(p.get_element_type().get_type_name()))
+            for i, p in enumerate(model.inputs)
+        ],
+    )
     if inp.dtype is None:
-        raise ModelError(f"{path.name}: input {inp.name!r} is {model.inputs[0].get_element_type()}; "
-                         "expected a float or uint8 image tensor")
+        raise ModelError(
+            f"{path.name}: input {inp.name!r} is {model.inputs[0].get_element_type()}; "
+            "expected a float or uint8 image tensor"
+        )
     ports = [Port(_name(p, i), _dims(p)) for i, p in enumerate(model.outputs)]
     out, why = pick_output(ports, output if output is not None else side.get("output_name"))
     index = ports.index(out)
-    notes.append(f"input {inp.name!r} {show_shape(inp.shape)} {inp.dtype}; {why}; "
-                 f"OpenVINO {ov.get_version().split('-')[0]}, inference precision {HINTS[run.precision]}")
+    notes.append(
+        f"input {inp.name!r} {show_shape(inp.shape)} {inp.dtype}; {why}; "
+        f"OpenVINO {ov.get_version().split('-')[0]}, inference precision {HINTS[run.precision]}"
+    )
     batch, batch_notes = fixed_batch(inp)
-    info = graph_model_info(path, inp=inp, out=out, side=side, final_op=lambda: _final_op(model, index),
-                            notes=notes + batch_notes, spec=spec, labels=labels, activation=activation,
-                            outputs=outputs, name=name)
+    info = graph_model_info(
+        path,
+        inp=inp,
+        out=out,
+        side=side,
+        final_op=lambda: _final_op(model, index),
+        notes=notes + batch_notes,
+        spec=spec,
+        labels=labels,
+        activation=activation,
+        outputs=outputs,
+        name=name,
+    )
     config = {"INFERENCE_PRECISION_HINT": HINTS[run.precision], "PERFORMANCE_HINT": "LATENCY"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = int(threads)
@@ -172,9 +195,18 @@ def from_path(
         compiled = core().compile_model(model, "CPU", config)
     except Exception as e:
         raise ModelError(f"OpenVINO cannot compile {path} for the CPU: {e}") from e
-    return OpenVinoBackend(compiled, precision=run.precision, output_index=index, info=info, input_name=inp.name,
-                           output_name=out.name, batch=batch, input_dtype=inp.dtype, input_shape=inp.shape,
-                           device="cpu")
+    return OpenVinoBackend(
+        compiled,
+        precision=run.precision,
+        output_index=index,
+        info=info,
+        input_name=inp.name,
+        output_name=out.name,
+        batch=batch,
+        input_dtype=inp.dtype,
+        input_shape=inp.shape,
+        device="cpu",
+    )
 
 
 def build(rest: str, **options: Any) -> OpenVinoBackend:
@@ -191,8 +223,9 @@ def graph_runner(path: str | Path, *, run: RunOptions | None = None) -> tuple[An
     run = run or RunOptions()
     if run.precision not in supported_precisions():
         raise ConfigError(f"precision {run.precision!r} is not native on this CPU for OpenVINO")
-    compiled = core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": HINTS[run.precision],
-                                                       "PERFORMANCE_HINT": "LATENCY"})
+    compiled = core().compile_model(
+        str(path), "CPU", {"INFERENCE_PRECISION_HINT": HINTS[run.precision], "PERFORMANCE_HINT": "LATENCY"}
+    )
     local, output = threading.local(), compiled.outputs[0]
 
     def run_graph(feed: dict) -> np.ndarray:

@@ -33,7 +33,7 @@ __all__ = ["SileroVadBackend", "build"]
 
 WINDOW, CONTEXT, RATE = 512, 64, 16000
 BLOCK = 512  # windows per ONNX call (16.4 s): bounded memory, few calls
-_EPS = 2.0 ** -24  # the float32 spacing just below 1.0: probabilities are kept inside (0, 1)
+_EPS = 2.0**-24  # the float32 spacing just below 1.0: probabilities are kept inside (0, 1)
 
 
 class SileroVadBackend(Backend):
@@ -68,8 +68,9 @@ class SileroVadBackend(Backend):
         c = np.zeros((1, 1, 128), np.float32)
         parts = []
         for at in range(0, frames.shape[0], BLOCK):
-            p, h, c = self.session.run(["speech_probs", "hn", "cn"],
-                                       {"input": np.ascontiguousarray(frames[at:at + BLOCK]), "h": h, "c": c})
+            p, h, c = self.session.run(
+                ["speech_probs", "hn", "cn"], {"input": np.ascontiguousarray(frames[at : at + BLOCK]), "h": h, "c": c}
+            )
             parts.append(p.reshape(-1))
         return np.concatenate(parts)
 
@@ -99,8 +100,10 @@ def build(*, run: RunOptions | None = None, threads: int = 1) -> SileroVadBacken
     run = run or RunOptions()
     run.require("silero_vad (ONNX Runtime on the CPU)", set())
     if run.device not in ("auto", "cpu"):
-        raise ConfigError(f"silero_vad runs on the CPU (a small recurrent network), got device={run.device!r}; "
-                          "leave device at 'auto' or 'cpu'")
+        raise ConfigError(
+            f"silero_vad runs on the CPU (a small recurrent network), got device={run.device!r}; "
+            "leave device at 'auto' or 'cpu'"
+        )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -108,9 +111,16 @@ def build(*, run: RunOptions | None = None, threads: int = 1) -> SileroVadBacken
     session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     spec = AudioSpec(sample_rate=RATE, window=WINDOW, hop=WINDOW, context=CONTEXT, pad=True, merge_gap=0.1)
     info = ModelInfo(
-        name="silero_vad", spec=spec, labels=["speech"], activation="sigmoid", outputs="logits", num_outputs=1,
-        notes=(f"Silero VAD ({path.name} from the silero-vad package): speech probability per 32 ms window",
-               "clip label: speech when any window is (max over windows); segments: the speech spans, "
-               "gaps under 0.1 s joined (the package's min_silence_duration_ms)"),
+        name="silero_vad",
+        spec=spec,
+        labels=["speech"],
+        activation="sigmoid",
+        outputs="logits",
+        num_outputs=1,
+        notes=(
+            f"Silero VAD ({path.name} from the silero-vad package): speech probability per 32 ms window",
+            "clip label: speech when any window is (max over windows); segments: the speech spans, "
+            "gaps under 0.1 s joined (the package's min_silence_duration_ms)",
+        ),
     )
     return SileroVadBackend(session, info, threads=threads)

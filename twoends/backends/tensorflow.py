@@ -105,9 +105,19 @@ def _final_in_function(library: dict, name: str, index: int, depth: int = 0) -> 
 class TensorFlowBackend(Backend):
     """Run a TensorFlow callable in inference mode. ``forward`` returns NumPy outputs [B, C]."""
 
-    def __init__(self, call: Callable[[Any], Any], *, info: ModelInfo, input_shape: Sequence[Any] | None,
-                 input_dtype: str, output: str | None = None, device: str = "cpu", tf_device: str | None = None,
-                 what: str = "model", traceable: tuple[Callable[[Any], Any], Any] | None = None) -> None:
+    def __init__(
+        self,
+        call: Callable[[Any], Any],
+        *,
+        info: ModelInfo,
+        input_shape: Sequence[Any] | None,
+        input_dtype: str,
+        output: str | None = None,
+        device: str = "cpu",
+        tf_device: str | None = None,
+        what: str = "model",
+        traceable: tuple[Callable[[Any], Any], Any] | None = None,
+    ) -> None:
         self._call = call
         # (a function of a symbolic tensor giving the chosen output, the object owning the variables):
         # what a TFLite export traces; None where the model cannot be traced again
@@ -135,17 +145,24 @@ class TensorFlowBackend(Backend):
 
     def _check(self, x: np.ndarray) -> np.ndarray:
         want = self.input_shape
-        if want is not None and (x.ndim != len(want) or any(
-                isinstance(w, int) and w != g for w, g in zip(want[1:], x.shape[1:]))):
-            shown = "[" + ", ".join("batch" if i == 0 else "?" if w is None else str(w) for i, w in enumerate(want)) + "]"
-            raise InputError(f"{self.info.name} takes inputs of shape {shown}, got {list(x.shape)}: set the spec's "
-                             "layout and input_size to match, or pass the model's own spec")
+        if want is not None and (
+            x.ndim != len(want) or any(isinstance(w, int) and w != g for w, g in zip(want[1:], x.shape[1:]))
+        ):
+            shown = (
+                "[" + ", ".join("batch" if i == 0 else "?" if w is None else str(w) for i, w in enumerate(want)) + "]"
+            )
+            raise InputError(
+                f"{self.info.name} takes inputs of shape {shown}, got {list(x.shape)}: set the spec's "
+                "layout and input_size to match, or pass the model's own spec"
+            )
         if x.dtype == self.input_dtype:
             return x
         if self.input_dtype.kind == "f" and x.dtype.kind in "fu":
             return x.astype(self.input_dtype)  # float64 -> float32, or raw 0..255 pixels the spec asked for
-        raise InputError(f"{self.info.name} takes {self.input_dtype.name} inputs, got {x.dtype.name}: "
-                         f"set spec={{'dtype': '{self.input_dtype.name}'}}")
+        raise InputError(
+            f"{self.info.name} takes {self.input_dtype.name} inputs, got {x.dtype.name}: "
+            f"set spec={{'dtype': '{self.input_dtype.name}'}}"
+        )
 
 
 def _pick(out: Any, wanted: str | None, name: str) -> np.ndarray:
@@ -174,16 +191,19 @@ def _device(device: str | None) -> tuple[str, str | None]:
         i = int(index) if index.isdigit() else 0 if not index else -1
         if 0 <= i < len(gpus):
             return f"cuda:{i}", f"/GPU:{i}"
-        raise ConfigError(f"device {device!r} was asked for but TensorFlow sees {len(gpus)} GPU(s) "
-                          "(tensorflow-cpu has none); use device='cpu' or 'auto'")
+        raise ConfigError(
+            f"device {device!r} was asked for but TensorFlow sees {len(gpus)} GPU(s) "
+            "(tensorflow-cpu has none); use device='cpu' or 'auto'"
+        )
     raise ConfigError(f"unknown device {device!r} for TensorFlow: expected auto, cpu, cuda or cuda:N")
 
 
 # --------------------------------------------------------------------------- builders
 
 
-def _apply(info: ModelInfo, *, spec: Any, labels: Any, activation: str | None, outputs: str | None,
-           name: str | None) -> ModelInfo:
+def _apply(
+    info: ModelInfo, *, spec: Any, labels: Any, activation: str | None, outputs: str | None, name: str | None
+) -> ModelInfo:
     """Explicit arguments over what the model said."""
     return dataclasses.replace(
         info,
@@ -195,8 +215,9 @@ def _apply(info: ModelInfo, *, spec: Any, labels: Any, activation: str | None, o
     )
 
 
-def _graph_info(name: str, shape: Sequence[Any] | None, dtype: str, final_op: str | None,
-                where: str) -> tuple[ModelInfo, str]:
+def _graph_info(
+    name: str, shape: Sequence[Any] | None, dtype: str, final_op: str | None, where: str
+) -> tuple[ModelInfo, str]:
     """ModelInfo from an input signature and the graph's last op; (info, the spec's dtype)."""
     notes = [f"TensorFlow {tf.__version__}; {where}"]
     spec_dtype = _DTYPES.get(dtype)
@@ -207,8 +228,10 @@ def _graph_info(name: str, shape: Sequence[Any] | None, dtype: str, final_op: st
     outputs, activation, note = outputs_from_activation(final_op, where="the graph's last op")
     notes += [note] if note else []
     if final_op is None:
-        notes.append("the graph's last op was not read: its outputs are taken as logits; pass "
-                     "outputs='probabilities' if they are not")
+        notes.append(
+            "the graph's last op was not read: its outputs are taken as logits; pass "
+            "outputs='probabilities' if they are not"
+        )
     return ModelInfo(name=name, spec=spec, activation=activation, outputs=outputs, notes=tuple(notes)), spec_dtype
 
 
@@ -216,8 +239,10 @@ def _signature(obj: Any, signature: str | None, name: str) -> Any:
     sigs = getattr(obj, "signatures", None) or {}
     key = signature or ("serving_default" if "serving_default" in sigs else next(iter(sigs), None))
     if key not in sigs:
-        raise ModelError(f"{name}: no signature {key!r}; the SavedModel has {sorted(sigs) or 'none'} "
-                         "(export it with a serving signature, or pass signature=NAME)")
+        raise ModelError(
+            f"{name}: no signature {key!r}; the SavedModel has {sorted(sigs) or 'none'} "
+            "(export it with a serving signature, or pass signature=NAME)"
+        )
     return key, sigs[key]
 
 
@@ -226,27 +251,42 @@ def _from_signature(obj: Any, *, name: str, signature: str | None, output: str |
     args, kwargs = fn.structured_input_signature
     specs = list(args) + list(kwargs.values())
     if len(specs) != 1:
-        raise ModelError(f"{name}: the signature {key!r} takes {len(specs)} inputs "
-                         f"{[(getattr(s, 'name', '?'), tuple(s.shape)) for s in specs]}; twoends runs image "
-                         "classifiers with one input: export a signature that takes one image batch")
+        raise ModelError(
+            f"{name}: the signature {key!r} takes {len(specs)} inputs "
+            f"{[(getattr(s, 'name', '?'), tuple(s.shape)) for s in specs]}; twoends runs image "
+            "classifiers with one input: export a signature that takes one image batch"
+        )
     input_name, spec = (next(iter(kwargs)), kwargs[next(iter(kwargs))]) if kwargs else (None, args[0])
     out_names = sorted(fn.structured_outputs) if isinstance(fn.structured_outputs, dict) else None
-    chosen = output if output is not None else ("logits" if out_names and "logits" in out_names else
-                                                 out_names[0] if out_names and len(out_names) == 1 else None)
+    chosen = (
+        output
+        if output is not None
+        else (
+            "logits"
+            if out_names and "logits" in out_names
+            else out_names[0]
+            if out_names and len(out_names) == 1
+            else None
+        )
+    )
     if out_names is not None and chosen not in out_names:
         raise ModelError(f"{name}: the signature {key!r} has outputs {out_names}; pass output=NAME to choose one")
     index = out_names.index(chosen) if out_names else 0
     shape = tuple(spec.shape.as_list())
-    where = (f"the SavedModel signature {key!r}: input {input_name!r} {list(shape)} {spec.dtype.name}, "
-             f"output {chosen!r} (a graph traced for inference: training=False)")
+    where = (
+        f"the SavedModel signature {key!r}: input {input_name!r} {list(shape)} {spec.dtype.name}, "
+        f"output {chosen!r} (a graph traced for inference: training=False)"
+    )
     info, dtype = _graph_info(name, shape, spec.dtype.name, signature_final_op(fn, index), where)
-    info = dataclasses.replace(info, num_outputs=num_classes(tuple(fn.structured_outputs[chosen].shape.as_list()))
-                               if out_names else None)
+    info = dataclasses.replace(
+        info, num_outputs=num_classes(tuple(fn.structured_outputs[chosen].shape.as_list())) if out_names else None
+    )
     call = (lambda x: fn(**{input_name: tf.constant(x)})) if input_name else (lambda x: fn(tf.constant(x)))
     traced = (lambda x: fn(**{input_name: x})) if input_name else fn
     traceable = ((lambda x: traced(x)[chosen]) if out_names else traced, obj)
-    return _build(call, info, shape, spec.dtype.name, chosen, what=f"SavedModel signature {key!r}",
-                  traceable=traceable, **options)
+    return _build(
+        call, info, shape, spec.dtype.name, chosen, what=f"SavedModel signature {key!r}", traceable=traceable, **options
+    )
 
 
 def _from_function(fn: Any, *, name: str, output: str | None, **options: Any):
@@ -260,14 +300,18 @@ def _from_function(fn: Any, *, name: str, output: str | None, **options: Any):
     if param is not None and sig is not None:
         # an input_signature freezes Python arguments at their defaults: training can only be its default
         if param.default is not False:
-            raise ModelError(f"{name}: the function's training argument defaults to {param.default!r} and its "
-                             "input_signature freezes it there (TensorFlow traces Python arguments as constants), "
-                             "so it cannot run with training=False: make training=False its default, or drop "
-                             "the input_signature")
+            raise ModelError(
+                f"{name}: the function's training argument defaults to {param.default!r} and its "
+                "input_signature freezes it there (TensorFlow traces Python arguments as constants), "
+                "so it cannot run with training=False: make training=False its default, or drop "
+                "the input_signature"
+            )
         takes_training = False  # its default, False, is what runs
     if sig is not None and len(tf.nest.flatten(sig)) != 1:
-        raise ModelError(f"{name}: the function's input_signature has {len(tf.nest.flatten(sig))} tensors; "
-                         "twoends runs image classifiers with one input")
+        raise ModelError(
+            f"{name}: the function's input_signature has {len(tf.nest.flatten(sig))} tensors; "
+            "twoends runs image classifiers with one input"
+        )
     spec = tf.nest.flatten(sig)[0] if sig is not None else None
     final = None
     if spec is not None:
@@ -278,54 +322,122 @@ def _from_function(fn: Any, *, name: str, output: str | None, **options: Any):
             final = None
     shape = tuple(spec.shape.as_list()) if spec is not None else None
     dtype = spec.dtype.name if spec is not None else "float32"
-    where = (f"input_signature {list(shape)} {dtype}" if spec is not None else
-             "no input_signature: the input's shape and dtype come from the spec")
+    where = (
+        f"input_signature {list(shape)} {dtype}"
+        if spec is not None
+        else "no input_signature: the input's shape and dtype come from the spec"
+    )
     where += "; called with training=False" if param is not None else ""
     info, _ = _graph_info(name, shape, dtype, final, where)
     if spec is None:
-        info = dataclasses.replace(info, notes=info.notes[:1] + ("the function has no input_signature: its outputs "
-                                                                 "are taken as logits unless outputs=... says",))
+        info = dataclasses.replace(
+            info,
+            notes=info.notes[:1]
+            + ("the function has no input_signature: its outputs are taken as logits unless outputs=... says",),
+        )
     kw = {"training": False} if takes_training else {}
-    return _build(lambda x: fn(tf.constant(x), **kw), info, shape, dtype, output, what="tf.function",
-                  traceable=None if output else (lambda x: fn(x, **kw), fn), **options)
+    return _build(
+        lambda x: fn(tf.constant(x), **kw),
+        info,
+        shape,
+        dtype,
+        output,
+        what="tf.function",
+        traceable=None if output else (lambda x: fn(x, **kw), fn),
+        **options,
+    )
 
 
 def _from_tf_keras(model: Any, *, name: str, output: str | None, **options: Any):
     import tf_keras
 
-    notes = [f"tf-keras {tf_keras.__version__} (Keras 2) on TensorFlow {tf.__version__}: batches run through "
-             "model.predict_on_batch (training=False, no gradients)"]
+    notes = [
+        f"tf-keras {tf_keras.__version__} (Keras 2) on TensorFlow {tf.__version__}: batches run through "
+        "model.predict_on_batch (training=False, no gradients)"
+    ]
     outputs, activation, note = outputs_from_activation(final_activation(model))
     notes += [note] if note else []
     spec, note = spec_from_input_shape(model.input_shape)
     notes += [note] if note else []
-    info = ModelInfo(name=name, spec=spec, activation=activation, outputs=outputs,
-                     num_outputs=num_classes(model.output_shape), notes=tuple(notes))
+    info = ModelInfo(
+        name=name,
+        spec=spec,
+        activation=activation,
+        outputs=outputs,
+        num_outputs=num_classes(model.output_shape),
+        notes=tuple(notes),
+    )
     dtype = model.inputs[0].dtype.name if getattr(model, "inputs", None) else "float32"
-    return _build(model.predict_on_batch, info, model.input_shape, dtype, output, what="tf-keras model",
-                  traceable=None if output else (lambda x: model(x, training=False), model), **options)
+    return _build(
+        model.predict_on_batch,
+        info,
+        model.input_shape,
+        dtype,
+        output,
+        what="tf-keras model",
+        traceable=None if output else (lambda x: model(x, training=False), model),
+        **options,
+    )
 
 
-def _build(call, info, shape, dtype, output, *, what, traceable=None, spec=None, labels=None, activation=None, outputs=None,
-           run=None, display=None):
+def _build(
+    call,
+    info,
+    shape,
+    dtype,
+    output,
+    *,
+    what,
+    traceable=None,
+    spec=None,
+    labels=None,
+    activation=None,
+    outputs=None,
+    run=None,
+    display=None,
+):
     run = RunOptions.of(run)
     run.require("a TensorFlow model", {"device"})
     dev, tf_device = _device(run.device)
     info = _apply(info, spec=spec, labels=labels, activation=activation, outputs=outputs, name=display)
     shape = None if shape is None else tuple(d if isinstance(d, int) else None for d in shape)
-    return TensorFlowBackend(call, info=info, input_shape=shape, input_dtype=_DTYPES.get(dtype, dtype), output=output,
-                             device=dev, tf_device=tf_device, what=what, traceable=traceable)
+    return TensorFlowBackend(
+        call,
+        info=info,
+        input_shape=shape,
+        input_dtype=_DTYPES.get(dtype, dtype),
+        output=output,
+        device=dev,
+        tf_device=tf_device,
+        what=what,
+        traceable=traceable,
+    )
 
 
-def wrap_model(model: Any, *, spec: Any = None, labels: Any = None, activation: str | None = None,
-               outputs: str | None = None, output: str | None = None, signature: str | None = None,
-               run: RunOptions | None = None, device: str | None = None,
-               name: str | None = None) -> TensorFlowBackend:
+def wrap_model(
+    model: Any,
+    *,
+    spec: Any = None,
+    labels: Any = None,
+    activation: str | None = None,
+    outputs: str | None = None,
+    output: str | None = None,
+    signature: str | None = None,
+    run: RunOptions | None = None,
+    device: str | None = None,
+    name: str | None = None,
+) -> TensorFlowBackend:
     """The backend for an in-memory TensorFlow model handed to ``twoends.wrap``: a tf-keras model,
     a loaded SavedModel, a ``tf.Module`` whose ``__call__`` is a ``tf.function``, or a ``tf.function``.
     ``run``: only its device is used (TensorFlow places the model; "cpu" or "cuda:N" pin it)."""
-    options = dict(spec=spec, labels=labels, activation=activation, outputs=outputs,
-                   run=RunOptions.of(run, device=device), display=name)
+    options = dict(
+        spec=spec,
+        labels=labels,
+        activation=activation,
+        outputs=outputs,
+        run=RunOptions.of(run, device=device),
+        display=name,
+    )
     roots = {c.__module__.split(".")[0] for c in type(model).__mro__}
     label = name or getattr(model, "name", None) or type(model).__name__
     if "tf_keras" in roots:
@@ -334,23 +446,44 @@ def wrap_model(model: Any, *, spec: Any = None, labels: Any = None, activation: 
         return _from_signature(model, name=label, signature=signature, output=output, **options)
     fn = model if hasattr(model, "get_concrete_function") else getattr(model, "__call__", None)  # noqa: B004
     if fn is None or not hasattr(fn, "get_concrete_function") and not isinstance(model, tf.Module):
-        raise ModelError(f"twoends cannot run a {type(model).__name__}: expected a SavedModel, a tf-keras model, "
-                         "a tf.Module whose __call__ is a tf.function, or a tf.function")
+        raise ModelError(
+            f"twoends cannot run a {type(model).__name__}: expected a SavedModel, a tf-keras model, "
+            "a tf.Module whose __call__ is a tf.function, or a tf.function"
+        )
     return _from_function(fn, name=label, output=output, **options)
 
 
-def from_path(path: str | Path, *, spec: Any = None, labels: Any = None, activation: str | None = None,
-              outputs: str | None = None, output: str | None = None, signature: str | None = None,
-              run: RunOptions | None = None, device: str | None = None,
-              name: str | None = None) -> TensorFlowBackend:
+def from_path(
+    path: str | Path,
+    *,
+    spec: Any = None,
+    labels: Any = None,
+    activation: str | None = None,
+    outputs: str | None = None,
+    output: str | None = None,
+    signature: str | None = None,
+    run: RunOptions | None = None,
+    device: str | None = None,
+    name: str | None = None,
+) -> TensorFlowBackend:
     """``load("tf:path/")``: a SavedModel directory, or a tf-keras (Keras 2) ``.h5`` file."""
     path = Path(path).expanduser()
-    options = dict(spec=spec, labels=labels, activation=activation, outputs=outputs, output=output,
-                   run=run, device=device, name=name or path.stem or path.name)
+    options = dict(
+        spec=spec,
+        labels=labels,
+        activation=activation,
+        outputs=outputs,
+        output=output,
+        run=run,
+        device=device,
+        name=name or path.stem or path.name,
+    )
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():
-            raise ModelError(f"{path} is a folder without saved_model.pb: expected a SavedModel directory "
-                             "(tf.saved_model.save or model.export write one)")
+            raise ModelError(
+                f"{path} is a folder without saved_model.pb: expected a SavedModel directory "
+                "(tf.saved_model.save or model.export write one)"
+            )
         try:
             loaded = tf.saved_model.load(str(path))
         except Exception as e:  # TensorFlow raises many types for broken SavedModels
@@ -360,8 +493,10 @@ def from_path(path: str | Path, *, spec: Any = None, labels: Any = None, activat
         try:
             import tf_keras
         except ImportError:
-            raise ModelError(f"{path.name} is a Keras 2 file: 'tf:' loads it with tf-keras, which is not installed; "
-                             f"pip install tf-keras, or load it with Keras 3: 'keras:{path}'") from None
+            raise ModelError(
+                f"{path.name} is a Keras 2 file: 'tf:' loads it with tf-keras, which is not installed; "
+                f"pip install tf-keras, or load it with Keras 3: 'keras:{path}'"
+            ) from None
         _refuse_lambda_layers(path)
         try:
             model = tf_keras.models.load_model(path, compile=False)
@@ -369,10 +504,14 @@ def from_path(path: str | Path, *, spec: Any = None, labels: Any = None, activat
             raise ModelError(f"tf-keras cannot load {path}: {e}") from e
         return wrap_model(model, **options)
     if not path.exists():
-        raise ModelError(f"no TensorFlow model at {path}: expected a SavedModel directory or a .h5 file, "
-                         "as in 'tf:path/to/saved_model/'")
-    raise ModelError(f"{path.name}: expected a SavedModel directory or a tf-keras .h5 file "
-                     "(a .keras file loads with 'keras:', a .tflite file with 'tflite:')")
+        raise ModelError(
+            f"no TensorFlow model at {path}: expected a SavedModel directory or a .h5 file, "
+            "as in 'tf:path/to/saved_model/'"
+        )
+    raise ModelError(
+        f"{path.name}: expected a SavedModel directory or a tf-keras .h5 file "
+        "(a .keras file loads with 'keras:', a .tflite file with 'tflite:')"
+    )
 
 
 def _refuse_lambda_layers(path: Path) -> None:
@@ -387,9 +526,11 @@ def _refuse_lambda_layers(path: Path) -> None:
         raise ModelError(f"tf-keras cannot load {path}: not an HDF5 file ({e})") from e
     text = config.decode("utf-8", "replace") if isinstance(config, bytes) else str(config or "")
     if '"class_name": "Lambda"' in text:
-        raise ModelError(f"{path.name} has Lambda layers, whose Python code tf-keras would run when loading it; "
-                         "twoends does not load them: rebuild the model without Lambda layers, or load it "
-                         "yourself if you trust the file and pass the model to twoends.wrap")
+        raise ModelError(
+            f"{path.name} has Lambda layers, whose Python code tf-keras would run when loading it; "
+            "twoends does not load them: rebuild the model without Lambda layers, or load it "
+            "yourself if you trust the file and pass the model to twoends.wrap"
+        )
 
 
 def build(rest: str, **options: Any) -> TensorFlowBackend:

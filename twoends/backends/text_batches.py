@@ -58,15 +58,21 @@ def tokenize(tokenizer: Any, inputs: Sequence[Any], default_spec: TextSpec, mode
 def length_groups(lengths: Sequence[int], size: int) -> list[list[int]]:
     """Indices grouped in batches of ``size``, shortest texts first (stable for equal lengths)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    return [order[i:i + size] for i in range(0, len(order), size)]
+    return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 def pad(tokenizer: Any, batch: Tokenized, rows: Sequence[int] | None = None, tensors: str = "np") -> dict[str, Any]:
     """The rows of ``batch`` padded to their longest (or to max_length, as the spec says)."""
     chosen = batch.encodings if rows is None else [batch.encodings[i] for i in rows]
     fixed = batch.spec.padding == "max_length"
-    return dict(tokenizer.pad(chosen, padding="max_length" if fixed else "longest",
-                              max_length=batch.limit if fixed else None, return_tensors=tensors))
+    return dict(
+        tokenizer.pad(
+            chosen,
+            padding="max_length" if fixed else "longest",
+            max_length=batch.limit if fixed else None,
+            return_tensors=tensors,
+        )
+    )
 
 
 def run_sorted(batch: Tokenized, size: int, run: Callable[[Sequence[int]], Any], concat: Callable) -> Any:
@@ -86,8 +92,18 @@ class TextGraphBackend(Backend):
     and returns the logits.
     """
 
-    def __init__(self, run_graph: Callable[[dict], np.ndarray], input_names: Sequence[str], tokenizer: Any, *,
-                 info: ModelInfo, max_length: int, runtime: str, device: str = "cpu", what: str = "") -> None:
+    def __init__(
+        self,
+        run_graph: Callable[[dict], np.ndarray],
+        input_names: Sequence[str],
+        tokenizer: Any,
+        *,
+        info: ModelInfo,
+        max_length: int,
+        runtime: str,
+        device: str = "cpu",
+        what: str = "",
+    ) -> None:
         self.run_graph = run_graph
         self.input_names = tuple(input_names)
         self.tokenizer = tokenizer

@@ -71,8 +71,10 @@ def _quantization(detail: dict) -> Quantization:
     scale, zero_point = detail.get("quantization", (0.0, 0))
     params = detail.get("quantization_parameters") or {}
     if len(params.get("scales", ())) > 1:
-        raise ModelError(f"tensor {detail.get('name')!r} is quantized per channel; twoends runs image inputs and "
-                         "class outputs quantized per tensor")
+        raise ModelError(
+            f"tensor {detail.get('name')!r} is quantized per channel; twoends runs image inputs and "
+            "class outputs quantized per tensor"
+        )
     return Quantization(np.dtype(detail["dtype"]).name, float(scale), int(zero_point))
 
 
@@ -118,8 +120,9 @@ def _final_op(interpreter: Any, tensor_index: int) -> str | None:
 class TFLiteBackend(Backend):
     """Run a TFLite model with LiteRT's interpreter. ``forward`` returns float32 NumPy outputs [B, C]."""
 
-    def __init__(self, interpreter: Any, *, info: ModelInfo, input_detail: dict, output_detail: dict,
-                 dynamic_batch: bool) -> None:
+    def __init__(
+        self, interpreter: Any, *, info: ModelInfo, input_detail: dict, output_detail: dict, dynamic_batch: bool
+    ) -> None:
         self.interpreter = interpreter
         self.info = info
         self.input_index = int(input_detail["index"])
@@ -167,9 +170,11 @@ class TFLiteBackend(Backend):
     def _prepare(self, x: np.ndarray) -> np.ndarray:
         want = self.input_shape
         if x.ndim != len(want) or tuple(x.shape[1:]) != want[1:]:
-            raise InputError(f"{self.info.name} takes inputs of shape [batch, {', '.join(map(str, want[1:]))}], got "
-                             f"{list(x.shape)}: set the spec's input_size and layout (NHWC) to match, or pass the "
-                             "model's own spec")
+            raise InputError(
+                f"{self.info.name} takes inputs of shape [batch, {', '.join(map(str, want[1:]))}], got "
+                f"{list(x.shape)}: set the spec's input_size and layout (NHWC) to match, or pass the "
+                "model's own spec"
+            )
         q = self.input_quantization
         if q.quantized:
             # the spec's values are the float model's inputs (uint8 pixels included): quantize them
@@ -178,7 +183,9 @@ class TFLiteBackend(Backend):
             return x
         if np.dtype(q.dtype).kind == "f" and x.dtype.kind in "fu":
             return x.astype(q.dtype)
-        raise InputError(f"{self.info.name} takes {q.dtype} inputs, got {x.dtype.name}: set spec={{'dtype': '{q.dtype}'}}")
+        raise InputError(
+            f"{self.info.name} takes {q.dtype} inputs, got {x.dtype.name}: set spec={{'dtype': '{q.dtype}'}}"
+        )
 
 
 # --------------------------------------------------------------------------- building
@@ -199,25 +206,40 @@ def _pick_output(details: Sequence[dict], wanted: str | int | None, side: dict) 
     return details[index], why
 
 
-def from_path(path: str | Path, *, run: RunOptions | None = None, device: str | None = None, spec: Any = None,
-              labels: Any = None,
-              activation: str | None = None, outputs: str | None = None, output: str | int | None = None,
-              name: str | None = None, sidecar: str | Path | bool | None = None,
-              num_threads: int | None = None) -> TFLiteBackend:
+def from_path(
+    path: str | Path,
+    *,
+    run: RunOptions | None = None,
+    device: str | None = None,
+    spec: Any = None,
+    labels: Any = None,
+    activation: str | None = None,
+    outputs: str | None = None,
+    output: str | int | None = None,
+    name: str | None = None,
+    sidecar: str | Path | bool | None = None,
+    num_threads: int | None = None,
+) -> TFLiteBackend:
     """A backend for the ``.tflite`` file at ``path``; ``sidecar``: a path, False to ignore any, None to look."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ModelError(f"no TFLite model at {path}: expected a path to a .tflite file, as in 'tflite:path/model.tflite'")
+        raise ModelError(
+            f"no TFLite model at {path}: expected a path to a .tflite file, as in 'tflite:path/model.tflite'"
+        )
     run = RunOptions.of(run, device=device)
     run.require("a TFLite model", {"device"})
     if run.device not in ("auto", "cpu"):
-        raise ConfigError(f"device={run.device!r}: twoends runs TFLite models on the CPU with LiteRT's interpreter; "
-                          "use device='cpu' or 'auto'")
+        raise ConfigError(
+            f"device={run.device!r}: twoends runs TFLite models on the CPU with LiteRT's interpreter; "
+            "use device='cpu' or 'auto'"
+        )
     interpreter = _interpreter(path, num_threads)
     inputs, outs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(inputs) != 1:
-        raise ModelError(f"{path.name} has {len(inputs)} inputs {[(d['name'], d['shape'].tolist()) for d in inputs]}; "
-                         "twoends runs image classifiers with one input")
+        raise ModelError(
+            f"{path.name} has {len(inputs)} inputs {[(d['name'], d['shape'].tolist()) for d in inputs]}; "
+            "twoends runs image classifiers with one input"
+        )
     inp = inputs[0]
     notes: list[str] = []
     side: dict = {}
@@ -229,19 +251,26 @@ def from_path(path: str | Path, *, run: RunOptions | None = None, device: str | 
     out, why = _pick_output(outs, output, side)
     q_in, q_out = _quantization(inp), _quantization(out)
     if q_in.dtype not in ("float32", "uint8", "int8") or (q_in.dtype != "float32" and not q_in.quantized):
-        raise ModelError(f"{path.name}: the input is {q_in.describe()}; expected float32, or uint8 / int8 with a "
-                         "scale and zero point")
+        raise ModelError(
+            f"{path.name}: the input is {q_in.describe()}; expected float32, or uint8 / int8 with a "
+            "scale and zero point"
+        )
     notes.append(f"input {inp['name']!r} {inp['shape_signature'].tolist()} {q_in.describe()}; {why}")
     if q_in.quantized:
-        notes.append(f"quantized input: the spec's float values are quantized with the input's scale and zero point "
-                     f"(q = round(x / {q_in.scale:.6g}) + {q_in.zero_point}, clipped to {q_in.dtype})")
+        notes.append(
+            f"quantized input: the spec's float values are quantized with the input's scale and zero point "
+            f"(q = round(x / {q_in.scale:.6g}) + {q_in.zero_point}, clipped to {q_in.dtype})"
+        )
     if q_out.quantized:
-        notes.append(f"quantized output: {q_out.dtype} codes are dequantized ((q - {q_out.zero_point}) * "
-                     f"{q_out.scale:.6g}) before the head; read raw they would mean nothing")
+        notes.append(
+            f"quantized output: {q_out.dtype} codes are dequantized ((q - {q_out.zero_point}) * "
+            f"{q_out.scale:.6g}) before the head; read raw they would mean nothing"
+        )
     dynamic = int(inp["shape_signature"][0]) == -1
     if not dynamic and int(inp["shape"][0]) != 1:
-        notes.append(f"the model has a fixed batch of {int(inp['shape'][0])}: batches run in chunks of it, the last "
-                     "one padded")
+        notes.append(
+            f"the model has a fixed batch of {int(inp['shape'][0])}: batches run in chunks of it, the last one padded"
+        )
     elif not dynamic:
         notes.append("the model has a fixed batch of 1: batches are run one row at a time")
     interpreter.allocate_tensors()
@@ -251,8 +280,10 @@ def from_path(path: str | Path, *, run: RunOptions | None = None, device: str | 
     if graph_activation is not None:  # a final SOFTMAX / LOGISTIC / LOG_SOFTMAX; any other op gives logits
         notes.append(note)
     if op is None:
-        notes.append("the graph's last op was not read: the outputs are taken as logits; pass "
-                     "outputs='probabilities' if they are not")
+        notes.append(
+            "the graph's last op was not read: the outputs are taken as logits; pass "
+            "outputs='probabilities' if they are not"
+        )
 
     spec_value = side.get("spec")
     if isinstance(spec_value, dict):

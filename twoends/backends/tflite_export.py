@@ -42,18 +42,24 @@ def traceable_of(backend: Any) -> tuple[Callable[[Any], Any], Any]:
         import keras
 
         if keras.backend.backend() != "tensorflow":
-            raise ModelError(f"TFLite export traces the model with TensorFlow, and Keras runs on "
-                             f"{keras.backend.backend()} in this process: run with KERAS_BACKEND=tensorflow")
+            raise ModelError(
+                f"TFLite export traces the model with TensorFlow, and Keras runs on "
+                f"{keras.backend.backend()} in this process: run with KERAS_BACKEND=tensorflow"
+            )
         model = backend.model
         return (lambda x: model(x, training=False)), _owner(model)
     if kind == "TensorFlowBackend":
         if backend.traceable is None:
-            raise ModelError(f"{backend.describe()} cannot be traced again for export (a tf.function with an "
-                             "output chosen by name): export a SavedModel with a serving signature instead")
+            raise ModelError(
+                f"{backend.describe()} cannot be traced again for export (a tf.function with an "
+                "output chosen by name): export a SavedModel with a serving signature instead"
+            )
         return backend.traceable
-    raise ModelError(f"TFLite export takes TensorFlow and Keras models; {backend.describe()} is not one. "
-                     "A PyTorch model exports to ONNX: `twoends export --onnx MODEL OUT.onnx` "
-                     "(there is no PyTorch -> TensorFlow path in twoends)")
+    raise ModelError(
+        f"TFLite export takes TensorFlow and Keras models; {backend.describe()} is not one. "
+        "A PyTorch model exports to ONNX: `twoends export --onnx MODEL OUT.onnx` "
+        "(there is no PyTorch -> TensorFlow path in twoends)"
+    )
 
 
 def fold(traceable: tuple[Callable[[Any], Any], Any]) -> tuple[tuple[Callable[[Any], Any], Any], Any]:
@@ -86,15 +92,22 @@ def run(traceable: tuple[Callable[[Any], Any], Any], x: np.ndarray) -> np.ndarra
     return np.asarray(out)
 
 
-def convert(traceable: tuple[Callable[[Any], Any], Any], input_shape: tuple[int, ...], *,
-            quantize: str | None = None, representative: np.ndarray | None = None) -> bytes:
+def convert(
+    traceable: tuple[Callable[[Any], Any], Any],
+    input_shape: tuple[int, ...],
+    *,
+    quantize: str | None = None,
+    representative: np.ndarray | None = None,
+) -> bytes:
     """The .tflite bytes. ``input_shape``: one input without the batch axis (e.g. (32, 32, 3))."""
     fn, owner = traceable
     if quantize is not None and quantize not in QUANTIZE:
         raise ConfigError(f"quantize must be one of {QUANTIZE} (full-integer ends) or None (float), got {quantize!r}")
     if quantize is not None and (representative is None or len(representative) == 0):
-        raise ConfigError("full-integer export needs a representative set: a folder of your own images "
-                          "(--representative DIR), preprocessed as the model takes them")
+        raise ConfigError(
+            "full-integer export needs a representative set: a folder of your own images "
+            "(--representative DIR), preprocessed as the model takes them"
+        )
     spec = tf.TensorSpec([None, *input_shape], tf.float32, name="input")
     concrete = tf.function(fn, input_signature=[spec]).get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], owner)

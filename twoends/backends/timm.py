@@ -55,8 +55,13 @@ def spec_from_data_config(config: dict) -> tuple[ImageSpec, list[str]]:
         )
     crop_pct = config.get("crop_pct") or 0.875  # timm's DEFAULT_CROP_PCT
     mode = config.get("crop_mode") or "center"
-    common = dict(input_size=(h, w), interpolation=interpolation, crop_pct=min(crop_pct, 1.0),
-                  mean=tuple(config["mean"]), std=tuple(config["std"]))
+    common = dict(
+        input_size=(h, w),
+        interpolation=interpolation,
+        crop_pct=min(crop_pct, 1.0),
+        mean=tuple(config["mean"]),
+        std=tuple(config["std"]),
+    )
     notes = []
     if h != w:
         notes.append(f"non-square input {h}x{w}: twoends' resize is within a pixel of timm's")
@@ -89,7 +94,9 @@ def labels_for(model: torch.nn.Module) -> tuple[tuple[str, ...] | None, str]:
 
 
 def _info(model: torch.nn.Module, name: str | None):
-    base = info_from_module(model, name=name or f"timm:{getattr(model, 'default_cfg', {}).get('architecture', type(model).__name__)}")
+    base = info_from_module(
+        model, name=name or f"timm:{getattr(model, 'default_cfg', {}).get('architecture', type(model).__name__)}"
+    )
     config = resolve_data_config(model=model)
     spec, notes = spec_from_data_config(config)
     for note in notes:

@@ -194,12 +194,16 @@ class TorchBackend(Backend):
         compile: bool | None = None,
     ) -> None:
         if not isinstance(module, torch.nn.Module):
-            raise ModelError(
-                f"TorchBackend needs a torch.nn.Module, got {type(module).__name__}"
-            )
+            raise ModelError(f"TorchBackend needs a torch.nn.Module, got {type(module).__name__}")
         # the fields given here (direct use) on top of the settled run options
-        run = RunOptions.of(run, device=None if device is None else str(device), channels_last=channels_last,
-                            dtype=dtype, precision=precision, compile=compile)
+        run = RunOptions.of(
+            run,
+            device=None if device is None else str(device),
+            channels_last=channels_last,
+            dtype=dtype,
+            precision=precision,
+            compile=compile,
+        )
         self.run = run
         self._device = resolve_device(run.device)
         self.device = _device_name(self._device)
@@ -220,9 +224,7 @@ class TorchBackend(Backend):
         if self._channels_last:
             module.to(memory_format=torch.channels_last)
         self.module = module
-        self._param_dtype = next(
-            (p.dtype for p in module.parameters() if p.is_floating_point()), None
-        )
+        self._param_dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
         self._compiled: Any = _compile(module) if compile else None
         self._compiled_batch: int | None = None  # the Classifier's batch size (plan_batches), else the first batch's
 
@@ -304,8 +306,7 @@ class TorchBackend(Backend):
             x = torch.from_numpy(np.ascontiguousarray(batch))  # no copy when contiguous
         else:
             raise ModelError(
-                f"TorchBackend.forward expects a NumPy array or a torch tensor, "
-                f"got {type(batch).__name__}"
+                f"TorchBackend.forward expects a NumPy array or a torch tensor, got {type(batch).__name__}"
             )
         if x.device != self._device:
             non_blocking = self._device.type == "cuda" and x.device.type == "cpu" and x.is_pinned()
@@ -406,14 +407,20 @@ def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
         if dtype is not None and not dtype.is_floating_point:
             raise ConfigError(f"dtype must be a floating dtype, got {dtype}")
         return dtype
-    names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-             "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
-             "half": torch.float16, "float": torch.float32, "float64": torch.float64}
+    names = {
+        "float32": torch.float32,
+        "float16": torch.float16,
+        "bfloat16": torch.bfloat16,
+        "fp32": torch.float32,
+        "fp16": torch.float16,
+        "bf16": torch.bfloat16,
+        "half": torch.float16,
+        "float": torch.float32,
+        "float64": torch.float64,
+    }
     key = str(dtype).strip().lower().replace("torch.", "")
     if key not in names:
-        raise ConfigError(
-            f"unknown dtype {dtype!r}: expected one of {', '.join(sorted(names))}"
-        )
+        raise ConfigError(f"unknown dtype {dtype!r}: expected one of {', '.join(sorted(names))}")
     return names[key]
 
 

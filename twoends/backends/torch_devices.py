@@ -12,7 +12,6 @@ from twoends.errors import ConfigError
 __all__ = ["available_devices", "resolve_device"]
 
 
-
 def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
@@ -46,17 +45,14 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     try:
         dev = device if isinstance(device, torch.device) else torch.device(str(device).strip().lower())
     except (RuntimeError, ValueError, TypeError):
-        raise ConfigError(
-            f"unknown device {device!r}: expected one of {available}"
-        ) from None
+        raise ConfigError(f"unknown device {device!r}: expected one of {available}") from None
 
     if dev.type == "cpu":
         return torch.device("cpu")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(
-                f"device {device!r} was asked for but CUDA is not available here; "
-                f"available devices: {available}"
+                f"device {device!r} was asked for but CUDA is not available here; available devices: {available}"
             )
         index = torch.cuda.current_device() if dev.index is None else dev.index
         if index >= torch.cuda.device_count():
@@ -68,8 +64,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if dev.type == "mps":
         if not _mps_available():
             raise ConfigError(
-                f"device {device!r} was asked for but MPS is not available here; "
-                f"available devices: {available}"
+                f"device {device!r} was asked for but MPS is not available here; available devices: {available}"
             )
         return torch.device("mps")
     raise ConfigError(f"unsupported device {device!r}: expected one of {available}")

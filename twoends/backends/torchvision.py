@@ -70,8 +70,7 @@ def spec_from_transforms(transforms: Any) -> ImageSpec:
     if tuple(resize) == tuple(crop):  # Resize((h, w)) to the crop size: a plain squash
         return ImageSpec(resize_mode="exact", crop="none", **common)
     raise ModelError(
-        f"the preset resizes to {resize} and crops {crop}, which an ImageSpec does not express; "
-        "pass spec= explicitly"
+        f"the preset resizes to {resize} and crops {crop}, which an ImageSpec does not express; pass spec= explicitly"
     )
 
 
@@ -156,8 +155,11 @@ def check_weights_match(model: torch.nn.Module, weights: WeightsEnum) -> str:
         except Exception as e:
             return f"weights not compared with {what}: its cached file does not load ({type(e).__name__})"
         mine = model.state_dict()
-        differ = [k for k, v in reference.items() if k not in mine or mine[k].shape != v.shape
-                  or not torch.equal(mine[k].detach().cpu().to(v.dtype), v)]
+        differ = [
+            k
+            for k, v in reference.items()
+            if k not in mine or mine[k].shape != v.shape or not torch.equal(mine[k].detach().cpu().to(v.dtype), v)
+        ]
         if differ:
             raise ConfigError(
                 f"the model does not hold the weights {what}: {len(differ)} of its {len(reference)} tensors differ "
@@ -165,8 +167,11 @@ def check_weights_match(model: torch.nn.Module, weights: WeightsEnum) -> str:
                 f"weights; {fix}"
             )
         return f"weights checked: every tensor equals {what}"
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-             and m.track_running_stats and m.running_mean is not None]
+    norms = [
+        m
+        for m in model.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.running_mean is not None
+    ]
     if norms and all(bool((m.running_mean == 0).all() and (m.running_var == 1).all()) for m in norms):
         raise ConfigError(
             f"the model has never been trained (all {len(norms)} batch-norm layers are at their initial statistics), "
@@ -224,9 +229,7 @@ def load(
 
         close = difflib.get_close_matches(model_name, torchvision.models.list_models(), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ModelError(
-            f"torchvision has no model {name!r}.{hint} torchvision.models.list_models() lists them"
-        )
+        raise ModelError(f"torchvision has no model {name!r}.{hint} torchvision.models.list_models() lists them")
     w = resolve_weights(weights, model_name)
     _fetch(w)
     module = torchvision.models.get_model(model_name, weights=w)

@@ -170,10 +170,16 @@ def _info(model: PreTrainedModel, name: str | None, spec: Any, notes: list[str])
     base = info_from_module(model, name=name or getattr(model.config, "_name_or_path", "") or type(model).__name__)
     problem = getattr(model.config, "problem_type", None)
     activation = activation_for(model.config)
-    notes = [*base.notes, f"activation {activation} from config (problem_type={problem!r}, num_labels={model.config.num_labels})", *notes]
+    notes = [
+        *base.notes,
+        f"activation {activation} from config (problem_type={problem!r}, num_labels={model.config.num_labels})",
+        *notes,
+    ]
     if base.labels and all(lab == f"LABEL_{i}" for i, lab in enumerate(base.labels)):
         notes.append("id2label holds transformers' placeholder names LABEL_i: pass labels= for real names")
-    return dataclasses.replace(base, spec=spec, activation=activation, num_outputs=int(model.config.num_labels), notes=tuple(notes))
+    return dataclasses.replace(
+        base, spec=spec, activation=activation, num_outputs=int(model.config.num_labels), notes=tuple(notes)
+    )
 
 
 # --------------------------------------------------------------------------- text
@@ -183,8 +189,15 @@ class HFTextBackend(TorchBackend):
     """A torch module fed by a Hugging Face tokenizer: ``collate`` tokenizes, ``forward`` runs ``module(**enc)``
     on batches of like-length texts (``backends/text_batches.py``), the rows back in input order."""
 
-    def __init__(self, module: torch.nn.Module, tokenizer: Any, *, info: ModelInfo, max_length: int,
-                 run: RunOptions | None = None):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        tokenizer: Any,
+        *,
+        info: ModelInfo,
+        max_length: int,
+        run: RunOptions | None = None,
+    ):
         super().__init__(module, info=info, run=run)
         self.tokenizer = tokenizer
         self.max_length = max_length  # the model's limit, used when the spec leaves it open
@@ -202,8 +215,12 @@ class HFTextBackend(TorchBackend):
     def forward(self, batch: Any) -> torch.Tensor:
         if not isinstance(batch, Tokenized):
             raise ModelError(f"{self.info.name} is a text model: forward takes a tokenized batch from collate(texts)")
-        return run_sorted(batch, self.batch_size, lambda rows: super(HFTextBackend, self).forward(
-            pad(self.tokenizer, batch, rows, tensors="pt")), torch.cat)
+        return run_sorted(
+            batch,
+            self.batch_size,
+            lambda rows: super(HFTextBackend, self).forward(pad(self.tokenizer, batch, rows, tensors="pt")),
+            torch.cat,
+        )
 
     def describe(self) -> str:
         return super().describe().replace("TorchBackend(", "HFTextBackend(", 1)
@@ -217,8 +234,11 @@ class HFTextBackend(TorchBackend):
 
 def _text_limit(tokenizer: Any, config: Any) -> int:
     """The longest input the model takes: the tokenizer's limit, capped by the position embeddings."""
-    limits = [n for n in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None))
-              if isinstance(n, int) and 0 < n < 1_000_000]
+    limits = [
+        n
+        for n in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None))
+        if isinstance(n, int) and 0 < n < 1_000_000
+    ]
     return min(limits) if limits else 512
 
 
@@ -243,14 +263,21 @@ def wrap_model(
 
     if tokenizer is None and is_audio_model(model, processor):
         return wrap_audio(model, processor, run=run, name=name, info_for=_info)
-    if processor is not None and not _is_tokenizer(processor) and hasattr(processor, "tokenizer") and not hasattr(processor, "image_processor"):
+    if (
+        processor is not None
+        and not _is_tokenizer(processor)
+        and hasattr(processor, "tokenizer")
+        and not hasattr(processor, "image_processor")
+    ):
         processor = processor.tokenizer
     if processor is not None and hasattr(processor, "image_processor") and not hasattr(processor, "to_dict"):
         processor = processor.image_processor
     tokenizer = tokenizer or (processor if _is_tokenizer(processor) else None)
     if tokenizer is not None:
         limit = _text_limit(tokenizer, model.config)
-        info = _info(model, name, TextSpec(max_length=limit), [f"tokenizer {type(tokenizer).__name__}, at most {limit} tokens"])
+        info = _info(
+            model, name, TextSpec(max_length=limit), [f"tokenizer {type(tokenizer).__name__}, at most {limit} tokens"]
+        )
         run = run or RunOptions()
         if run.compile:
             raise ConfigError(
@@ -275,20 +302,27 @@ def wrap_model(
     return TorchBackend(model, info=info, run=run)
 
 
-def load(name: str, *, run: RunOptions | None = None, revision: str | None = None, processor: Any = None,
-         tokenizer: Any = None) -> TorchBackend:
+def load(
+    name: str,
+    *,
+    run: RunOptions | None = None,
+    revision: str | None = None,
+    processor: Any = None,
+    tokenizer: Any = None,
+) -> TorchBackend:
     """``twoends.load("hf:ORG/NAME")`` (or ``"hf:/a/local/folder"``): model + processor from the hub or a folder.
 
     A hub name is loaded from the cache at once when the hub cannot be reached (backends/hub_access.py).
     """
     where = {"revision": revision} if revision else {}
     local = os.path.isdir(name)
-    with (_no_hub() if local else offline_when_unreachable()) as why:
+    with _no_hub() if local else offline_when_unreachable() as why:
         try:
             model, processor = _from_pretrained(name, where, processor, tokenizer)
         except OSError as e:  # not found locally and the hub is unreachable, or no such repository
             cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
-                os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub")
+                os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub"
+            )
             raise ModelError(
                 f"cannot load Hugging Face model {name!r}: it is not a local folder, not in the Hugging Face cache "
                 f"({cache}), or the hub could not be reached ({type(e).__name__}: {str(e).splitlines()[0][:300]})."
@@ -394,6 +428,8 @@ def zero_shot_text(
     info = ModelInfo(name=name, spec=spec, activation="softmax", num_outputs=len(descriptions), notes=notes)
     backend = HFTextBackend(module, tokenizer, info=info, max_length=max_length, run=run)
     with torch.no_grad():  # label embeddings: computed once, kept on the model's device
-        enc = backend._to_tensor(pad(tokenizer, backend.collate([TextInput(d, spec) for d in descriptions]), tensors="pt"))
+        enc = backend._to_tensor(
+            pad(tokenizer, backend.collate([TextInput(d, spec) for d in descriptions]), tensors="pt")
+        )
         module.label_embeddings = module.embed(**enc)
     return backend

@@ -54,8 +54,11 @@ class ExtractorSpec(InputSpec):
         return _ExtractorPlan(self, limits)
 
     def to_dict(self) -> dict:
-        return {**self.audio.to_dict(), "hf_feature_extractor": type(self.extractor).__name__,
-                "why_not_an_audio_spec": self.reason}
+        return {
+            **self.audio.to_dict(),
+            "hf_feature_extractor": type(self.extractor).__name__,
+            "why_not_an_audio_spec": self.reason,
+        }
 
     def replace(self, **changes: Any) -> "ExtractorSpec":
         if "sample_rate" in changes and changes["sample_rate"] != self.audio.sample_rate:
@@ -89,7 +92,7 @@ class _ExtractorPlan(AudioPlan):
         feats = _extract(self.extractor, frames, self.audio.sample_rate)
         out, at = [], 0
         for fs, starts, ends in cut:
-            out.append(Windows(feats[at:at + len(fs)], starts, ends, merge_gap=float(self.audio.merge_gap)))
+            out.append(Windows(feats[at : at + len(fs)], starts, ends, merge_gap=float(self.audio.merge_gap)))
             at += len(fs)
         return out
 
@@ -141,8 +144,15 @@ class _AudioBatch(NamedTuple):
 class HFAudioBackend(TorchBackend):
     """A torch audio model: ``collate`` groups windows by shape, ``forward`` runs ``module(**inputs)`` per group."""
 
-    def __init__(self, module: torch.nn.Module, *, info: ModelInfo, input_name: str, attention_mask: bool,
-                 run: RunOptions | None = None):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        *,
+        info: ModelInfo,
+        input_name: str,
+        attention_mask: bool,
+        run: RunOptions | None = None,
+    ):
         super().__init__(module, info=info, run=run)
         self.input_name, self.attention_mask = input_name, attention_mask
 
@@ -152,8 +162,10 @@ class HFAudioBackend(TorchBackend):
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(rows):
             groups.setdefault(tuple((k, v.shape) for k, v in sorted(r.items())), []).append(i)
-        return _AudioBatch(len(rows), [(idx, {k: np.stack([rows[i][k] for i in idx]) for k in rows[idx[0]]})
-                                       for idx in groups.values()])
+        return _AudioBatch(
+            len(rows),
+            [(idx, {k: np.stack([rows[i][k] for i in idx]) for k in rows[idx[0]]}) for idx in groups.values()],
+        )
 
     def _wrap(self, x: np.ndarray) -> dict[str, np.ndarray]:
         enc = {self.input_name: x.astype(np.float32, copy=False)}
@@ -173,8 +185,12 @@ class HFAudioBackend(TorchBackend):
         return out
 
     def _to_tensor(self, batch: Any) -> Any:
-        return {k: super(HFAudioBackend, self)._to_tensor(v) if v.dtype.kind == "f" else
-                torch.from_numpy(v).to(self._device) for k, v in batch.items()}
+        return {
+            k: super(HFAudioBackend, self)._to_tensor(v)
+            if v.dtype.kind == "f"
+            else torch.from_numpy(v).to(self._device)
+            for k, v in batch.items()
+        }
 
     def _call(self, x: Any) -> Any:
         return self._run(lambda enc: self.module(**enc), x)
@@ -189,13 +205,16 @@ class HFAudioBackend(TorchBackend):
 def is_audio_model(model: Any, processor: Any) -> bool:
     from transformers import SequenceFeatureExtractor
 
-    if isinstance(processor, SequenceFeatureExtractor) or isinstance(getattr(processor, "feature_extractor", None),
-                                                                     SequenceFeatureExtractor):
+    if isinstance(processor, SequenceFeatureExtractor) or isinstance(
+        getattr(processor, "feature_extractor", None), SequenceFeatureExtractor
+    ):
         return True
     return processor is None and getattr(model, "main_input_name", "") in ("input_values", "input_features")
 
 
-def wrap_audio(model: Any, processor: Any, *, run: RunOptions | None, name: str | None, info_for: Any) -> HFAudioBackend:
+def wrap_audio(
+    model: Any, processor: Any, *, run: RunOptions | None, name: str | None, info_for: Any
+) -> HFAudioBackend:
     """The backend for an HF audio classifier and its feature extractor (or a processor holding one)."""
     extractor = getattr(processor, "feature_extractor", processor)
     if extractor is None:
@@ -207,7 +226,8 @@ def wrap_audio(model: Any, processor: Any, *, run: RunOptions | None, name: str 
     if run.compile:
         raise ConfigError("compile=True is for fixed-shape image models; audio clips vary in length: leave it off")
     spec, note = spec_from_extractor(extractor)
-    info = info_for(model, name, spec, [note, f"sampling rate {extractor.sampling_rate} Hz (clips are resampled to it)"])
+    info = info_for(
+        model, name, spec, [note, f"sampling rate {extractor.sampling_rate} Hz (clips are resampled to it)"]
+    )
     mask = isinstance(spec, AudioSpec) and bool(getattr(extractor, "return_attention_mask", False))
-    return HFAudioBackend(model, info=info, input_name=model.main_input_name,
-                          attention_mask=mask, run=run)
+    return HFAudioBackend(model, info=info, input_name=model.main_input_name, attention_mask=mask, run=run)

@@ -128,8 +128,7 @@ def check_multilabel_targets(targets, shape: tuple[int, int], name: str = "targe
     arr = np.asarray(targets)
     if arr.shape != tuple(shape):
         raise CalibrationError(
-            f"expected multi-label {name} of shape {tuple(shape)} (one 0/1 per sample and class), "
-            f"got {arr.shape}"
+            f"expected multi-label {name} of shape {tuple(shape)} (one 0/1 per sample and class), got {arr.shape}"
         )
     as_float = arr.astype(np.float64)
     if not np.all((as_float == 0.0) | (as_float == 1.0)):

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from ..encoding import json_safe
-from .file_checks import check_calibration_dict
 from ..errors import CalibrationError, ConfigError
 from ..label_groups import LabelGroups
 from ..labels import LabelMap
 from .conformal import ConformalThreshold, prediction_sets, set_members
+from .file_checks import check_calibration_dict
 from .ood import OODThreshold
 from .thresholds import ClassThresholds
 
@@ -69,7 +69,9 @@ class Calibration:
         object.__setattr__(self, "labels", tuple(str(n) for n in self.labels))
         if not self.labels:
             raise CalibrationError("expected the label names of the calibrated model, got none")
-        if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature) and self.temperature > 0):
+        if not (
+            isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature) and self.temperature > 0
+        ):
             raise CalibrationError(f"expected a finite temperature > 0, got {self.temperature!r}")
         if self.level not in ("classes", "groups") or (self.level == "groups") != (self.groups is not None):
             raise CalibrationError(f"expected level 'classes', or 'groups' with the groups, got {self.level!r}")
@@ -196,31 +198,33 @@ class Calibration:
         if self.groups is not None:
             extra.update(level=self.level, groups=self.groups.to_dict())
         # one convention for numbers that are not finite (twoends.encoding): +-inf as "inf" / "-inf", NaN as null
-        return json_safe({
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION if extra else 1,
-            "twoends_version": self.twoends_version,
-            "model": self.model,
-            "n_classes": self.n_classes,
-            "labels_sha256": self.labels_sha256,
-            "labels": list(self.labels),
-            "activation": self.activation,
-            "method": self.method,
-            "temperature": self.temperature,
-            "vector_scaling": self.vector_scaling,
-            "conformal": conformal,
-            "thresholds": None if self.thresholds is None else self.thresholds.to_dict(),
-            "data": self.data,
-            "metrics": self.metrics,
-            **extra,
-        })
+        return json_safe(
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION if extra else 1,
+                "twoends_version": self.twoends_version,
+                "model": self.model,
+                "n_classes": self.n_classes,
+                "labels_sha256": self.labels_sha256,
+                "labels": list(self.labels),
+                "activation": self.activation,
+                "method": self.method,
+                "temperature": self.temperature,
+                "vector_scaling": self.vector_scaling,
+                "conformal": conformal,
+                "thresholds": None if self.thresholds is None else self.thresholds.to_dict(),
+                "data": self.data,
+                "metrics": self.metrics,
+                **extra,
+            }
+        )
 
     @classmethod
     def from_dict(cls, d: Any, source: str | None = None) -> "Calibration":
         where = source or "calibration"
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise CalibrationError(
-                f"{where} is not a twoends calibration: expected a JSON object with \"format\": \"{FORMAT}\" "
+                f'{where} is not a twoends calibration: expected a JSON object with "format": "{FORMAT}" '
                 "(written by `twoends calibrate`)"
             )
         version = d.get("format_version")
@@ -236,8 +240,10 @@ class Calibration:
                 "fit the calibration again"
             )
         try:
-            conformal = None if d.get("conformal") is None else ConformalThreshold.from_dict(
-                {k: v for k, v in d["conformal"].items() if k != "score"}
+            conformal = (
+                None
+                if d.get("conformal") is None
+                else ConformalThreshold.from_dict({k: v for k, v in d["conformal"].items() if k != "score"})
             )
             thresholds = None if d.get("thresholds") is None else ClassThresholds.from_dict(d["thresholds"])
             return cls(
@@ -286,11 +292,15 @@ class Calibration:
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except RecursionError:
-            raise CalibrationError(f"{p} nests JSON too deeply to be a calibration file (written by `twoends calibrate`)") from None
+            raise CalibrationError(
+                f"{p} nests JSON too deeply to be a calibration file (written by `twoends calibrate`)"
+            ) from None
         except OSError as exc:
             raise CalibrationError(f"cannot read the calibration file {p}: {exc.strerror or exc}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CalibrationError(f"{p} is not valid JSON ({exc}): expected a file written by `twoends calibrate`") from None
+            raise CalibrationError(
+                f"{p} is not valid JSON ({exc}): expected a file written by `twoends calibrate`"
+            ) from None
         return cls.from_dict(data, source=str(p))
 
 

@@ -108,7 +108,9 @@ def _check_params(method: str, randomized: bool = False, lam=None, k_reg=None) -
         return {"randomized": False}
     if method == "aps":
         if lam is not None or k_reg is not None:
-            raise ConfigError(f"expected no lam/k_reg for method='aps', got lam={lam}, k_reg={k_reg}: use method='raps'")
+            raise ConfigError(
+                f"expected no lam/k_reg for method='aps', got lam={lam}, k_reg={k_reg}: use method='raps'"
+            )
         return {"randomized": bool(randomized)}
     lam = RAPS_DEFAULTS["lam"] if lam is None else lam
     k_reg = RAPS_DEFAULTS["k_reg"] if k_reg is None else k_reg

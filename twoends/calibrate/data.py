@@ -72,8 +72,14 @@ class LabelledData:
     def subset(self, indices) -> "LabelledData":
         """The images at ``indices`` (e.g. one side of a split), in that order."""
         idx = [int(i) for i in indices]
-        return LabelledData(self.source, self.layout, tuple(self.paths[i] for i in idx),
-                            tuple(self.targets[i] for i in idx), self.n_classes, self.multilabel)
+        return LabelledData(
+            self.source,
+            self.layout,
+            tuple(self.paths[i] for i in idx),
+            tuple(self.targets[i] for i in idx),
+            self.n_classes,
+            self.multilabel,
+        )
 
     def class_counts(self) -> Counter:
         """How many images each class index has."""
@@ -187,15 +193,22 @@ def _read_jsonl(path: Path, multilabel: bool) -> tuple[list, list[str]]:
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}, line {line}: not valid JSON ({exc}); expected {{\"path\": ..., \"label\": ...}}") from None
+                raise ConfigError(
+                    f'{path}, line {line}: not valid JSON ({exc}); expected {{"path": ..., "label": ...}}'
+                ) from None
             if not isinstance(row, dict) or "path" not in row or "label" not in row:
-                raise ConfigError(f"{path}, line {line}: expected an object with 'path' and 'label', got {text.strip()[:80]!r}")
+                raise ConfigError(
+                    f"{path}, line {line}: expected an object with 'path' and 'label', got {text.strip()[:80]!r}"
+                )
             label = row["label"]
             if isinstance(label, list) != multilabel:
                 raise ConfigError(
                     f"{path}, line {line}: got label {label!r}; "
-                    + ("multi-label data needs a list of labels per image" if multilabel
-                       else "a list of labels is multi-label data: ask for multi-label thresholds instead")
+                    + (
+                        "multi-label data needs a list of labels per image"
+                        if multilabel
+                        else "a list of labels is multi-label data: ask for multi-label thresholds instead"
+                    )
                 )
             names.append(label)
             paths.append(_resolve(path, str(row["path"])))
@@ -208,7 +221,9 @@ def _resolve(table: Path, p: str) -> str:
     if os.path.isdir(path):
         raise ConfigError(f"{table}: row path {p!r} is a folder; expected one image file per row")
     if not os.path.exists(path) and any(c in path for c in "*?["):
-        raise ConfigError(f"{table}: row path {p!r} does not exist (patterns are not expanded here); expected one image file")
+        raise ConfigError(
+            f"{table}: row path {p!r} does not exist (patterns are not expanded here); expected one image file"
+        )
     return path
 
 

@@ -62,8 +62,10 @@ class Evaluation:
 
     def __repr__(self) -> str:  # the dataclass repr would print every bin's arrays
         r = self.report
-        return (f"Evaluation(n={r.n}, failed={len(self.failed)}, accuracy={r.accuracy:.4f}, nll={r.nll:.4f}, "
-                f"ece={r.ece:.4f}, temperature={self.temperature:g})")
+        return (
+            f"Evaluation(n={r.n}, failed={len(self.failed)}, accuracy={r.accuracy:.4f}, nll={r.nll:.4f}, "
+            f"ece={r.ece:.4f}, temperature={self.temperature:g})"
+        )
 
     def _repr_html_(self) -> str:  # a notebook shows the metrics and the reliability diagram inline
         import io
@@ -148,8 +150,12 @@ def evaluate(
             "nothing to evaluate"
         )
     return Evaluation(
-        width.compute(), mass.compute(), len(data), failed,
-        temperature=classifier.settled.head.temperature, calibration=classifier.settled.head.calibration,
+        width.compute(),
+        mass.compute(),
+        len(data),
+        failed,
+        temperature=classifier.settled.head.temperature,
+        calibration=classifier.settled.head.calibration,
         ood=None if ood_data is None else _ood(classifier, scores, ood_data, failed, on_progress),
     )
 

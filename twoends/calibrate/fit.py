@@ -127,7 +127,10 @@ def fit_calibration(
     perm = np.random.default_rng(seed).permutation(n)
     fit_idx, report_idx = perm[:n_fit], perm[n_fit:]
     base = dict(
-        labels=tuple(label_map.names), model=model, activation=activation, twoends_version=__version__,
+        labels=tuple(label_map.names),
+        model=model,
+        activation=activation,
+        twoends_version=__version__,
     )
     info = {"fraction": split, "seed": int(seed), "fit": int(n_fit), "report": int(n - n_fit)}
     if activation == "sigmoid":
@@ -156,11 +159,20 @@ def _fit_groups(z, y, fit_idx, report_idx, base, info, method, alpha, score, n_b
     if groups is None:
         raise ConfigError("a group-level calibration needs the groups: pass groups= (--groups FILE)")
     part = LabelGroups.resolve(groups, base["labels"]).partition(z.shape[1])
-    t, threshold, metrics = fit_group_level(z, y, fit_idx, report_idx, groups=part, method=method, alpha=alpha,
-                                            score=score, n_bins=n_bins)
+    t, threshold, metrics = fit_group_level(
+        z, y, fit_idx, report_idx, groups=part, method=method, alpha=alpha, score=score, n_bins=n_bins
+    )
     info.update(metrics.pop("sizes"))
-    cal = Calibration(**base, method=method, temperature=float(t), conformal=threshold, groups=part, level="groups",
-                      data={**(data or {}), "split": info}, metrics={"split": info, **metrics})
+    cal = Calibration(
+        **base,
+        method=method,
+        temperature=float(t),
+        conformal=threshold,
+        groups=part,
+        level="groups",
+        data={**(data or {}), "split": info},
+        metrics={"split": info, **metrics},
+    )
     return Fitted(cal, fit_index=fit_idx, report_index=report_idx)
 
 
@@ -187,9 +199,17 @@ def _with_ood(fitted: Fitted, z: np.ndarray, tpr: float | None, method: str, giv
         s = np.asarray(ood_scores(z, method, activation=kind, probabilities=p), dtype=np.float64)
     threshold = fit_ood_threshold(s[fitted.fit_index], tpr)
     report = s[fitted.report_index]
-    metrics = {**cal.metrics, "ood": {"method": method, "tpr": float(tpr), "threshold": threshold,
-                                      "n_fit": int(len(fitted.fit_index)),
-                                      "held_out_kept": float(np.mean(report <= threshold)), "n_held_out": int(len(report))}}
+    metrics = {
+        **cal.metrics,
+        "ood": {
+            "method": method,
+            "tpr": float(tpr),
+            "threshold": threshold,
+            "n_fit": int(len(fitted.fit_index)),
+            "held_out_kept": float(np.mean(report <= threshold)),
+            "n_held_out": int(len(report)),
+        },
+    }
     ood = OODThreshold(method, float(tpr), threshold, int(len(fitted.fit_index)))
     return dataclasses.replace(fitted, calibration=dataclasses.replace(cal, ood=ood, metrics=metrics))
 
@@ -203,8 +223,10 @@ def _fit_single(z, y, fit_idx, report_idx, base, info, method, alpha, score, n_b
             )
         half = len(fit_idx) // 2
         scale_idx, conf_idx = fit_idx[:half], fit_idx[half:]
-    info.update(temperature=int(len(scale_idx)) if method != "none" else 0,
-                conformal=int(len(conf_idx)) if alpha is not None else 0)
+    info.update(
+        temperature=int(len(scale_idx)) if method != "none" else 0,
+        conformal=int(len(conf_idx)) if alpha is not None else 0,
+    )
     t, vector = 1.0, None
     if method != "none":
         t = fit_temperature(z[scale_idx], y[scale_idx])
@@ -221,14 +243,21 @@ def _fit_single(z, y, fit_idx, report_idx, base, info, method, alpha, score, n_b
         threshold = fit_conformal(softmax(z[conf_idx] / t), y[conf_idx], alpha, score)
         mask = prediction_sets(softmax(zr / t), threshold)
         metrics["conformal"] = {
-            "score": score, "alpha": float(alpha), "qhat": threshold.qhat,
+            "score": score,
+            "alpha": float(alpha),
+            "qhat": threshold.qhat,
             "coverage": float(mask[np.arange(len(yr)), yr].mean()),
             "mean_set_size": float(mask.sum(axis=1).mean()),
             "n": int(len(yr)),
         }
     cal = Calibration(
-        **base, method=method, temperature=float(t), vector_scaling=vector, conformal=threshold,
-        data={**(data or {}), "split": info}, metrics=metrics,
+        **base,
+        method=method,
+        temperature=float(t),
+        vector_scaling=vector,
+        conformal=threshold,
+        data={**(data or {}), "split": info},
+        metrics=metrics,
     )
     return Fitted(cal, before, after, fit_idx, report_idx)
 

@@ -59,8 +59,12 @@ def fit_group_temperature(logits, groups: LabelGroups, group_y, *, bounds=(0.05,
     if min(res.x - lo, hi - res.x) < 1e-3:
         import warnings
 
-        warnings.warn(f"the group-level temperature {math.exp(res.x):.4g} is at the edge of {bounds}: the group "
-                      "NLL keeps falling beyond it (too little or too easy data)", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"the group-level temperature {math.exp(res.x):.4g} is at the edge of {bounds}: the group "
+            "NLL keeps falling beyond it (too little or too easy data)",
+            UserWarning,
+            stacklevel=2,
+        )
     return float(math.exp(res.x))
 
 
@@ -77,18 +81,28 @@ def fit_group_level(z, y, fit_idx, report_idx, *, groups: LabelGroups, method: s
     before = group_log_probabilities(z[report_idx], groups)
     after = group_log_probabilities(z[report_idx] / t, groups)
     yr = yg[report_idx]
-    metrics = {"level": "groups", "before": _summary(before, yr, n_bins), "after": _summary(after, yr, n_bins),
-               "sizes": {"temperature": int(len(scale_idx)) if method != "none" else 0,
-                         "conformal": int(len(conf_idx)) if alpha is not None else 0}}
+    metrics = {
+        "level": "groups",
+        "before": _summary(before, yr, n_bins),
+        "after": _summary(after, yr, n_bins),
+        "sizes": {
+            "temperature": int(len(scale_idx)) if method != "none" else 0,
+            "conformal": int(len(conf_idx)) if alpha is not None else 0,
+        },
+    }
     threshold = None
     if alpha is not None:
         q_fit = np.exp(group_log_probabilities(z[conf_idx] / t, groups))
         threshold = fit_conformal(q_fit, yg[conf_idx], alpha, score)
         mask = prediction_sets(np.exp(after), threshold)
         metrics["conformal"] = {
-            "score": score, "alpha": float(alpha), "qhat": threshold.qhat, "level": "groups",
+            "score": score,
+            "alpha": float(alpha),
+            "qhat": threshold.qhat,
+            "level": "groups",
             "coverage": float(mask[np.arange(len(yr)), yr].mean()),
-            "mean_set_size": float(mask.sum(axis=1).mean()), "n": int(len(yr)),
+            "mean_set_size": float(mask.sum(axis=1).mean()),
+            "n": int(len(yr)),
         }
     return t, threshold, metrics
 

@@ -88,7 +88,7 @@ def auroc(id_scores, ood_scores) -> float:
     from scipy.stats import rankdata
 
     ranks = rankdata(np.concatenate([a, b]), method="average")  # ties share their mean rank
-    rank_sum = ranks[len(a):].sum()
+    rank_sum = ranks[len(a) :].sum()
     return float((rank_sum - len(b) * (len(b) + 1) / 2.0) / (len(a) * len(b)))
 
 
@@ -106,8 +106,12 @@ def fpr_at_tpr(id_scores, ood_scores, tpr: float = 0.95) -> float:
 def ood_report(id_scores, ood_scores, *, tpr: float = 0.95, threshold: float | None = None) -> dict:
     """AUROC, FPR at ``tpr`` and, with a fitted threshold, the fraction of each side it keeps."""
     a, b = _scores(id_scores, "in-distribution"), _scores(ood_scores, "out-of-distribution")
-    out = {"n_in": int(len(a)), "n_out": int(len(b)), "auroc": auroc(a, b),
-           f"fpr_at_{round(100 * tpr)}_tpr": fpr_at_tpr(a, b, tpr)}
+    out = {
+        "n_in": int(len(a)),
+        "n_out": int(len(b)),
+        "auroc": auroc(a, b),
+        f"fpr_at_{round(100 * tpr)}_tpr": fpr_at_tpr(a, b, tpr),
+    }
     if threshold is not None:
         out["threshold"] = float(threshold)
         out["in_kept"] = float(np.mean(a <= threshold))

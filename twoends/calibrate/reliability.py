@@ -55,22 +55,57 @@ def plot_reliability(bins: ReliabilityBins, path, *, title: str = "Reliability d
         2, 1, figsize=(6.4, 7.6), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.08}
     )
     try:
-        top.bar(left[used], acc[used], width=width[used], align="edge", color=ACC_COLOR,
-                edgecolor="white", linewidth=0.8, label="accuracy")
+        top.bar(
+            left[used],
+            acc[used],
+            width=width[used],
+            align="edge",
+            color=ACC_COLOR,
+            edgecolor="white",
+            linewidth=0.8,
+            label="accuracy",
+        )
         over = used & (conf > acc)
         under = used & (conf <= acc)
         # over-confident: a pink bar from accuracy up to mean confidence; under-confident: the gap
         # lies inside the accuracy bar, so hatch only, keeping the bar's height readable
-        top.bar(left[over], (conf - acc)[over], bottom=acc[over], width=width[over], align="edge",
-                facecolor=GAP_COLOR, alpha=0.35, edgecolor=GAP_COLOR, hatch="//", linewidth=0.8)
-        top.bar(left[under], (acc - conf)[under], bottom=conf[under], width=width[under], align="edge",
-                facecolor="none", edgecolor=GAP_COLOR, hatch="//", linewidth=0.8)
+        top.bar(
+            left[over],
+            (conf - acc)[over],
+            bottom=acc[over],
+            width=width[over],
+            align="edge",
+            facecolor=GAP_COLOR,
+            alpha=0.35,
+            edgecolor=GAP_COLOR,
+            hatch="//",
+            linewidth=0.8,
+        )
+        top.bar(
+            left[under],
+            (acc - conf)[under],
+            bottom=conf[under],
+            width=width[under],
+            align="edge",
+            facecolor="none",
+            edgecolor=GAP_COLOR,
+            hatch="//",
+            linewidth=0.8,
+        )
         top.plot([0, 1], [0, 1], linestyle="--", color="0.3", linewidth=1.2, label="perfect calibration")
         mass = bins.binning == "mass"
         if not mass:  # equal-mass bins all hold about n / n_bins: said once in the title instead
             for x, w, a, c, n in zip(left[used], width[used], acc[used], conf[used], bins.count[used]):
-                top.text(x + w / 2, max(a, c) + 0.015, f"{int(n)}", ha="center", va="bottom", fontsize=7,
-                         color="0.25", rotation=90 if bins.n_bins > 12 else 0)
+                top.text(
+                    x + w / 2,
+                    max(a, c) + 0.015,
+                    f"{int(n)}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    color="0.25",
+                    rotation=90 if bins.n_bins > 12 else 0,
+                )
         top.set_xlim(0, 1)
         top.set_ylim(0, 1.12)
         top.set_ylabel("accuracy")
@@ -90,10 +125,10 @@ def plot_reliability(bins: ReliabilityBins, path, *, title: str = "Reliability d
         heights = bins.count / (width / 0.01) if mass else bins.count
         bottom.bar(left, heights, width=width, align="edge", color="0.55", edgecolor="white", linewidth=0.8)
         total = bins.count.sum()
-        bottom.axvline(bins.conf_sum.sum() / total, color=GAP_COLOR, linestyle="--", linewidth=1.5,
-                       label="mean confidence")
-        bottom.axvline(bins.correct_sum.sum() / total, color=ACC_COLOR, linestyle="-", linewidth=1.5,
-                       label="accuracy")
+        bottom.axvline(
+            bins.conf_sum.sum() / total, color=GAP_COLOR, linestyle="--", linewidth=1.5, label="mean confidence"
+        )
+        bottom.axvline(bins.correct_sum.sum() / total, color=ACC_COLOR, linestyle="-", linewidth=1.5, label="accuracy")
         bottom.set_xlabel("confidence (top-1 probability)")
         bottom.set_ylabel("samples per 0.01" if mass else "samples")
         bottom.legend(loc="best", fontsize=9, frameon=False)

@@ -162,7 +162,5 @@ class TemperatureScaler:
     @classmethod
     def from_dict(cls, d: dict) -> "TemperatureScaler":
         if not isinstance(d, dict) or d.get("method") != "temperature" or "temperature" not in d:
-            raise CalibrationError(
-                f"expected a dict like {{'method': 'temperature', 'temperature': 1.5}}, got {d!r}"
-            )
+            raise CalibrationError(f"expected a dict like {{'method': 'temperature', 'temperature': 1.5}}, got {d!r}")
         return cls(float(d["temperature"]))

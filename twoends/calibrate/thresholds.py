@@ -108,7 +108,9 @@ def fit_thresholds(
         if not 0.0 < min_precision <= 1.0:
             raise ConfigError(f"expected min_precision in (0, 1], got {min_precision}")
     elif min_precision is not None:
-        raise ConfigError(f"expected no min_precision with objective='f1', got {min_precision}: use objective='precision'")
+        raise ConfigError(
+            f"expected no min_precision with objective='f1', got {min_precision}: use objective='precision'"
+        )
     if not 0.0 <= float(fallback) <= 1.0:
         raise ConfigError(f"expected fallback in [0, 1], got {fallback}")
     p = _check_sigmoid_probs(probs)

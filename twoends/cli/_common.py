@@ -14,33 +14,90 @@ DEFAULT_MODEL = "efficientnet_lite0"
 def model_options(fn):
     """--model, --device, --labels, --temperature, --workers, --max-pixels, --max-seconds for any command that runs a model."""
 
-    @click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True, help="A model name (see `twoends models`).")
+    @click.option(
+        "-m", "--model", default=DEFAULT_MODEL, show_default=True, help="A model name (see `twoends models`)."
+    )
     @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-    @click.option("--labels", "labels", type=click.Path(exists=True, dir_okay=False), default=None,
-                  help="Class names (.txt one per line, or .json) instead of the model's own.")
-    @click.option("--temperature", type=float, default=None, help="Divide logits by T before the activation (default 1).")
-    @click.option("--workers", type=click.IntRange(min=1), default=None, help="Decoding threads (default: one per core).")
-    @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
-                  help="bf16: autocast on CPUs with AVX-512 BF16/AMX and on GPUs (faster; see bench/RESULTS.md for agreement).")
-    @click.option("--compile/--no-compile", "compile_model", default=False, show_default=True,
-                  help="torch.compile the model (compiles on the first batch, tens of seconds; then faster: for big jobs).")
-    @click.option("--runtime", type=click.Choice(["auto", "torch", "onnxruntime", "openvino"]), default=None,
-                  help="What runs a PyTorch model: auto (default, or TWOENDS_RUNTIME) takes the fastest that gives "
-                       "PyTorch's numbers (its graph exported once, cached, checked on real inputs).")
-    @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
-                  help="A calibration file from `twoends calibrate`: its temperature and conformal sets are applied.")
-    @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (default 89,478,485).")
-    @click.option("--groups", type=click.Path(dir_okay=False), default=None,
-                  help='Label groups (JSON {"cat": [281, 282, ...], "dog": ["beagle", ...]}): each row gets their probabilities.')
-    @click.option("--ood-method", type=click.Choice(["energy", "max_logit", "max_probability"]), default=None,
-                  help="Out-of-distribution score of every row (default energy; max_probability for models that return probabilities).")
-    @click.option("--member-calibration", "member_calibration", multiple=True, metavar="NAME=FILE",
-                  help="Ensembles (--model A+B): a member's own calibration file (repeatable).")
-    @click.option("--combine", type=click.Choice(["probabilities", "logits"]), default=None,
-                  help="Ensembles: average the members' probabilities (default) or their logits.")
-    @click.option("--weights", default=None, metavar="W1,W2,...", help="Ensembles: one weight per member (default equal).")
-    @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
-                  help="Refuse audio clips longer than this (default 600).")
+    @click.option(
+        "--labels",
+        "labels",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Class names (.txt one per line, or .json) instead of the model's own.",
+    )
+    @click.option(
+        "--temperature", type=float, default=None, help="Divide logits by T before the activation (default 1)."
+    )
+    @click.option(
+        "--workers", type=click.IntRange(min=1), default=None, help="Decoding threads (default: one per core)."
+    )
+    @click.option(
+        "--precision",
+        type=click.Choice(["fp32", "bf16", "fp16"]),
+        default="fp32",
+        show_default=True,
+        help="bf16: autocast on CPUs with AVX-512 BF16/AMX and on GPUs (faster; see bench/RESULTS.md for agreement).",
+    )
+    @click.option(
+        "--compile/--no-compile",
+        "compile_model",
+        default=False,
+        show_default=True,
+        help="torch.compile the model (compiles on the first batch, tens of seconds; then faster: for big jobs).",
+    )
+    @click.option(
+        "--runtime",
+        type=click.Choice(["auto", "torch", "onnxruntime", "openvino"]),
+        default=None,
+        help="What runs a PyTorch model: auto (default, or TWOENDS_RUNTIME) takes the fastest that gives "
+        "PyTorch's numbers (its graph exported once, cached, checked on real inputs).",
+    )
+    @click.option(
+        "--calibration",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="A calibration file from `twoends calibrate`: its temperature and conformal sets are applied.",
+    )
+    @click.option(
+        "--max-pixels",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Refuse images with more pixels (default 89,478,485).",
+    )
+    @click.option(
+        "--groups",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help='Label groups (JSON {"cat": [281, 282, ...], "dog": ["beagle", ...]}): each row gets their probabilities.',
+    )
+    @click.option(
+        "--ood-method",
+        type=click.Choice(["energy", "max_logit", "max_probability"]),
+        default=None,
+        help="Out-of-distribution score of every row (default energy; max_probability for models that return probabilities).",
+    )
+    @click.option(
+        "--member-calibration",
+        "member_calibration",
+        multiple=True,
+        metavar="NAME=FILE",
+        help="Ensembles (--model A+B): a member's own calibration file (repeatable).",
+    )
+    @click.option(
+        "--combine",
+        type=click.Choice(["probabilities", "logits"]),
+        default=None,
+        help="Ensembles: average the members' probabilities (default) or their logits.",
+    )
+    @click.option(
+        "--weights", default=None, metavar="W1,W2,...", help="Ensembles: one weight per member (default equal)."
+    )
+    @click.option(
+        "--max-seconds",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Refuse audio clips longer than this (default 600).",
+    )
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return fn(*args, **kwargs)
@@ -109,9 +166,26 @@ def check_output_file(path: str, *, append: bool) -> None:
         os.unlink(path)  # made only to test it: a run that stops before writing leaves nothing behind
 
 
-def load_classifier(*, model, device, labels, temperature, workers, max_pixels, max_seconds=None, precision="fp32",
-                    calibration=None, compile_model=False, groups=None, ood_method=None, member_calibration=(),
-                    combine=None, weights=None, runtime=None, **options):
+def load_classifier(
+    *,
+    model,
+    device,
+    labels,
+    temperature,
+    workers,
+    max_pixels,
+    max_seconds=None,
+    precision="fp32",
+    calibration=None,
+    compile_model=False,
+    groups=None,
+    ood_method=None,
+    member_calibration=(),
+    combine=None,
+    weights=None,
+    runtime=None,
+    **options,
+):
     """twoends.load with the command-line options; a TwoEndsError becomes a clean message and exit 2.
 
     ``--model A+B`` is an ensemble of A and B (``twoends.ensemble``): each member is
@@ -132,21 +206,38 @@ def load_classifier(*, model, device, labels, temperature, workers, max_pixels, 
     names = model.split("+") if "+" in model else [model]
     member_extra = {**extra, "max_seconds": max_seconds} if max_seconds else extra
     try:
-        run = twoends.RunOptions.of(None, device=device, precision=precision, compile=compile_model,
-                                    runtime=runtime)
+        run = twoends.RunOptions.of(None, device=device, precision=precision, compile=compile_model, runtime=runtime)
         if len(names) == 1:
             if member_calibration or combine or weights:
                 fail("--member-calibration, --combine and --weights are for ensembles: --model A+B")
-            return twoends.load(model, run=run, labels=labels, temperature=temperature, workers=workers,
-                                calibration=calibration, groups=groups, ood_method=ood_method, **member_extra,
-                                **options)
+            return twoends.load(
+                model,
+                run=run,
+                labels=labels,
+                temperature=temperature,
+                workers=workers,
+                calibration=calibration,
+                groups=groups,
+                ood_method=ood_method,
+                **member_extra,
+                **options,
+            )
         if labels:
             fail("--labels applies to one model; an ensemble's members keep their own labels (aligned by name)")
         own = _member_calibrations(member_calibration, names)
         members = [twoends.load(n, run=run, workers=workers, calibration=own.get(n), **member_extra) for n in names]
-        return twoends.ensemble(members, _weights(weights), combine or "probabilities", temperature=temperature,
-                                calibration=calibration, groups=groups, ood_method=ood_method, workers=workers,
-                                **extra, **options)
+        return twoends.ensemble(
+            members,
+            _weights(weights),
+            combine or "probabilities",
+            temperature=temperature,
+            calibration=calibration,
+            groups=groups,
+            ood_method=ood_method,
+            workers=workers,
+            **extra,
+            **options,
+        )
     except twoends.TwoEndsError as exc:
         fail(str(exc))
 

@@ -16,7 +16,14 @@ from ._common import fail, load_classifier, model_options
 @click.argument("photos", nargs=-1)
 @model_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("-n", "--count", type=click.IntRange(min=1), default=64, show_default=True, help="Inputs per measurement (photos are cycled).")
+@click.option(
+    "-n",
+    "--count",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Inputs per measurement (photos are cycled).",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def bench(photos, batch_size, count, fmt, **model_kwargs) -> None:
     """Time each step of the pipeline on PHOTOS (default: the sample photos of scikit-image).
@@ -67,7 +74,9 @@ def _print(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{report['model']} - {report['backend']}, batch {report['batch_size']}, {report['inputs']} inputs")
+    table = Table(
+        title=f"{report['model']} - {report['backend']}, batch {report['batch_size']}, {report['inputs']} inputs"
+    )
     table.add_column("step")
     table.add_column("ms / input", justify="right")
     table.add_column("share", justify="right")
@@ -82,8 +91,11 @@ def _print(report: dict) -> None:
         f"peak memory {report['peak_rss_mb']:.0f} MB"
     )
     console.print(f"[dim]runtime: {report['runtime']}[/dim]", highlight=False)
-    console.print(f"[dim]process settings: allocator {report['process']['allocator']}, "
-                  f"OpenMP {report['process']['openmp']}[/dim]", highlight=False)
+    console.print(
+        f"[dim]process settings: allocator {report['process']['allocator']}, "
+        f"OpenMP {report['process']['openmp']}[/dim]",
+        highlight=False,
+    )
 
 
 def _sample_arrays() -> list:

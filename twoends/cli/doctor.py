@@ -60,5 +60,9 @@ def print_report(model: str, findings) -> None:
         console.print(Text("skipped  ", style="dim").append(f"{name}: {why}", style="dim"))
     counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
     verdict = "FAIL" if findings.failed else "OK"
-    console.print(Text(f"{verdict}: {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)",
-                       style="bold red" if findings.failed else "bold green"))
+    console.print(
+        Text(
+            f"{verdict}: {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)",
+            style="bold red" if findings.failed else "bold green",
+        )
+    )

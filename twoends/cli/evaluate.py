@@ -18,17 +18,32 @@ from ._common import check_model_options, check_output_file, fail, load_classifi
 @click.argument("data", type=click.Path(exists=True))
 @model_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write the metrics to FILE instead of stdout.")
-@click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Reliability diagram PNG (default: next to -o FILE, else reliability.png here).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the metrics to FILE instead of stdout.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Reliability diagram PNG (default: next to -o FILE, else reliability.png here).",
+)
 @click.option("--no-plot", is_flag=True, help="Write no plot.")
-@click.option("--bins", "n_bins", type=click.IntRange(min=1), default=15, show_default=True, help="Confidence bins for ECE/MCE.")
+@click.option(
+    "--bins", "n_bins", type=click.IntRange(min=1), default=15, show_default=True, help="Confidence bins for ECE/MCE."
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal).")
-@click.option("--ood-data", type=click.Path(exists=True), default=None,
-              help="Out-of-distribution images (a folder): report how well the OOD score tells them from DATA "
-                   "(AUROC, FPR at 95% TPR).")
+@click.option(
+    "--ood-data",
+    type=click.Path(exists=True),
+    default=None,
+    help="Out-of-distribution images (a folder): report how well the OOD score tells them from DATA "
+    "(AUROC, FPR at 95% TPR).",
+)
 def evaluate(data, fmt, output, plot, no_plot, n_bins, batch_size, progress, ood_data, **model_kwargs) -> None:
     """Measure a model on DATA: a folder per class (DATA/<class name>/*.jpg), or a CSV/JSONL of path,label.
 
@@ -54,9 +69,16 @@ def evaluate(data, fmt, output, plot, no_plot, n_bins, batch_size, progress, ood
         fail(str(exc))
     plot_path = None if no_plot else Path(plot or default_plot(output, "reliability.png"))
     if plot_path is not None:
-        title = f"{clf.name} on {Path(data).name}" + (f" (calibration {clf.settled.head.calibration})" if clf.settled.head.calibration else "")
+        title = f"{clf.name} on {Path(data).name}" + (
+            f" (calibration {clf.settled.head.calibration})" if clf.settled.head.calibration else ""
+        )
         plot_reliability(result.report.bins, plot_path, title=title)
-    summary = {"model": clf.name, "data": labelled.source, **result.to_dict(), "plot": str(plot_path) if plot_path else None}
+    summary = {
+        "model": clf.name,
+        "data": labelled.source,
+        **result.to_dict(),
+        "plot": str(plot_path) if plot_path else None,
+    }
     write(render(summary, fmt), output)
     report_failures(err, result.failed, total)
     if plot_path is not None:
@@ -91,8 +113,13 @@ def default_plot(output, name: str) -> Path:
 
 
 ROWS = (
-    ("accuracy", "top-1 accuracy"), ("top5", "top-5 accuracy"), ("nll", "NLL (nats)"), ("brier", "Brier score"),
-    ("ece", "ECE (equal-width)"), ("ece_mass", "ECE (equal-mass)"), ("mce", "MCE (equal-width)"),
+    ("accuracy", "top-1 accuracy"),
+    ("top5", "top-5 accuracy"),
+    ("nll", "NLL (nats)"),
+    ("brier", "Brier score"),
+    ("ece", "ECE (equal-width)"),
+    ("ece_mass", "ECE (equal-mass)"),
+    ("mce", "MCE (equal-width)"),
 )
 
 
@@ -152,8 +179,10 @@ def write(text: str, output) -> None:
 def report_failures(err, failed: list, total: int) -> None:
     if not failed:
         return
-    err.print(f"[red]{len(failed)} of {total} images could not be predicted and are left out of the metrics:[/red]",
-              highlight=False)
+    err.print(
+        f"[red]{len(failed)} of {total} images could not be predicted and are left out of the metrics:[/red]",
+        highlight=False,
+    )
     for name, message in failed[:10]:
         err.print(f"  {name}: {message}", highlight=False)
     if len(failed) > 10:
@@ -175,7 +204,13 @@ def progress_bar(console, total: int, what: str, show):
         TimeRemainingColumn,
     )
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task(what, total=total)
         yield lambda n=1: bar.advance(task, n)

@@ -20,21 +20,47 @@ from ._common import check_model_options, check_output_file, fail, load_classifi
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @model_options
-@click.option("--top-k", "top_k", type=click.IntRange(min=1), default=5, show_default=True, help="Classes kept per input.")
 @click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default=None,
-    help="Output format. Default: a table on a terminal, JSON lines when piped, else by the extension of -o FILE "
-         "(html: one page with thumbnails, sortable).",
+    "--top-k", "top_k", type=click.IntRange(min=1), default=5, show_default=True, help="Classes kept per input."
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to FILE instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format. Default: a table on a terminal, JSON lines when piped, else by the extension of -o FILE "
+    "(html: one page with thumbnails, sortable).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--include-vectors", is_flag=True, help="Also write the full logits and probabilities of every input.")
 @click.option("--resume", is_flag=True, help="Skip inputs already in -o FILE (jsonl or csv) and append the rest.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal, for more than 5 inputs).")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="ray: predict on Ray Data, one model per actor; same rows, same order, --resume works.")
-@click.option("--ray-address", default=None, help="With --engine ray: the cluster to join (default: RAY_ADDRESS, else a local Ray).")
-def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, progress, engine, ray_address, **model_kwargs) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr (default: on a terminal, for more than 5 inputs).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="ray: predict on Ray Data, one model per actor; same rows, same order, --resume works.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="With --engine ray: the cluster to join (default: RAY_ADDRESS, else a local Ray).",
+)
+def predict(
+    paths, top_k, fmt, output, batch_size, include_vectors, resume, progress, engine, ray_address, **model_kwargs
+) -> None:
     """Classify PATHS (files, folders - searched recursively - or glob patterns): images, or audio clips
     for an audio model (a table shows each clip's segments; JSON rows carry them).
 
@@ -46,7 +72,11 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
     # everything that can be checked without the model is checked first: a wrong option or
     # path is exit 2 in a moment, never a traceback after a model has loaded
     check_model_options(model_kwargs)
-    fmt = fmt or (format_for_path(output) if output else None) or ("table" if sys.stdout.isatty() and not output else "jsonl")
+    fmt = (
+        fmt
+        or (format_for_path(output) if output else None)
+        or ("table" if sys.stdout.isatty() and not output else "jsonl")
+    )
     if output:
         check_output_file(output, append=resume)
     if fmt == "parquet":
@@ -61,10 +91,14 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
         except TwoEndsError as exc:
             fail(str(exc))
     if not any(_has_files(p) for p in paths):  # before the model: an empty folder is empty for any kind
-        fail(f"no images found in {', '.join(paths)} (no files at all): expected image files (or audio/text files "
-             "for such models), folders of them or glob patterns")
+        fail(
+            f"no images found in {', '.join(paths)} (no files at all): expected image files (or audio/text files "
+            "for such models), folders of them or glob patterns"
+        )
     on_ray = _ray_engine() if engine == "ray" else None  # a missing Ray fails here, before any output is opened
-    clf = load_classifier(top_k=top_k, batch_size=batch_size, **model_kwargs)  # also checks the options before Ray starts
+    clf = load_classifier(
+        top_k=top_k, batch_size=batch_size, **model_kwargs
+    )  # also checks the options before Ray starts
     inputs, found, total = _inputs(clf, paths, done)
     if found == 0:
         kind = "images" if clf.plan.kind == "image" else f"{clf.plan.kind} files"
@@ -72,7 +106,9 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
     skipped = found - total
     err = stderr_console()
     if model_kwargs.get("compile_model") and not on_ray:
-        err.print("[dim]compiling the model on the first batch (tens of seconds on a small CPU)...[/dim]", highlight=False)
+        err.print(
+            "[dim]compiling the model on the first batch (tens of seconds on a small CPU)...[/dim]", highlight=False
+        )
     if skipped:
         err.print(f"[dim]resuming: {skipped} inputs already in {output}, {total} to go[/dim]", highlight=False)
     show = progress if progress is not None else (err.is_terminal and total > 5)
@@ -85,8 +121,14 @@ def predict(paths, top_k, fmt, output, batch_size, include_vectors, resume, prog
             task = bar.add_task("predicting", total=total)
         if on_ray:  # each actor loads the model with the same options; rows come back in input order
             model = partial(load_classifier, top_k=top_k, batch_size=batch_size, **model_kwargs)
-            preds = on_ray(inputs, model, address=ray_address, batch_size=batch_size, include_vectors=include_vectors,
-                           kind=clf.plan.kind)
+            preds = on_ray(
+                inputs,
+                model,
+                address=ray_address,
+                batch_size=batch_size,
+                include_vectors=include_vectors,
+                kind=clf.plan.kind,
+            )
         else:
             preds = clf.predict_iter(inputs)
         try:
@@ -165,8 +207,9 @@ def _open_writer(stack, fmt, output, resume, top_k, include_vectors, settings):
     appending = resume and output and os.path.exists(output) and os.path.getsize(output) > 0
     mode = "a" if appending else "w"
     stream = stack.enter_context(open(output, mode, encoding="utf-8", newline="")) if output else sys.stdout
-    return make_writer(fmt, stream, top_k=top_k, include_vectors=include_vectors, header=not appending,
-                       settings=settings)
+    return make_writer(
+        fmt, stream, top_k=top_k, include_vectors=include_vectors, header=not appending, settings=settings
+    )
 
 
 def _progress(console, total):
@@ -180,6 +223,11 @@ def _progress(console, total):
     )
 
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     )

@@ -59,41 +59,57 @@ def lengths(rows: Sequence[np.ndarray], sources: Sequence[Any], rate: int, windo
     out = []
     if found["sample-rate"]:
         i, r, n = found["sample-rate"][0]
-        src = f"clip {i} is {sources[i].rate} Hz" + (f" and was fed as {n} samples, its length at {r} Hz" if r else
-                                                     f" and became {n} samples, not {len(rows[i])}")
-        out.append(Finding(
-            "sample-rate", "error", "the audio reaches the model at the wrong sampling rate",
-            seen=f"{src}; {rate} Hz needs {round(sources[i].samples.shape[0] * rate / sources[i].rate)} samples "
-                 f"({len(found['sample-rate'])} of {len(rows)} clips)",
-            why=f"a model trained at {rate} Hz hears {sources[i].rate} Hz audio played {rate / sources[i].rate:.2f}x "
+        src = f"clip {i} is {sources[i].rate} Hz" + (
+            f" and was fed as {n} samples, its length at {r} Hz"
+            if r
+            else f" and became {n} samples, not {len(rows[i])}"
+        )
+        out.append(
+            Finding(
+                "sample-rate",
+                "error",
+                "the audio reaches the model at the wrong sampling rate",
+                seen=f"{src}; {rate} Hz needs {round(sources[i].samples.shape[0] * rate / sources[i].rate)} samples "
+                f"({len(found['sample-rate'])} of {len(rows)} clips)",
+                why=f"a model trained at {rate} Hz hears {sources[i].rate} Hz audio played {rate / sources[i].rate:.2f}x "
                 "as fast: pitch and timing are wrong, and it still answers confidently",
-            fix=f"resample every clip from its own rate to {rate} Hz (e.g. soxr.resample(x, file_rate, {rate})); "
+                fix=f"resample every clip from its own rate to {rate} Hz (e.g. soxr.resample(x, file_rate, {rate})); "
                 "twoends does it for you",
-            evidence={"clips": [f[0] for f in found["sample-rate"]]},
-        ))
+                evidence={"clips": [f[0] for f in found["sample-rate"]]},
+            )
+        )
     if found["stereo-as-mono"]:
         i, n, want, c = found["stereo-as-mono"][0]
-        out.append(Finding(
-            "stereo-as-mono", "error", "interleaved channels were read as one mono signal",
-            seen=f"clip {i} has {c} channels and became {n} samples, {c}x the {round(want)} it has "
-                 f"({len(found['stereo-as-mono'])} of {len(rows)} clips)",
-            why="L R L R ... read as one signal is a clip twice as long with a mirror image of the sound near "
+        out.append(
+            Finding(
+                "stereo-as-mono",
+                "error",
+                "interleaved channels were read as one mono signal",
+                seen=f"clip {i} has {c} channels and became {n} samples, {c}x the {round(want)} it has "
+                f"({len(found['stereo-as-mono'])} of {len(rows)} clips)",
+                why="L R L R ... read as one signal is a clip twice as long with a mirror image of the sound near "
                 "Nyquist: the model hears noise and a slowed voice",
-            fix="read the samples as (frames, channels) (soundfile's always_2d=True) and mix them down: x.mean(axis=1)",
-            evidence={"clips": [f[0] for f in found["stereo-as-mono"]]},
-        ))
+                fix="read the samples as (frames, channels) (soundfile's always_2d=True) and mix them down: x.mean(axis=1)",
+                evidence={"clips": [f[0] for f in found["stereo-as-mono"]]},
+            )
+        )
     if found["truncation"]:
         i, n, want = found["truncation"][0]
         at_window = window is not None and abs(n - window) <= 0.01 * window
-        out.append(Finding(
-            "truncation", "error", "only the start of the clip reached the model",
-            seen=f"clip {i} is {want / rate:.2f} s; the model got {n / rate:.2f} s"
-                 + (" (its window)" if at_window else "") + f" ({len(found['truncation'])} of {len(rows)} clips)",
-            why="whatever happens after the cut is never heard: a long recording is judged by its first seconds",
-            fix="cut long clips into windows of the model's length and combine the answers (twoends does: "
+        out.append(
+            Finding(
+                "truncation",
+                "error",
+                "only the start of the clip reached the model",
+                seen=f"clip {i} is {want / rate:.2f} s; the model got {n / rate:.2f} s"
+                + (" (its window)" if at_window else "")
+                + f" ({len(found['truncation'])} of {len(rows)} clips)",
+                why="whatever happens after the cut is never heard: a long recording is judged by its first seconds",
+                fix="cut long clips into windows of the model's length and combine the answers (twoends does: "
                 "windows with the model's hop, mean of probabilities or max for sigmoid, and segments)",
-            evidence={"clips": [f[0] for f in found["truncation"]]},
-        ))
+                evidence={"clips": [f[0] for f in found["truncation"]]},
+            )
+        )
     return out
 
 
@@ -102,13 +118,17 @@ def int16_scale(rows: Sequence[np.ndarray]) -> list[Finding]:
     if not bad:
         return []
     peak = float(np.abs(rows[bad[0]]).max())
-    return [Finding(
-        "int16-scale", "error", "int16 samples were fed without scaling to [-1, 1]",
-        seen=f"clip {bad[0]}: whole-number samples up to {peak:.0f} ({len(bad)} of {len(rows)} clips)",
-        why="audio models take float samples in [-1, 1]; int16 PCM is 32768 times louder: the features saturate",
-        fix="divide int16 samples by 32768 (soundfile.read(..., dtype='float32') does it)",
-        evidence={"clips": bad, "peak": peak},
-    )]
+    return [
+        Finding(
+            "int16-scale",
+            "error",
+            "int16 samples were fed without scaling to [-1, 1]",
+            seen=f"clip {bad[0]}: whole-number samples up to {peak:.0f} ({len(bad)} of {len(rows)} clips)",
+            why="audio models take float samples in [-1, 1]; int16 PCM is 32768 times louder: the features saturate",
+            fix="divide int16 samples by 32768 (soundfile.read(..., dtype='float32') does it)",
+            evidence={"clips": bad, "peak": peak},
+        )
+    ]
 
 
 def clipping(rows: Sequence[np.ndarray]) -> list[Finding]:
@@ -125,13 +145,17 @@ def clipping(rows: Sequence[np.ndarray]) -> list[Finding]:
     if not hits:
         return []
     i, share, peak = hits[0]
-    return [Finding(
-        "clipping", "warning", "the waveform is clipped",
-        seen=f"clip {i}: {share:.1%} of its samples sit in flat runs at +-{peak:.3f} ({len(hits)} of {len(rows)} clips)",
-        why="a cut waveform adds harmonics that were never in the sound; a model hears distortion",
-        fix="lower the gain before converting to a fixed range, or use the unclipped recording",
-        evidence={"clips": [h[0] for h in hits]},
-    )]
+    return [
+        Finding(
+            "clipping",
+            "warning",
+            "the waveform is clipped",
+            seen=f"clip {i}: {share:.1%} of its samples sit in flat runs at +-{peak:.3f} ({len(hits)} of {len(rows)} clips)",
+            why="a cut waveform adds harmonics that were never in the sound; a model hears distortion",
+            fix="lower the gain before converting to a fixed range, or use the unclipped recording",
+            evidence={"clips": [h[0] for h in hits]},
+        )
+    ]
 
 
 def spectrum(rows: Sequence[np.ndarray], rate: int, source_rates: Sequence[int] | None = None) -> list[Finding]:
@@ -140,28 +164,38 @@ def spectrum(rows: Sequence[np.ndarray], rate: int, source_rates: Sequence[int] 
     for i, x in enumerate(rows):
         top = _occupied(x)
         if top is not None and top < EMPTY_TOP:
-            explained = source_rates is not None and source_rates[i] < rate and top * rate / 2 <= source_rates[i] / 2 * 1.05
+            explained = (
+                source_rates is not None and source_rates[i] < rate and top * rate / 2 <= source_rates[i] / 2 * 1.05
+            )
             tops.append((i, top, explained))
     if not tops:
         return []
     i, top, explained = tops[0]
     cutoff = top * rate / 2
     if all(t[2] for t in tops):
-        return [Finding(
-            "sample-rate", "info", f"the clips hold nothing above {cutoff:.0f} Hz: they were recorded at a lower rate",
-            seen=f"clip {i} is {source_rates[i]} Hz audio resampled to {rate} Hz",
-            why="resampling up cannot add what was never recorded: the model hears narrow-band sound",
-            fix="nothing to fix in the pipeline; expect weaker answers than on full-band recordings",
-        )]
-    return [Finding(
-        "sample-rate", "warning", f"nothing above {cutoff:.0f} Hz reaches a {rate} Hz model",
-        seen=f"clip {i}: the top {1 - top:.0%} of the band up to {rate // 2} Hz is empty "
-             f"({len(tops)} of {len(rows)} clips)",
-        why="audio recorded at a higher rate and fed without resampling fills only the bottom of the band "
+        return [
+            Finding(
+                "sample-rate",
+                "info",
+                f"the clips hold nothing above {cutoff:.0f} Hz: they were recorded at a lower rate",
+                seen=f"clip {i} is {source_rates[i]} Hz audio resampled to {rate} Hz",
+                why="resampling up cannot add what was never recorded: the model hears narrow-band sound",
+                fix="nothing to fix in the pipeline; expect weaker answers than on full-band recordings",
+            )
+        ]
+    return [
+        Finding(
+            "sample-rate",
+            "warning",
+            f"nothing above {cutoff:.0f} Hz reaches a {rate} Hz model",
+            seen=f"clip {i}: the top {1 - top:.0%} of the band up to {rate // 2} Hz is empty "
+            f"({len(tops)} of {len(rows)} clips)",
+            why="audio recorded at a higher rate and fed without resampling fills only the bottom of the band "
             "(it plays slowed down); a narrow-band source looks the same: check which",
-        fix=f"read each file's own rate and resample to {rate} Hz (e.g. soxr.resample(x, file_rate, {rate}))",
-        evidence={"clips": [t[0] for t in tops], "occupied_share_of_nyquist": top},
-    )]
+            fix=f"read each file's own rate and resample to {rate} Hz (e.g. soxr.resample(x, file_rate, {rate}))",
+            evidence={"clips": [t[0] for t in tops], "occupied_share_of_nyquist": top},
+        )
+    ]
 
 
 def _occupied(x: np.ndarray, frame: int = 1024) -> float | None:
@@ -180,8 +214,9 @@ def _occupied(x: np.ndarray, frame: int = 1024) -> float | None:
 # ---------------------------------------------------------------------------- running them
 
 
-def run_checks(run: Any, rows: Sequence[np.ndarray], rate: int, window: int | None,
-               sources: Sequence[Any] | None) -> None:
+def run_checks(
+    run: Any, rows: Sequence[np.ndarray], rate: int, window: int | None, sources: Sequence[Any] | None
+) -> None:
     """Every audio check through the doctor's runner (``run(names, missing, fn)``)."""
     by_length = lengths(rows, sources, rate, window) if sources is not None else []
 

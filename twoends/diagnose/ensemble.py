@@ -32,21 +32,29 @@ def check_ensemble(ens: Any, run_member: Callable[[Any], Findings]) -> Findings:
     skipped = {n: why for n, why in skipped.items() if n not in ran_all}
     specs = {m.name: m.spec.describe() for m in ens.members}
     if len(set(specs.values())) > 1:
-        items.append(Finding(
-            "input-size", "info", "the members preprocess differently, each with its own plan",
-            seen="; ".join(f"{n}: {s}" for n, s in specs.items()),
-            why="an ensemble that fed every member one shared tensor would give all but one member the wrong inputs",
-            fix="nothing to fix: twoends runs each member with its own spec (checked per member above)",
-            evidence={"specs": {m.name: m.spec.to_dict() for m in ens.members}},
-        ))
+        items.append(
+            Finding(
+                "input-size",
+                "info",
+                "the members preprocess differently, each with its own plan",
+                seen="; ".join(f"{n}: {s}" for n, s in specs.items()),
+                why="an ensemble that fed every member one shared tensor would give all but one member the wrong inputs",
+                fix="nothing to fix: twoends runs each member with its own spec (checked per member above)",
+                evidence={"specs": {m.name: m.spec.to_dict() for m in ens.members}},
+            )
+        )
     notes = ens.backend.alignment()
     if notes:
-        items.append(Finding(
-            "labels", "info", "the members' classes differ: aligned by name",
-            seen="; ".join(notes),
-            why="averaging outputs by position would add one model's 'tabby' to another's 'tiger cat'",
-            fix="nothing to fix if the names mean the same classes; otherwise load members with matching labels",
-            evidence={"classes": len(ens.labels)},
-        ))
+        items.append(
+            Finding(
+                "labels",
+                "info",
+                "the members' classes differ: aligned by name",
+                seen="; ".join(notes),
+                why="averaging outputs by position would add one model's 'tabby' to another's 'tiger cat'",
+                fix="nothing to fix if the names mean the same classes; otherwise load members with matching labels",
+                evidence={"classes": len(ens.labels)},
+            )
+        )
     order = {"error": 0, "warning": 1, "info": 2}
     return Findings(sorted(items, key=lambda f: order[f.severity]), ran=ran, skipped=skipped)

@@ -50,7 +50,9 @@ class Finding:
         }
 
     def __str__(self) -> str:
-        return f"[{self.severity}] {self.check}: {self.title}\n  seen: {self.seen}\n  why: {self.why}\n  fix: {self.fix}"
+        return (
+            f"[{self.severity}] {self.check}: {self.title}\n  seen: {self.seen}\n  why: {self.why}\n  fix: {self.fix}"
+        )
 
 
 class Findings(list):
@@ -72,7 +74,9 @@ class Findings(list):
     def __repr__(self) -> str:  # one line; str(finding) and the HTML give the whole story
         counts = {s: sum(f.severity == s for f in self) for s in SEVERITIES}
         checks = ", ".join(dict.fromkeys(f.check for f in self))
-        return f"Findings({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info: {checks or '-'})"
+        return (
+            f"Findings({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info: {checks or '-'})"
+        )
 
     def _repr_html_(self) -> str:  # a notebook shows each finding with seen / why / fix
         from ..display import findings_html

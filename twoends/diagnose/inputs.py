@@ -56,7 +56,12 @@ def _n(name, scale, mean, std) -> Normalization:
 USUAL = (
     _n("raw 0..255 pixels (no scaling, no normalisation)", 1.0, 0.0, 1.0),
     _n("0..1 pixels (divided by 255, no mean/std)", 1 / 255, 0.0, 1.0),
-    _n("ImageNet mean/std ((p/255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225])", 1 / 255, IMAGENET_MEAN, IMAGENET_STD),
+    _n(
+        "ImageNet mean/std ((p/255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225])",
+        1 / 255,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+    ),
     _n("(p - 127) / 128 (TensorFlow / Inception style)", 1 / 255, 127 / 255, 128 / 255),
     _n("-1..1 (p / 127.5 - 1)", 1 / 255, 0.5, 0.5),
     _n("ImageNet mean/std on 0..255 pixels (the /255 forgotten)", 1.0, IMAGENET_MEAN, IMAGENET_STD),
@@ -108,39 +113,56 @@ def batch_shape(batch, spec: ImageSpec | None) -> list[Finding]:
     layout = spec.layout if spec is not None else None
     out = []
     if x.ndim == 3 and 3 in (shape[0], shape[-1]):
-        out.append(Finding(
-            "batch-dimension", "error", "one image without a batch dimension",
-            seen=f"the input has shape {shape}: one image, no leading batch axis",
-            why="a model takes [batch, ...]; some layers accept an unbatched image and silently treat its "
+        out.append(
+            Finding(
+                "batch-dimension",
+                "error",
+                "one image without a batch dimension",
+                seen=f"the input has shape {shape}: one image, no leading batch axis",
+                why="a model takes [batch, ...]; some layers accept an unbatched image and silently treat its "
                 "channels (or rows) as the batch, others fail far from the cause",
-            fix="add the batch axis: x[None] (NumPy) or x.unsqueeze(0) (PyTorch); twoends.Classifier.predict does it for you",
-            evidence={"shape": list(shape)},
-        ))
+                fix="add the batch axis: x[None] (NumPy) or x.unsqueeze(0) (PyTorch); twoends.Classifier.predict does it for you",
+                evidence={"shape": list(shape)},
+            )
+        )
         x = x[None]
     elif x.ndim != 4:
-        out.append(Finding(
-            "batch-dimension", "error", f"a {x.ndim}-D input where a 4-D image batch was expected",
-            seen=f"the input has shape {shape}",
-            why="an image classifier takes [batch, channels, height, width] (or [batch, height, width, channels])",
-            fix="stack preprocessed images into one 4-D array: np.stack(images) / torch.stack(images)",
-            evidence={"shape": list(shape)},
-        ))
+        out.append(
+            Finding(
+                "batch-dimension",
+                "error",
+                f"a {x.ndim}-D input where a 4-D image batch was expected",
+                seen=f"the input has shape {shape}",
+                why="an image classifier takes [batch, channels, height, width] (or [batch, height, width, channels])",
+                fix="stack preprocessed images into one 4-D array: np.stack(images) / torch.stack(images)",
+                evidence={"shape": list(shape)},
+            )
+        )
         return out
     if x.ndim == 4 and layout is not None:
         want_first = layout == "NCHW"
         channels_first, channels_last = x.shape[1] == 3, x.shape[-1] == 3
-        if (want_first and channels_last and not channels_first) or (not want_first and channels_first and not channels_last):
+        if (want_first and channels_last and not channels_first) or (
+            not want_first and channels_first and not channels_last
+        ):
             got = "NHWC" if want_first else "NCHW"
-            fix = "x.permute(0, 3, 1, 2) (PyTorch) or np.transpose(x, (0, 3, 1, 2))" if want_first else \
-                "np.transpose(x, (0, 2, 3, 1))"
-            out.append(Finding(
-                "layout", "error", f"channels in the wrong place: {got} where the model expects {layout}",
-                seen=f"the batch has shape {tuple(x.shape)}: channels {'last' if want_first else 'first'}",
-                why=f"the model reads axis {1 if want_first else 3} as its colour channels; {got} data either fails "
+            fix = (
+                "x.permute(0, 3, 1, 2) (PyTorch) or np.transpose(x, (0, 3, 1, 2))"
+                if want_first
+                else "np.transpose(x, (0, 2, 3, 1))"
+            )
+            out.append(
+                Finding(
+                    "layout",
+                    "error",
+                    f"channels in the wrong place: {got} where the model expects {layout}",
+                    seen=f"the batch has shape {tuple(x.shape)}: channels {'last' if want_first else 'first'}",
+                    why=f"the model reads axis {1 if want_first else 3} as its colour channels; {got} data either fails "
                     "or mixes pixels into channels",
-                fix=f"transpose, do not reshape: {fix}",
-                evidence={"shape": list(x.shape), "expected_layout": layout},
-            ))
+                    fix=f"transpose, do not reshape: {fix}",
+                    evidence={"shape": list(x.shape), "expected_layout": layout},
+                )
+            )
     return out
 
 
@@ -152,14 +174,18 @@ def input_size(batch, spec: ImageSpec) -> list[Finding]:
     got, want = tuple(x.shape[2:]), tuple(spec.input_size)
     if got == want:
         return []
-    return [Finding(
-        "input-size", "warning", f"images of {got[0]}x{got[1]} where the model was trained on {want[0]}x{want[1]}",
-        seen=f"spatial size {got[0]}x{got[1]}; the model's spec says input_size {want[0]}x{want[1]}",
-        why="a network with global pooling still runs on other sizes and still answers confidently, but objects "
+    return [
+        Finding(
+            "input-size",
+            "warning",
+            f"images of {got[0]}x{got[1]} where the model was trained on {want[0]}x{want[1]}",
+            seen=f"spatial size {got[0]}x{got[1]}; the model's spec says input_size {want[0]}x{want[1]}",
+            why="a network with global pooling still runs on other sizes and still answers confidently, but objects "
             "appear at another scale than in training and accuracy drops",
-        fix=f"resize and crop as the spec says ({spec.describe()}); twoends.load/wrap apply it for you",
-        evidence={"got": list(got), "expected": list(want)},
-    )]
+            fix=f"resize and crop as the spec says ({spec.describe()}); twoends.load/wrap apply it for you",
+            evidence={"got": list(got), "expected": list(want)},
+        )
+    ]
 
 
 def _implied(x: np.ndarray, norm: Normalization) -> dict:
@@ -169,8 +195,14 @@ def _implied(x: np.ndarray, norm: Normalization) -> dict:
     lo, hi = np.quantile(p, [0.001, 0.999])
     outside = float(np.mean((p < -SLACK) | (p > 255 + SLACK)))
     whole = float(np.mean(np.abs(p - np.round(p)) < 0.02))
-    return {"fits": outside <= OUTSIDE, "lo": float(lo), "hi": float(hi), "spread": float(hi - lo),
-            "outside": outside, "whole": whole}
+    return {
+        "fits": outside <= OUTSIDE,
+        "lo": float(lo),
+        "hi": float(hi),
+        "spread": float(hi - lo),
+        "outside": outside,
+        "whole": whole,
+    }
 
 
 def identify(x: np.ndarray, spec_norm: Normalization) -> tuple[Normalization | None, dict]:
@@ -198,12 +230,16 @@ def normalization(batch, spec: ImageSpec) -> list[Finding]:
     if x is None:
         return []
     if not np.all(np.isfinite(x)):
-        return [Finding(
-            "normalization", "error", "the batch holds NaN or infinite values",
-            seen=f"{int(np.sum(~np.isfinite(x)))} of {x.size} values are not finite",
-            why="one NaN spreads through every layer: the outputs for that image are NaN",
-            fix="find where the preprocessing divides by zero or reads past an image; check the decoder",
-        )]
+        return [
+            Finding(
+                "normalization",
+                "error",
+                "the batch holds NaN or infinite values",
+                seen=f"{int(np.sum(~np.isfinite(x)))} of {x.size} values are not finite",
+                why="one NaN spreads through every layer: the outputs for that image are NaN",
+                fix="find where the preprocessing divides by zero or reads past an image; check the decoder",
+            )
+        ]
     if float(x.max() - x.min()) == 0.0:
         return []  # a constant batch says nothing about its normalisation
     if spec.channel_order == "BGR":
@@ -215,29 +251,44 @@ def normalization(batch, spec: ImageSpec) -> list[Finding]:
     if found is own:
         return []
     s = stats[own.name]
-    seen = (f"undoing the model's normalisation gives 'pixels' from {s['lo']:.1f} to {s['hi']:.1f} "
-            f"(real pixels lie in 0..255)")
+    seen = (
+        f"undoing the model's normalisation gives 'pixels' from {s['lo']:.1f} to {s['hi']:.1f} "
+        f"(real pixels lie in 0..255)"
+    )
     mean = [round(float(v), 4) for v in x.mean(axis=(0, 2, 3))]
     std = [round(float(v), 4) for v in x.std(axis=(0, 2, 3))]
-    evidence = {"batch_mean": mean, "batch_std": std, "implied_pixels_under_spec": [s["lo"], s["hi"]],
-                "expected": own.name, "looks_like": None if found is None else found.name}
+    evidence = {
+        "batch_mean": mean,
+        "batch_std": std,
+        "implied_pixels_under_spec": [s["lo"], s["hi"]],
+        "expected": own.name,
+        "looks_like": None if found is None else found.name,
+    }
     if found is None:
-        return [Finding(
-            "normalization", "error", "the inputs do not match the model's normalisation, nor any usual one",
-            seen=f"{seen}; per-channel mean {mean}, std {std}",
-            why="a network only works on the value range it was trained on; a wrong one still gives confident, worse answers",
-            fix=f"normalise as the model expects: {own.name}; or let twoends.load/wrap preprocess the images",
-            evidence=evidence,
-        )]
+        return [
+            Finding(
+                "normalization",
+                "error",
+                "the inputs do not match the model's normalisation, nor any usual one",
+                seen=f"{seen}; per-channel mean {mean}, std {std}",
+                why="a network only works on the value range it was trained on; a wrong one still gives confident, worse answers",
+                fix=f"normalise as the model expects: {own.name}; or let twoends.load/wrap preprocess the images",
+                evidence=evidence,
+            )
+        ]
     f = stats[found.name]
-    return [Finding(
-        "normalization", "error", f"inputs look like {found.name}, the model expects {own.name}",
-        seen=f"{seen}; under {found.name} they lie in {f['lo']:.1f}..{f['hi']:.1f}"
-             + (" and are whole numbers" if f["whole"] > 0.9 else ""),
-        why="a network only works on the value range it was trained on; a wrong one still gives confident, worse answers",
-        fix=f"normalise as the model expects: {_fix_for(spec)}; or let twoends.load/wrap preprocess the images",
-        evidence=evidence,
-    )]
+    return [
+        Finding(
+            "normalization",
+            "error",
+            f"inputs look like {found.name}, the model expects {own.name}",
+            seen=f"{seen}; under {found.name} they lie in {f['lo']:.1f}..{f['hi']:.1f}"
+            + (" and are whole numbers" if f["whole"] > 0.9 else ""),
+            why="a network only works on the value range it was trained on; a wrong one still gives confident, worse answers",
+            fix=f"normalise as the model expects: {_fix_for(spec)}; or let twoends.load/wrap preprocess the images",
+            evidence=evidence,
+        )
+    ]
 
 
 def _fix_for(spec: ImageSpec) -> str:

@@ -54,17 +54,25 @@ def training_mode(model: Any, batch: Any) -> list[Finding]:
             alone = float("nan")
     evaluated = probe.forward(batch, mode="eval")
     off = float(np.max(np.abs(first - evaluated))) if first.shape == evaluated.shape else float("inf")
-    evidence = {"active_layers": layers[:20], "max_change_between_two_passes": moved,
-                "max_change_alone_vs_in_batch": alone, "max_change_vs_eval_mode": off}
+    evidence = {
+        "active_layers": layers[:20],
+        "max_change_between_two_passes": moved,
+        "max_change_alone_vs_in_batch": alone,
+        "max_change_vs_eval_mode": off,
+    }
     if not layers and off == 0.0:
-        return [Finding(
-            "training-mode", "info", "the model is in training mode, but no layer behaves differently",
-            seen="model.training is True; it has no dropout or batch-norm layer in training mode, "
-                 "and its outputs equal those in eval mode",
-            why="harmless today; a dropout or batch-norm layer added later would make predictions random",
-            fix="call model.eval() before inference (twoends.wrap does it)",
-            evidence=evidence,
-        )]
+        return [
+            Finding(
+                "training-mode",
+                "info",
+                "the model is in training mode, but no layer behaves differently",
+                seen="model.training is True; it has no dropout or batch-norm layer in training mode, "
+                "and its outputs equal those in eval mode",
+                why="harmless today; a dropout or batch-norm layer added later would make predictions random",
+                fix="call model.eval() before inference (twoends.wrap does it)",
+                evidence=evidence,
+            )
+        ]
     shown = ", ".join(layers[:4]) + (f" and {len(layers) - 4} more" if len(layers) > 4 else "")
     seen = [f"{len(layers)} dropout/batch-norm layer(s) in training mode ({shown})"]
     if moved > 0:
@@ -72,14 +80,18 @@ def training_mode(model: Any, batch: Any) -> list[Finding]:
     if alone == alone and alone > 1e-4:
         seen.append(f"an input's outputs change by up to {alone:.3g} with the other inputs in its batch")
     seen.append(f"outputs differ from eval mode by up to {off:.3g}")
-    return [Finding(
-        "training-mode", "error", "the model is in training mode: dropout and batch-norm are active",
-        seen="; ".join(seen),
-        why="dropout drops random units on every call and batch-norm normalises with the batch's own statistics "
+    return [
+        Finding(
+            "training-mode",
+            "error",
+            "the model is in training mode: dropout and batch-norm are active",
+            seen="; ".join(seen),
+            why="dropout drops random units on every call and batch-norm normalises with the batch's own statistics "
             "(and overwrites its running statistics): answers become random and depend on the batch",
-        fix="call model.eval() before inference, and run under torch.inference_mode() (twoends.wrap does both)",
-        evidence=evidence,
-    )]
+            fix="call model.eval() before inference, and run under torch.inference_mode() (twoends.wrap does both)",
+            evidence=evidence,
+        )
+    ]
 
 
 def known_photos() -> dict[str, Any]:
@@ -107,8 +119,9 @@ def _channel_axis(sample: np.ndarray) -> int:
     return 0 if sample.shape[0] == 3 else -1
 
 
-def known_answer(preprocess: Callable, forward: Callable, *, labels: Sequence[str] | None = None,
-                 photos: dict | None = None) -> list[Finding]:
+def known_answer(
+    preprocess: Callable, forward: Callable, *, labels: Sequence[str] | None = None, photos: dict | None = None
+) -> list[Finding]:
     """Check 'known-answer': the pipeline (``preprocess`` one PIL image -> one model input,
     ``forward`` a batch -> outputs [N, 1000]) finds the cat in chelsea and the espresso in coffee."""
     photos = known_photos() if photos is None else photos
@@ -131,15 +144,19 @@ def known_answer(preprocess: Callable, forward: Callable, *, labels: Sequence[st
         return []
     said = "; ".join(f"{n}: top-3 {top}" for n, top in missed)
     truth = {n: [ref[j] for j in KNOWN_ANSWERS[n]] for n, _ in missed}
-    return [Finding(
-        "known-answer", "error", "the pipeline gets a known answer wrong: "
-        + ", ".join(f"{n} is a {'cat' if n == 'chelsea' else 'cup of espresso'}" for n, _ in missed),
-        seen=f"not one right class in the top {TOP} ({said}); right answers are {truth}",
-        why="an ImageNet model that misses photos this plain is being fed something other than what it was trained on",
-        fix="compare the preprocessing with the model's spec (size, crop, scale, mean/std, channel order, layout); "
+    return [
+        Finding(
+            "known-answer",
+            "error",
+            "the pipeline gets a known answer wrong: "
+            + ", ".join(f"{n} is a {'cat' if n == 'chelsea' else 'cup of espresso'}" for n, _ in missed),
+            seen=f"not one right class in the top {TOP} ({said}); right answers are {truth}",
+            why="an ImageNet model that misses photos this plain is being fed something other than what it was trained on",
+            fix="compare the preprocessing with the model's spec (size, crop, scale, mean/std, channel order, layout); "
             "twoends.load/wrap apply the model's own",
-        evidence={"missed": dict(missed)},
-    )]
+            evidence={"missed": dict(missed)},
+        )
+    ]
 
 
 def channel_order(preprocess: Callable, forward: Callable, *, photos: dict | None = None) -> list[Finding]:
@@ -169,12 +186,16 @@ def channel_order(preprocess: Callable, forward: Callable, *, photos: dict | Non
     worse = float(np.mean(decided < 0)) if decided.size else 0.0
     if not (decided.size >= 4 and worse >= 0.75 and diff.mean() < -0.03):
         return []
-    return [Finding(
-        "channel-order", "warning", "the colour channels look reversed (BGR where the model expects RGB, or the other way)",
-        seen=f"on {len(diff)} views of known photos, reversing the channels raises the right answer's probability "
-             f"in {worse:.0%} of them (by {-diff.mean():.2f} nats on average)",
-        why="colour is evidence to a model: with swapped channels it still answers, with less accuracy",
-        fix="feed channels in the order of the model's spec: OpenCV's cv2.imread gives BGR, "
+    return [
+        Finding(
+            "channel-order",
+            "warning",
+            "the colour channels look reversed (BGR where the model expects RGB, or the other way)",
+            seen=f"on {len(diff)} views of known photos, reversing the channels raises the right answer's probability "
+            f"in {worse:.0%} of them (by {-diff.mean():.2f} nats on average)",
+            why="colour is evidence to a model: with swapped channels it still answers, with less accuracy",
+            fix="feed channels in the order of the model's spec: OpenCV's cv2.imread gives BGR, "
             "use cv2.cvtColor(img, cv2.COLOR_BGR2RGB) (or img[..., ::-1]); twoends decodes to RGB",
-        evidence={"views": len(diff), "share_better_reversed": worse, "mean_log_prob_change": float(-diff.mean())},
-    )]
+            evidence={"views": len(diff), "share_better_reversed": worse, "mean_log_prob_change": float(-diff.mean())},
+        )
+    ]

@@ -41,28 +41,38 @@ def probabilities_as_logits(logits, *, last_layer: str | None = None) -> list[Fi
     """
     z = _array(logits)
     z2 = z.reshape(1, -1) if z.ndim == 1 else z
-    why = ("softmax of probabilities squeezes them towards uniform: softmax([0.9, 0.1]) = [0.69, 0.31]; "
-           "the ranking survives, every probability, threshold and calibration does not")
+    why = (
+        "softmax of probabilities squeezes them towards uniform: softmax([0.9, 0.1]) = [0.69, 0.31]; "
+        "the ranking survives, every probability, threshold and calibration does not"
+    )
     if z2.ndim == 2 and z2.shape[-1] > 1 and _is_probability(z2) and _rows_sum_to_one(z2, -1):
-        return [Finding(
-            "probabilities-as-logits", "error", "these 'logits' are already probabilities: softmax would be applied twice",
-            seen=f"every row of the {list(z.shape)} outputs lies in [0, 1] and sums to 1"
-                 + (f"; the model's last layer is a {last_layer}" if last_layer else ""),
-            why=why,
-            fix="use the outputs as probabilities as they are, or remove the model's final softmax and keep the logits; "
+        return [
+            Finding(
+                "probabilities-as-logits",
+                "error",
+                "these 'logits' are already probabilities: softmax would be applied twice",
+                seen=f"every row of the {list(z.shape)} outputs lies in [0, 1] and sums to 1"
+                + (f"; the model's last layer is a {last_layer}" if last_layer else ""),
+                why=why,
+                fix="use the outputs as probabilities as they are, or remove the model's final softmax and keep the logits; "
                 "with twoends, say so once: twoends.wrap(model, ..., outputs='probabilities') (a final nn.Softmax / "
                 "nn.Sigmoid layer is detected by itself) and the head takes log p",
-            evidence={"row_sums": z2.sum(-1)[:8], "last_layer": last_layer},
-        )]
+                evidence={"row_sums": z2.sum(-1)[:8], "last_layer": last_layer},
+            )
+        ]
     if last_layer in ("softmax", "sigmoid"):
-        return [Finding(
-            "probabilities-as-logits", "error", f"the model ends in a {last_layer} layer: its outputs are probabilities",
-            seen=f"the last registered layer of the model is a {last_layer}",
-            why=why,
-            fix=f"take the outputs before the final {last_layer} as logits (drop the layer), or treat them as probabilities: "
+        return [
+            Finding(
+                "probabilities-as-logits",
+                "error",
+                f"the model ends in a {last_layer} layer: its outputs are probabilities",
+                seen=f"the last registered layer of the model is a {last_layer}",
+                why=why,
+                fix=f"take the outputs before the final {last_layer} as logits (drop the layer), or treat them as probabilities: "
                 "twoends.wrap(model, ..., outputs='probabilities')",
-            evidence={"last_layer": last_layer},
-        )]
+                evidence={"last_layer": last_layer},
+            )
+        ]
     return []
 
 
@@ -84,16 +94,20 @@ def softmax_axis(probabilities, *, num_classes: int | None = None) -> list[Findi
     batch, classes = p.shape[other], p.shape[axis]
     if classes == 1:
         return []  # one class: the activation check says what is wrong
-    return [Finding(
-        "softmax-axis", "error", "softmax over the batch axis instead of the class axis",
-        seen=f"the {list(p.shape)} probabilities sum to 1 over axis {other} (the {batch} inputs) and to "
-             f"{_span(p.sum(axis=axis))} over axis {axis} (the {classes} classes)",
-        why="each probability then compares one input with the other inputs of its batch: answers change with "
+    return [
+        Finding(
+            "softmax-axis",
+            "error",
+            "softmax over the batch axis instead of the class axis",
+            seen=f"the {list(p.shape)} probabilities sum to 1 over axis {other} (the {batch} inputs) and to "
+            f"{_span(p.sum(axis=axis))} over axis {axis} (the {classes} classes)",
+            why="each probability then compares one input with the other inputs of its batch: answers change with "
             "the batch they are in" + (", and with a batch of one every class gets 1.0" if batch == 1 else ""),
-        fix=f"normalise over the class axis: softmax(logits, dim={axis}) / axis={axis} "
+            fix=f"normalise over the class axis: softmax(logits, dim={axis}) / axis={axis} "
             "(dim=-1 for [batch, classes]); twoends.softmax defaults to the last axis",
-        evidence={"class_axis": axis, "sums_over_classes": p.sum(axis=axis)[:8]},
-    )]
+            evidence={"class_axis": axis, "sums_over_classes": p.sum(axis=axis)[:8]},
+        )
+    ]
 
 
 def _span(v: np.ndarray) -> str:
@@ -113,8 +127,9 @@ def _which_activation(logits: np.ndarray, p: np.ndarray) -> str | None:
     return None
 
 
-def activation(*, probabilities=None, logits=None, used: str | None = None,
-               multi_label: bool | None = None) -> list[Finding]:
+def activation(
+    *, probabilities=None, logits=None, used: str | None = None, multi_label: bool | None = None
+) -> list[Finding]:
     """Check 'activation': softmax on a multi-label model; softmax over a single output logit.
 
     The activation used is ``used``, or read from ``probabilities`` (compared with
@@ -143,27 +158,31 @@ def activation(*, probabilities=None, logits=None, used: str | None = None,
     else:
         return []
     severity, title, seen, why, fix = _ACTIVATION_MISTAKES[mistake]
-    return [Finding("activation", severity, title, seen=seen.format(n=n_out), why=why, fix=fix,
-                    evidence={"outputs": n_out})]
+    return [
+        Finding("activation", severity, title, seen=seen.format(n=n_out), why=why, fix=fix, evidence={"outputs": n_out})
+    ]
 
 
 # what 'activation' reports for each mistake: severity, title, seen ({n}: the number of outputs), why, fix
 _ACTIVATION_MISTAKES = {
     "softmax-one-logit": (
-        "error", "softmax over a single output logit: every probability is 1.0",
+        "error",
+        "softmax over a single output logit: every probability is 1.0",
         "the model has one output per input and softmax was applied over it",
         "softmax normalises over classes; with one class the answer is always 1.0, whatever the input",
         "a single logit is a binary classifier: use sigmoid(logit) for P(positive) (twoends' activation='auto' does)",
     ),
     "softmax-multi-label": (
-        "error", "softmax on a multi-label model",
+        "error",
+        "softmax on a multi-label model",
         "the probabilities sum to 1 over the {n} classes (softmax), but the model is multi-label",
         "a multi-label model scores each class on its own (trained with sigmoid / BCE); softmax makes classes "
         "compete: two present classes share the mass, and an input with none still gets a confident class",
         "apply sigmoid to each logit and threshold each class (twoends: activation='sigmoid', thresholds=...)",
     ),
     "sigmoid-single-label": (
-        "warning", "sigmoid on a single-label model",
+        "warning",
+        "sigmoid on a single-label model",
         "sigmoid was applied to each of the {n} logits of a single-label (softmax-trained) model",
         "a softmax-trained model's logits are only meaningful relative to each other; per-class sigmoids "
         "are not probabilities of anything (they do not sum to 1 and shift with the logits' offset)",
@@ -186,38 +205,52 @@ def labels(names: Sequence[str] | None, *, num_outputs: int | None) -> list[Find
             fix = "drop the first name: labels[1:] (the model's output 0 is the first real class)"
         elif extra == -1:
             title = "the model has one output more than there are labels (a background class?)"
-            fix = ("if output 0 is background, use ['background'] + labels, or drop output 0 (logits[:, 1:]); "
-                   "never shift by guessing")
+            fix = (
+                "if output 0 is background, use ['background'] + labels, or drop output 0 (logits[:, 1:]); "
+                "never shift by guessing"
+            )
         else:
             title = f"{len(names)} labels for {num_outputs} outputs"
             fix = "use the label file the model was trained with, one name per output, in output order"
-        out.append(Finding(
-            "labels", "error", title,
-            seen=f"{len(names)} names (first {names[0]!r}, last {names[-1]!r}) for a model with {num_outputs} outputs",
-            why="with a count mismatch every index may point at a neighbour's name: answers look plausible and are wrong",
-            fix=fix,
-            evidence={"labels": len(names), "outputs": num_outputs},
-        ))
+        out.append(
+            Finding(
+                "labels",
+                "error",
+                title,
+                seen=f"{len(names)} names (first {names[0]!r}, last {names[-1]!r}) for a model with {num_outputs} outputs",
+                why="with a count mismatch every index may point at a neighbour's name: answers look plausible and are wrong",
+                fix=fix,
+                evidence={"labels": len(names), "outputs": num_outputs},
+            )
+        )
     shifted = _shift_against_imagenet(names)
     if shifted:
-        out.append(Finding(
-            "labels", "error", f"the labels are the ImageNet-1k names shifted by {shifted:+d}",
-            seen=f"labels[i] equals the standard ImageNet-1k name of class i{-shifted:+d}",
-            why="every prediction is named after the neighbouring class",
-            fix="use the standard order (twoends.models.imagenet_labels()); if the model has a background "
+        out.append(
+            Finding(
+                "labels",
+                "error",
+                f"the labels are the ImageNet-1k names shifted by {shifted:+d}",
+                seen=f"labels[i] equals the standard ImageNet-1k name of class i{-shifted:+d}",
+                why="every prediction is named after the neighbouring class",
+                fix="use the standard order (twoends.models.imagenet_labels()); if the model has a background "
                 "output 0, keep it as its own class",
-            evidence={"shift": shifted},
-        ))
+                evidence={"shift": shifted},
+            )
+        )
     dup = _duplicates(names)
     if dup and not _is_standard_imagenet(names):
         shown = ", ".join(f"{n!r} at {idx}" for n, idx in list(dup.items())[:5])
-        out.append(Finding(
-            "labels", "warning", f"{len(dup)} label name(s) repeat",
-            seen=f"repeated names: {shown}",
-            why="two outputs with one name make answers ambiguous; many repeats usually mean a mis-parsed label file",
-            fix="check the label file against the model's documentation; give every output its own name",
-            evidence={"duplicates": {n: idx for n, idx in list(dup.items())[:20]}},
-        ))
+        out.append(
+            Finding(
+                "labels",
+                "warning",
+                f"{len(dup)} label name(s) repeat",
+                seen=f"repeated names: {shown}",
+                why="two outputs with one name make answers ambiguous; many repeats usually mean a mis-parsed label file",
+                fix="check the label file against the model's documentation; give every output its own name",
+                evidence={"duplicates": {n: idx for n, idx in list(dup.items())[:20]}},
+            )
+        )
     return out
 
 
@@ -252,8 +285,9 @@ def _shift_against_imagenet(names: list[str]) -> int:
     return 0
 
 
-def over_confidence(scores, targets, *, from_logits: bool = True, threshold: float = 0.1,
-                    alpha: float = 0.05) -> list[Finding]:
+def over_confidence(
+    scores, targets, *, from_logits: bool = True, threshold: float = 0.1, alpha: float = 0.05
+) -> list[Finding]:
     """Check 'over-confidence': on a labelled sample, ECE above ``threshold``.
 
     A small sample's accuracy is noisy, so the finding also needs the mean
@@ -272,16 +306,20 @@ def over_confidence(scores, targets, *, from_logits: bool = True, threshold: flo
     bound = math.sqrt(math.log(1 / alpha) / (2 * report.n))
     if report.ece <= threshold or gap <= bound:
         return []
-    return [Finding(
-        "over-confidence", "warning", f"over-confident: ECE {report.ece:.2f} on {report.n} labelled inputs",
-        seen=f"mean top-1 probability {conf:.2f} against an accuracy of {report.accuracy:.2f} "
-             f"(ECE {report.ece:.3f} > {threshold}; the gap {gap:.2f} exceeds the sampling noise {bound:.2f})",
-        why="a probability of 0.95 should be right 95% of the time; these are right far less often than they claim, "
+    return [
+        Finding(
+            "over-confidence",
+            "warning",
+            f"over-confident: ECE {report.ece:.2f} on {report.n} labelled inputs",
+            seen=f"mean top-1 probability {conf:.2f} against an accuracy of {report.accuracy:.2f} "
+            f"(ECE {report.ece:.3f} > {threshold}; the gap {gap:.2f} exceeds the sampling noise {bound:.2f})",
+            why="a probability of 0.95 should be right 95% of the time; these are right far less often than they claim, "
             "so thresholds and risk decisions built on them are off",
-        fix="fit a temperature on held-out labelled data (twoends calibrate val/ -o calib.json, or "
+            fix="fit a temperature on held-out labelled data (twoends calibrate val/ -o calib.json, or "
             "twoends.calibrate.fit_temperature) and apply it",
-        evidence={"ece": report.ece, "accuracy": report.accuracy, "mean_confidence": conf, "n": report.n},
-    )]
+            evidence={"ece": report.ece, "accuracy": report.accuracy, "mean_confidence": conf, "n": report.n},
+        )
+    ]
 
 
 def _mean_confidence(s: np.ndarray, from_logits: bool) -> float:

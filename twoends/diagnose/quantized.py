@@ -35,6 +35,7 @@ def quantization_of(model: Any) -> tuple[Quantization | None, Quantization | Non
     if hasattr(model, "input_quantization") and hasattr(model, "output_quantization"):
         return model.input_quantization, model.output_quantization
     if callable(getattr(model, "get_input_details", None)) and callable(getattr(model, "get_output_details", None)):
+
         def read(detail):
             scale, zero_point = detail.get("quantization", (0.0, 0))
             return Quantization(np.dtype(detail["dtype"]).name, float(scale), int(zero_point))
@@ -50,16 +51,20 @@ def input_quantization(batch: Any, q: Quantization | None) -> list[Finding]:
         levels = np.unique(x).size
         if levels > _FEW_LEVELS or (q is not None and not q.quantized and q.dtype == x.dtype.name):
             return []
-        return [Finding(
-            "input-quantization", "error", f"the {x.dtype.name} input uses {levels} of its 256 levels: float pixels "
-            "cast to integers without quantizing",
-            seen=f"a batch of {x.shape[0]} inputs takes only the values {np.unique(x)[:8].tolist()}",
-            why="casting 0..1 (or normalised) floats to uint8 keeps their integer part: the model sees a nearly "
+        return [
+            Finding(
+                "input-quantization",
+                "error",
+                f"the {x.dtype.name} input uses {levels} of its 256 levels: float pixels "
+                "cast to integers without quantizing",
+                seen=f"a batch of {x.shape[0]} inputs takes only the values {np.unique(x)[:8].tolist()}",
+                why="casting 0..1 (or normalised) floats to uint8 keeps their integer part: the model sees a nearly "
                 "black image and still answers",
-            fix="quantize with the input tensor's scale and zero point: q = round(x / scale) + zero_point, "
+                fix="quantize with the input tensor's scale and zero point: q = round(x / scale) + zero_point, "
                 "clipped to the type's range (twoends.load('tflite:...') does it from the model's spec)",
-            evidence={"levels": levels, "dtype": x.dtype.name},
-        )]
+                evidence={"levels": levels, "dtype": x.dtype.name},
+            )
+        ]
     if q is None or not q.quantized or x.size == 0:
         return []
     lo, hi = q.float_range()
@@ -68,20 +73,30 @@ def input_quantization(batch: Any, q: Quantization | None) -> list[Finding]:
     levels = int(np.unique(codes).size)
     if clipped <= _CLIPPED and levels > _FEW_LEVELS:
         return []
-    seen = (f"the batch's values lie in {float(x.min()):.4g}..{float(x.max()):.4g}; the {q.dtype} input stands for "
-            f"{lo:.4g}..{hi:.4g} (scale {q.scale:.6g}, zero point {q.zero_point}): {clipped:.0%} of the values are "
-            f"clipped and the rest use {levels} of the 256 levels")
-    return [Finding(
-        "input-quantization", "error", "the inputs are not in the units the model's input was quantized for",
-        seen=seen,
-        why="a quantized input only represents the range it was calibrated on: values outside it are clipped, "
+    seen = (
+        f"the batch's values lie in {float(x.min()):.4g}..{float(x.max()):.4g}; the {q.dtype} input stands for "
+        f"{lo:.4g}..{hi:.4g} (scale {q.scale:.6g}, zero point {q.zero_point}): {clipped:.0%} of the values are "
+        f"clipped and the rest use {levels} of the 256 levels"
+    )
+    return [
+        Finding(
+            "input-quantization",
+            "error",
+            "the inputs are not in the units the model's input was quantized for",
+            seen=seen,
+            why="a quantized input only represents the range it was calibrated on: values outside it are clipped, "
             "values in a sliver of it collapse to a few levels, and the model answers anyway",
-        fix=f"preprocess to the range the model was calibrated on ({lo:.4g}..{hi:.4g}): e.g. 0..255 pixels "
+            fix=f"preprocess to the range the model was calibrated on ({lo:.4g}..{hi:.4g}): e.g. 0..255 pixels "
             "need spec={'scale': 1.0, 'mean': (0, 0, 0), 'std': (1, 1, 1)}, 0..1 pixels the default scale "
             "1/255; the float model's own preprocessing is the one to use",
-        evidence={"batch_range": [float(x.min()), float(x.max())], "input_range": [lo, hi],
-                  "clipped_share": clipped, "levels_used": levels},
-    )]
+            evidence={
+                "batch_range": [float(x.min()), float(x.max())],
+                "input_range": [lo, hi],
+                "clipped_share": clipped,
+                "levels_used": levels,
+            },
+        )
+    ]
 
 
 def _limits(q: Quantization) -> tuple[int, int]:
@@ -95,7 +110,9 @@ def quantized_outputs(outputs: Any, q: Quantization | None = None) -> list[Findi
     codes = z.dtype.kind in "iu"
     if not codes and q is not None and q.quantized and z.size:
         lo, hi = _limits(q)  # floats that are whole numbers in the code range, where codes mean something else
-        codes = bool(np.all(z == np.round(z)) and z.min() >= lo and z.max() <= hi and (q.scale, q.zero_point) != (1.0, 0))
+        codes = bool(
+            np.all(z == np.round(z)) and z.min() >= lo and z.max() <= hi and (q.scale, q.zero_point) != (1.0, 0)
+        )
     if not codes:
         return []
     evidence: dict = {"dtype": z.dtype.name, "range": [float(z.min()), float(z.max())]}
@@ -103,18 +120,24 @@ def quantized_outputs(outputs: Any, q: Quantization | None = None) -> list[Findi
     fix = "dequantize with the output tensor's quantization: (q - zero_point) * scale"
     if q is not None and q.quantized:
         right = dequantize(z.astype(np.int64), q)
-        seen += f"; dequantized (scale {q.scale:.6g}, zero point {q.zero_point}) they are {float(right.min()):.4g}.." \
-                f"{float(right.max()):.4g}"
+        seen += (
+            f"; dequantized (scale {q.scale:.6g}, zero point {q.zero_point}) they are {float(right.min()):.4g}.."
+            f"{float(right.max()):.4g}"
+        )
         fix += f" = (q - {q.zero_point}) * {q.scale:.6g}"
         evidence.update(scale=q.scale, zero_point=q.zero_point)
-    return [Finding(
-        "quantized-outputs", "error", "the model's outputs are quantized codes read without dequantizing",
-        seen=seen,
-        why="a softmax over codes (or codes / 255 read as probabilities) is a confident answer about nothing: "
+    return [
+        Finding(
+            "quantized-outputs",
+            "error",
+            "the model's outputs are quantized codes read without dequantizing",
+            seen=seen,
+            why="a softmax over codes (or codes / 255 read as probabilities) is a confident answer about nothing: "
             "the scale and zero point give them their meaning",
-        fix=fix + "; twoends.load('tflite:...') dequantizes before the head",
-        evidence=evidence,
-    )]
+            fix=fix + "; twoends.load('tflite:...') dequantizes before the head",
+            evidence=evidence,
+        )
+    ]
 
 
 def run_on_classifier(run: Any, backend: Any, batch: Any, no_batch: str | None) -> None:

@@ -31,9 +31,20 @@ from .finding import Finding, Findings
 __all__ = ["check", "CHECKS"]
 
 CHECKS = (
-    "batch-dimension", "layout", "input-size", "normalization", "known-answer", "channel-order",
-    "training-mode", "probabilities-as-logits", "softmax-axis", "activation", "labels", "over-confidence",
-    "input-quantization", "quantized-outputs",
+    "batch-dimension",
+    "layout",
+    "input-size",
+    "normalization",
+    "known-answer",
+    "channel-order",
+    "training-mode",
+    "probabilities-as-logits",
+    "softmax-axis",
+    "activation",
+    "labels",
+    "over-confidence",
+    "input-quantization",
+    "quantized-outputs",
     *_audio.AUDIO_CHECKS,
 )
 
@@ -112,15 +123,20 @@ def check(
     if isinstance(model, Classifier) and hasattr(model, "members"):  # an ensemble: each member on its own ends
         from .ensemble import check_ensemble
 
-        return check_ensemble(model, lambda m: _check_classifier(
-            m, inputs, labels=None, targets=targets, checks=checks, ece_threshold=ece_threshold))
+        return check_ensemble(
+            model,
+            lambda m: _check_classifier(
+                m, inputs, labels=None, targets=targets, checks=checks, ece_threshold=ece_threshold
+            ),
+        )
     if isinstance(model, Classifier) and model.plan.kind == "audio":
         run = _Runner(checks)
         _audio.check_classifier(run, model, inputs)
         return run.result()
     if isinstance(model, Classifier):
-        return _check_classifier(model, inputs, labels=labels, targets=targets, checks=checks,
-                                 ece_threshold=ece_threshold)
+        return _check_classifier(
+            model, inputs, labels=labels, targets=targets, checks=checks, ece_threshold=ece_threshold
+        )
     run = _Runner(checks)
     spec = _spec(spec)
     probe = probe_for(model)
@@ -137,12 +153,16 @@ def check(
         if probe is not None:
             run("training-mode", None, lambda: _flag_only(probe))
     if model is not None and probe is None and quantization is None:
-        raise ConfigError(f"the doctor cannot run a {type(model).__name__}: expected a torch.nn.Module, a TFLite "
-                          "interpreter or a twoends Classifier; pass model=None to check arrays only")
+        raise ConfigError(
+            f"the doctor cannot run a {type(model).__name__}: expected a torch.nn.Module, a TFLite "
+            "interpreter or a twoends Classifier; pass model=None to check arrays only"
+        )
     if inputs is not None:
         if preprocess is None:
-            raise ConfigError("inputs= needs preprocess= (your function from one PIL image to one model input), "
-                              "or pass a twoends Classifier as the model")
+            raise ConfigError(
+                "inputs= needs preprocess= (your function from one PIL image to one model input), "
+                "or pass a twoends Classifier as the model"
+            )
         if batch is None:
             batch = np.stack([np.asarray(to_numpy(preprocess(im))) for im in _decode_all(inputs)])
     if targets is not None and multi_label is None:
@@ -158,30 +178,48 @@ def check(
         except Exception as exc:  # the shape checks above say why, this says it failed
             run.skipped["probabilities-as-logits"] = f"the model could not run on the batch: {exc}"
     last = probe.last_activation() if probe else None
-    run("probabilities-as-logits", None if logits is not None else "needs logits= or the model and batch=",
-        lambda: _out.probabilities_as_logits(logits, last_layer=last))
+    run(
+        "probabilities-as-logits",
+        None if logits is not None else "needs logits= or the model and batch=",
+        lambda: _out.probabilities_as_logits(logits, last_layer=last),
+    )
     n_classes = len(labels) if labels is not None else None
-    run("softmax-axis", None if probabilities is not None else "needs probabilities=",
-        lambda: _out.softmax_axis(probabilities, num_classes=n_classes))
-    run("activation", None if (probabilities is not None or activation) else "needs probabilities= or activation=",
-        lambda: _out.activation(probabilities=probabilities, logits=logits, used=activation, multi_label=multi_label))
+    run(
+        "softmax-axis",
+        None if probabilities is not None else "needs probabilities=",
+        lambda: _out.softmax_axis(probabilities, num_classes=n_classes),
+    )
+    run(
+        "activation",
+        None if (probabilities is not None or activation) else "needs probabilities= or activation=",
+        lambda: _out.activation(probabilities=probabilities, logits=logits, used=activation, multi_label=multi_label),
+    )
     n_out = _num_outputs(logits, probabilities, n_classes)
     run("labels", None if labels is not None else "needs labels=", lambda: _out.labels(labels, num_outputs=n_out))
     q_in, q_out = quantization or (None, None)
     no_batch = None if batch is not None else "needs batch= (the preprocessed inputs)"
     run("input-quantization", no_batch, lambda: _quant.input_quantization(batch, q_in))
-    run("quantized-outputs", None if logits is not None else "needs logits= or the model and batch=",
-        lambda: _quant.quantized_outputs(logits, q_out))
-    run("over-confidence", _calibration_missing(targets, logits, probabilities, multi_label),
-        lambda: _over_confidence(logits, probabilities, targets, ece_threshold))
+    run(
+        "quantized-outputs",
+        None if logits is not None else "needs logits= or the model and batch=",
+        lambda: _quant.quantized_outputs(logits, q_out),
+    )
+    run(
+        "over-confidence",
+        _calibration_missing(targets, logits, probabilities, multi_label),
+        lambda: _over_confidence(logits, probabilities, targets, ece_threshold),
+    )
     return run.result()
 
 
 def _image_input_checks(run, probe, batch, spec, preprocess, forward, labels) -> None:
     # the model first: the training flag is read before anything runs it
     no_batch = None if batch is not None else "needs batch= (the preprocessed inputs)"
-    run("training-mode", None if probe else "needs the model", lambda: _model.training_mode(probe.module, _batched(batch))
-        if batch is not None else _flag_only(probe))
+    run(
+        "training-mode",
+        None if probe else "needs the model",
+        lambda: _model.training_mode(probe.module, _batched(batch)) if batch is not None else _flag_only(probe),
+    )
     run(("batch-dimension", "layout"), no_batch, lambda: _in.batch_shape(batch, spec))
     no_spec = no_batch or (None if spec is not None else "needs spec= (the preprocessing the model expects)")
     run("input-size", no_spec, lambda: _in.input_size(batch, spec))
@@ -205,8 +243,11 @@ def _check_classifier(clf, inputs, *, labels, targets, checks, ece_threshold) ->
     def forward(b):
         return np.asarray(to_numpy(backend.forward(b)), dtype=np.float64)
 
-    run("training-mode", None if probe else "the backend exposes no module to probe",
-        lambda: _model.training_mode(probe.module, batch) if batch is not None else _flag_only(probe))
+    run(
+        "training-mode",
+        None if probe else "the backend exposes no module to probe",
+        lambda: _model.training_mode(probe.module, batch) if batch is not None else _flag_only(probe),
+    )
     run(("batch-dimension", "layout"), no_batch, lambda: _in.batch_shape(batch, clf.spec))
     run("input-size", no_batch, lambda: _in.input_size(batch, clf.spec))
     run("normalization", no_batch, lambda: _in.normalization(batch, clf.spec))
@@ -217,32 +258,48 @@ def _check_classifier(clf, inputs, *, labels, targets, checks, ece_threshold) ->
     logits = forward(batch) if batch is not None else None
     if clf.settled.outputs == "logits":
         last = probe.last_activation() if probe else None
-        run("probabilities-as-logits", None if logits is not None else no_batch,
-            lambda: _out.probabilities_as_logits(logits, last_layer=last))
+        run(
+            "probabilities-as-logits",
+            None if logits is not None else no_batch,
+            lambda: _out.probabilities_as_logits(logits, last_layer=last),
+        )
     used = clf.settled.with_outputs(logits.shape[-1]).activation if logits is not None else None
     multi = None
     if targets is not None:
         multi = np.asarray(to_numpy(targets) if not isinstance(targets, (list, tuple)) else targets).ndim == 2
     elif clf.settled.head.activation in ("softmax", "sigmoid"):
         multi = clf.settled.head.activation == "sigmoid"
-    run("activation", None if logits is not None else no_batch,
-        lambda: _out.activation(logits=logits, used=used, multi_label=multi))
+    run(
+        "activation",
+        None if logits is not None else no_batch,
+        lambda: _out.activation(logits=logits, used=used, multi_label=multi),
+    )
     names = labels if labels is not None else head_labels
     n_out = clf.settled.num_outputs or (logits.shape[-1] if logits is not None else None)
-    run("labels", None if names is not None else "the classifier has no labels",
-        lambda: _out.labels(names, num_outputs=n_out))
+    run(
+        "labels",
+        None if names is not None else "the classifier has no labels",
+        lambda: _out.labels(names, num_outputs=n_out),
+    )
     _quant.run_on_classifier(run, backend, batch, no_batch)
     scaled = None if logits is None else logits / clf.settled.head.temperature
-    run("over-confidence", _calibration_missing(targets, scaled, None, multi),
-        lambda: _over_confidence(scaled, None, targets, ece_threshold))
+    run(
+        "over-confidence",
+        _calibration_missing(targets, scaled, None, multi),
+        lambda: _over_confidence(scaled, None, targets, ece_threshold),
+    )
     if clf.spec_source == "default" and (checks is None or "normalization" in checks):
-        run.findings.append(Finding(
-            "normalization", "info", "the model ships no preprocessing: twoends' default is in use",
-            seen=f"spec source 'default' ({clf.spec.describe()})",
-            why="the default is torchvision's ImageNet preprocessing; a model trained otherwise gets the wrong inputs",
-            fix="pass the model's own spec: twoends.wrap(model, spec=ImageSpec(...)) or spec={'mean': ..., 'std': ...}",
-            evidence={"spec": clf.spec.to_dict()},
-        ))
+        run.findings.append(
+            Finding(
+                "normalization",
+                "info",
+                "the model ships no preprocessing: twoends' default is in use",
+                seen=f"spec source 'default' ({clf.spec.describe()})",
+                why="the default is torchvision's ImageNet preprocessing; a model trained otherwise gets the wrong inputs",
+                fix="pass the model's own spec: twoends.wrap(model, spec=ImageSpec(...)) or spec={'mean': ..., 'std': ...}",
+                evidence={"spec": clf.spec.to_dict()},
+            )
+        )
     return run.result()
 
 
@@ -250,13 +307,17 @@ def _flag_only(probe) -> list[Finding]:
     if not probe.training_flag() and not probe.active_noisy_layers():
         return []
     layers = probe.active_noisy_layers()
-    return [Finding(
-        "training-mode", "error" if layers else "info", "the model is in training mode",
-        seen=f"model.training is {probe.training_flag()}; {len(layers)} dropout/batch-norm layer(s) in training mode",
-        why="dropout and batch-norm behave differently in training: answers become random and depend on the batch",
-        fix="call model.eval() before inference (twoends.wrap does it)",
-        evidence={"active_layers": layers[:20]},
-    )]
+    return [
+        Finding(
+            "training-mode",
+            "error" if layers else "info",
+            "the model is in training mode",
+            seen=f"model.training is {probe.training_flag()}; {len(layers)} dropout/batch-norm layer(s) in training mode",
+            why="dropout and batch-norm behave differently in training: answers become random and depend on the batch",
+            fix="call model.eval() before inference (twoends.wrap does it)",
+            evidence={"active_layers": layers[:20]},
+        )
+    ]
 
 
 def _spec(spec: Any) -> Any:

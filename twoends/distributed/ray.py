@@ -159,8 +159,15 @@ def predict_paths(
         ray.init(address=address, log_to_driver=False, include_dashboard=False)
     try:
         ds = predict_dataset(
-            inputs, model, batch_size=batch_size, concurrency=concurrency, num_cpus_per_actor=num_cpus_per_actor,
-            num_gpus_per_actor=num_gpus_per_actor, include_vectors=include_vectors, preserve_order=True, kind=kind,
+            inputs,
+            model,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            num_cpus_per_actor=num_cpus_per_actor,
+            num_gpus_per_actor=num_gpus_per_actor,
+            include_vectors=include_vectors,
+            preserve_order=True,
+            kind=kind,
             **load_options,
         )
         ds.context.enable_progress_bars = False  # the caller (e.g. the CLI) shows its own progress
@@ -222,7 +229,9 @@ def _load(model: Any, load_options: dict) -> Any:
 
         return load(model, **load_options)
     if not callable(model):
-        raise ConfigError(f"model must be a model name or a function that returns a Classifier, got {type(model).__name__}")
+        raise ConfigError(
+            f"model must be a model name or a function that returns a Classifier, got {type(model).__name__}"
+        )
     if load_options:
         raise ConfigError(
             f"load options {sorted(load_options)} go with a model name; a model function builds its own Classifier: "
@@ -230,14 +239,19 @@ def _load(model: Any, load_options: dict) -> Any:
         )
     clf = model()
     if not isinstance(clf, Classifier):
-        raise ConfigError(f"the model function must return a twoends Classifier, got {type(clf).__name__}; use twoends.load or twoends.wrap")
+        raise ConfigError(
+            f"the model function must return a twoends Classifier, got {type(clf).__name__}; use twoends.load or twoends.wrap"
+        )
     return clf
 
 
 def _items(batch: "pa.Table") -> Iterator[tuple[Item, dict | None]]:
     """(Item, known error or None) per row: bytes when present, else the path."""
     names = batch.column_names
-    column = {n: batch.column(n).to_pylist() if n in names else [None] * batch.num_rows for n in ("input", "path", "bytes", "error")}
+    column = {
+        n: batch.column(n).to_pylist() if n in names else [None] * batch.num_rows
+        for n in ("input", "path", "bytes", "error")
+    }
     for input_id, path, data, known in zip(column["input"], column["path"], column["bytes"], column["error"]):
         name = input_id if input_id is not None else path
         payload = data if data is not None else path
@@ -245,7 +259,10 @@ def _items(batch: "pa.Table") -> Iterator[tuple[Item, dict | None]]:
             payload = io.BytesIO(data)
             payload.name = path
         if payload is None and known is None:
-            known = {"type": "InputError", "message": f"row {name!r} has neither bytes nor a path: expected one of them"}
+            known = {
+                "type": "InputError",
+                "message": f"row {name!r} has neither bytes nor a path: expected one of them",
+            }
         yield Item(name, payload), known
 
 
@@ -329,11 +346,17 @@ def _compute(concurrency: int | tuple[int, int] | None) -> "ray.data.ActorPoolSt
         return ray.data.ActorPoolStrategy(min_size=1, max_size=None)
     if isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency >= 1:
         return ray.data.ActorPoolStrategy(size=concurrency)
-    if isinstance(concurrency, tuple) and len(concurrency) == 2 and all(isinstance(n, int) and n >= 1 for n in concurrency):
+    if (
+        isinstance(concurrency, tuple)
+        and len(concurrency) == 2
+        and all(isinstance(n, int) and n >= 1 for n in concurrency)
+    ):
         low, high = concurrency
         if low <= high:
             return ray.data.ActorPoolStrategy(min_size=low, max_size=high)
-    raise ConfigError(f"concurrency must be a number of actors >= 1 or a (min, max) pair with min <= max, got {concurrency!r}")
+    raise ConfigError(
+        f"concurrency must be a number of actors >= 1 or a (min, max) pair with min <= max, got {concurrency!r}"
+    )
 
 
 def _check_batch_size(batch_size: Any) -> None:

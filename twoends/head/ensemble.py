@@ -25,8 +25,14 @@ __all__ = ["combine_logits", "combine_probabilities", "weighted_mean"]
 
 
 @_quiet
-def combine_probabilities(probabilities: Sequence, columns: Sequence[Sequence[int]], n_classes: int,
-                          weights: Sequence[float], *, activation: str = "softmax"):
+def combine_probabilities(
+    probabilities: Sequence,
+    columns: Sequence[Sequence[int]],
+    n_classes: int,
+    weights: Sequence[float],
+    *,
+    activation: str = "softmax",
+):
     """[B, n_classes] ensemble logits from each member's probabilities [B, C_i] (see the module docstring)."""
     xp, _ = namespace(probabilities[0])
     total, mass = 0.0, 0.0

@@ -18,13 +18,16 @@ from .arrays import namespace
 __all__ = ["group_probabilities", "SIGMOID_RULE", "SOFTMAX_RULE"]
 
 SOFTMAX_RULE = "sum of the classes' probabilities (softmax: the classes exclude each other)"
-SIGMOID_RULE = ("1 - prod(1 - p) over the group's classes: the probability that any of them is present, "
-                "assuming the classes are independent given the input")
+SIGMOID_RULE = (
+    "1 - prod(1 - p) over the group's classes: the probability that any of them is present, "
+    "assuming the classes are independent given the input"
+)
 
 
 @_quiet
-def group_probabilities(members: Sequence[Sequence[int]], *, probabilities=None, logits=None,
-                        activation: str = "softmax"):
+def group_probabilities(
+    members: Sequence[Sequence[int]], *, probabilities=None, logits=None, activation: str = "softmax"
+):
     """[B, G] group probabilities for groups of class indices ``members``.
 
     softmax: needs ``probabilities`` [B, C]. sigmoid: needs ``logits`` [B, C]

@@ -140,9 +140,19 @@ class Head:
                 raise ConfigError("groups need the class names they refer to: pass labels= too")
             groups = LabelGroups.resolve(groups, LabelMap.from_any(labels))
         self.settings = HeadSettings(
-            labels=labels, activation=activation, temperature=temperature, thresholds=thresholds, top_k=top_k,
-            axis=axis, outputs=outputs, model=model, prediction_sets=prediction_sets, calibration=calibration,
-            ood_method=ood_method, ood_threshold=ood_threshold, groups=groups,
+            labels=labels,
+            activation=activation,
+            temperature=temperature,
+            thresholds=thresholds,
+            top_k=top_k,
+            axis=axis,
+            outputs=outputs,
+            model=model,
+            prediction_sets=prediction_sets,
+            calibration=calibration,
+            ood_method=ood_method,
+            ood_threshold=ood_threshold,
+            groups=groups,
         )
 
     @classmethod
@@ -200,8 +210,9 @@ class Head:
     # --- the work ---------------------------------------------------------------------
 
     @_quiet
-    def __call__(self, logits: Any, inputs: Sequence[str | None] | None = None, *,
-                 ood_scores: Sequence[float] | None = None) -> PredictionBatch:
+    def __call__(
+        self, logits: Any, inputs: Sequence[str | None] | None = None, *, ood_scores: Sequence[float] | None = None
+    ) -> PredictionBatch:
         """Predictions for a batch of outputs [B, C] (or one input's outputs [C]).
 
         ``ood_scores``: one out-of-distribution score per row computed elsewhere (an
@@ -256,10 +267,16 @@ class Head:
         _, idx = select_top(z, k, -1)
         bad = _bad_rows(xp, x)
         kind = "softmax" if binary else activation
-        ood = ood_scores(x, self.ood_method, activation=kind, probabilities=p) if given_ood is None else \
-            np.asarray(given_ood, dtype=np.float64)
-        grp = None if self.groups is None else group_probabilities(
-            self.groups.members, probabilities=p, logits=z, activation=kind)
+        ood = (
+            ood_scores(x, self.ood_method, activation=kind, probabilities=p)
+            if given_ood is None
+            else np.asarray(given_ood, dtype=np.float64)
+        )
+        grp = (
+            None
+            if self.groups is None
+            else group_probabilities(self.groups.members, probabilities=p, logits=z, activation=kind)
+        )
         host = [to_numpy(a) for a in (x, p, logp, idx, ent, margin(p), bad, ood)]
         x_np, p_np, logp_np, idx_np, ent_np, mar_np, bad_np, ood_np = host
         grp_np = None if grp is None else to_numpy(grp)
@@ -270,9 +287,7 @@ class Head:
             if bad_np[i]:
                 preds.append(_error_row(name, x_np[i], self.model))
                 continue
-            top = tuple(
-                ClassScore(int(j), labels[int(j)], float(p_np[i, j]), float(x_np[i, j])) for j in idx_np[i]
-            )
+            top = tuple(ClassScore(int(j), labels[int(j)], float(p_np[i, j]), float(x_np[i, j])) for j in idx_np[i])
             preds.append(
                 Prediction(
                     input=name,
@@ -287,7 +302,9 @@ class Head:
                     logits=x_np[i],
                     probabilities=p_np[i],
                     log_probabilities=logp_np[i],
-                    positive_labels=self._positives(p_np[i], labels) if activation == "sigmoid" and not binary else None,
+                    positive_labels=self._positives(p_np[i], labels)
+                    if activation == "sigmoid" and not binary
+                    else None,
                     prediction_set=None if sets is None else sets[i],
                     calibration=self.calibration,
                     model=self.model,
@@ -345,9 +362,7 @@ def _error_row(name, row: np.ndarray, model) -> Prediction:
         )
     else:
         msg = f"every one of the {n} classes is masked (-inf): there is no class left to predict"
-    return Prediction(
-        input=name, model=model, logits=row, error={"type": "OutputError", "message": msg}
-    )
+    return Prediction(input=name, model=model, logits=row, error={"type": "OutputError", "message": msg})
 
 
 def _probabilities_to_logits(xp, p, activation):

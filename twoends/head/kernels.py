@@ -173,6 +173,7 @@ class _NumpyKernels:
 
 class _TorchKernels:
     block_lengths = (256,)  # amax is fast at this length; torch.topk on the candidates is not
+
     @staticmethod
     def rows(x):
         if not is_torch_array(x) or x.device.type != "cpu" or x.requires_grad or x.ndim == 0:
@@ -309,7 +310,9 @@ def _scan(kernels, x2, length, t, gm):
             b = min(full, a + width)
             chunk, out = x2[r0:r1, a:b], buf[: r1 - r0, : b - a]
             if length is not None:
-                kernels.block_max(chunk.reshape(r1 - r0, (b - a) // length, length), gm[r0:r1, a // length : b // length])
+                kernels.block_max(
+                    chunk.reshape(r1 - r0, (b - a) // length, length), gm[r0:r1, a // length : b // length]
+                )
             kernels.exp_into(chunk, t, out)
             part += kernels.row_sum(out)
     if full < c:

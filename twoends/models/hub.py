@@ -37,19 +37,22 @@ def _hf(rest: str, **options: Any):
 
 def register_all(register_prefix: Callable[..., None]) -> None:
     register_prefix(
-        "torchvision", _torchvision,
+        "torchvision",
+        _torchvision,
         "torchvision classifiers with their weights' transforms and categories, e.g. torchvision:resnet50 "
         "(weights=... picks others; downloads once to the torch hub cache)",
         requires=("torchvision",),
     )
     register_prefix(
-        "timm", _timm,
+        "timm",
+        _timm,
         "timm models with their pretrained_cfg preprocessing and ImageNet labels, e.g. timm:resnet50.a1_in1k "
         "(downloads once from the Hugging Face hub; pretrained=False for random weights)",
         requires=("timm",),
     )
     register_prefix(
-        "hf", _hf,
+        "hf",
+        _hf,
         "Hugging Face image/text classifiers with their processor and id2label, e.g. hf:ORG/NAME or hf:/local/folder",
         requires=("transformers",),
     )

@@ -35,10 +35,31 @@ from ..errors import AudioTooLongError, DecodeError, InputError
 __all__ = ["AUDIO_EXTENSIONS", "DEFAULT_MAX_SECONDS", "AudioClip", "as_clip", "decode_audio"]
 
 # a folder of audio yields these (video containers too: their audio track is read)
-AUDIO_EXTENSIONS = frozenset({
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".m4v", ".mov",
-    ".mkv", ".webm", ".aif", ".aiff", ".au", ".caf", ".wma", ".amr", ".3gp",
-})
+AUDIO_EXTENSIONS = frozenset(
+    {
+        ".wav",
+        ".wave",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".m4a",
+        ".aac",
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".mkv",
+        ".webm",
+        ".aif",
+        ".aiff",
+        ".au",
+        ".caf",
+        ".wma",
+        ".amr",
+        ".3gp",
+    }
+)
 DEFAULT_MAX_SECONDS = 600.0  # 10 minutes: 38 MB of float32 at 16 kHz, 230 MB at 48 kHz stereo while decoding
 _BYTES = (bytes, bytearray, memoryview)
 
@@ -65,8 +86,13 @@ class AudioClip:
 
 def is_clip_tuple(x: Any) -> bool:
     """``(samples, rate)``: an array and a whole number (one clip, not two inputs)."""
-    return (isinstance(x, tuple) and len(x) == 2 and hasattr(x[0], "shape")
-            and isinstance(x[1], (int, float, np.integer, np.floating)) and not isinstance(x[1], bool))
+    return (
+        isinstance(x, tuple)
+        and len(x) == 2
+        and hasattr(x[0], "shape")
+        and isinstance(x[1], (int, float, np.integer, np.floating))
+        and not isinstance(x[1], bool)
+    )
 
 
 def as_clip(x: AudioClip | tuple, max_seconds: float | None) -> AudioClip:
@@ -113,8 +139,11 @@ def decode_audio(payload: Any, max_seconds: float | None = DEFAULT_MAX_SECONDS) 
     if isinstance(payload, (str, os.PathLike)):
         path = os.fsdecode(os.fspath(payload))
         if not os.path.isfile(path):
-            raise DecodeError(f"no such file: {path}" if not os.path.isdir(path) else
-                              f"{path} is a folder; pass it as the whole input to read the audio files in it")
+            raise DecodeError(
+                f"no such file: {path}"
+                if not os.path.isdir(path)
+                else f"{path} is a folder; pass it as the whole input to read the audio files in it"
+            )
         if os.path.getsize(path) == 0:
             raise DecodeError(f"{path} is empty (0 bytes); expected an audio file")
         return _decode_file(path, path, max_seconds)
@@ -156,7 +185,9 @@ def _decode_file(source: Any, name: str, max_seconds: float | None) -> AudioClip
         try:
             data, rate = sf.read(source, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as e:
-            raise DecodeError(f"{name} is a corrupt or truncated audio file ({e}); expected a readable audio file") from None
+            raise DecodeError(
+                f"{name} is a corrupt or truncated audio file ({e}); expected a readable audio file"
+            ) from None
         return _checked(AudioClip(data, int(rate)), name, max_seconds)
     if hasattr(source, "seek"):
         source.seek(0)
@@ -176,8 +207,10 @@ def _decode_with_av(source: Any, name: str, max_seconds: float | None) -> AudioC
     try:
         container = av.open(source, mode="r")
     except (av.error.FFmpegError, ValueError, OSError) as e:
-        raise DecodeError(f"{name} is not an audio file anything here can read ({_first_line(e)}); "
-                          "expected WAV, FLAC, OGG, MP3, M4A/AAC, Opus or a video with an audio track") from None
+        raise DecodeError(
+            f"{name} is not an audio file anything here can read ({_first_line(e)}); "
+            "expected WAV, FLAC, OGG, MP3, M4A/AAC, Opus or a video with an audio track"
+        ) from None
     with container:
         if not container.streams.audio:
             kinds = sorted({s.type for s in container.streams}) or ["nothing"]
@@ -201,7 +234,9 @@ def _decode_with_av(source: Any, name: str, max_seconds: float | None) -> AudioC
             for out in resampler.resample(None):
                 parts.append(out.to_ndarray())
         except av.error.FFmpegError as e:
-            raise DecodeError(f"{name} is corrupt or truncated ({_first_line(e)}); expected a readable audio file") from None
+            raise DecodeError(
+                f"{name} is corrupt or truncated ({_first_line(e)}); expected a readable audio file"
+            ) from None
     if not parts:
         raise DecodeError(f"{name} holds no audio samples; expected a non-empty audio file")
     data = np.concatenate(parts, axis=1).T  # (frames, channels)

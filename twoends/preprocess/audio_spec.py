@@ -169,11 +169,11 @@ class AudioPlan(InputPlan):
         size, step, ctx = spec.window, spec.step, spec.context
         count = 1 + -(-max(0, n - size) // step)  # windows covering the clip; none lies wholly in an overlap
         padded = np.zeros(ctx + (count - 1) * step + size, dtype=np.float32)
-        padded[ctx:ctx + n] = x
+        padded[ctx : ctx + n] = x
         if spec.pad or (count - 1) * step + size <= n:  # every window whole: one strided copy
             frames = np.lib.stride_tricks.sliding_window_view(padded, ctx + size)[::step].copy()
         else:
-            frames = [padded[i * step:ctx + min(i * step + size, n)] for i in range(count)]
+            frames = [padded[i * step : ctx + min(i * step + size, n)] for i in range(count)]
         starts = np.arange(count) * step / rate
         # each window's own part: up to where the next one starts (so segments never overlap)
         ends = np.minimum(np.append(starts[1:], np.inf), np.minimum(starts + size / rate, n / rate))
@@ -249,8 +249,10 @@ def _clip_entries(x: Any) -> Iterator[tuple[Any, Any]]:
 
 
 def _not_audio(x: Any) -> str:
-    return (f"an audio model takes a path, folder, glob, bytes, a binary file object, AudioClip(samples, rate), "
-            f"a (samples, rate) tuple, or a list of these; got {type(x).__name__}")
+    return (
+        f"an audio model takes a path, folder, glob, bytes, a binary file object, AudioClip(samples, rate), "
+        f"a (samples, rate) tuple, or a list of these; got {type(x).__name__}"
+    )
 
 
 def resolve_audio_spec(explicit: Any = None, bundled: AudioSpec | None = None) -> tuple[AudioSpec, str]:

@@ -70,8 +70,9 @@ class EnsemblePlan(InputPlan):
     def decode(self, payload: Any) -> Any:
         if not self._images:  # texts: nothing to share but the checks, which are the first member's
             return self.plans[0].decode(payload)
-        return decode_image(payload, max_pixels=self.limits.max_pixels, draft_size=self.draft_size,
-                            check_size=self._check_size)
+        return decode_image(
+            payload, max_pixels=self.limits.max_pixels, draft_size=self.draft_size, check_size=self._check_size
+        )
 
     def _check_size(self, width: int, height: int) -> None:
         for p in self.plans:

@@ -255,7 +255,9 @@ def _finish(image: Image.Image, name: str) -> Image.Image:
     try:
         return to_rgb(upright)
     except (ValueError, OSError) as e:
-        raise DecodeError(f"cannot decode {name}: Pillow mode {image.mode!r} has no RGB conversion ({_reason(e)})") from None
+        raise DecodeError(
+            f"cannot decode {name}: Pillow mode {image.mode!r} has no RGB conversion ({_reason(e)})"
+        ) from None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -310,4 +312,3 @@ def _from_array(array: np.ndarray, max_pixels: int | None) -> Image.Image:
 def _reason(e: BaseException) -> str:
     text = str(e).strip()
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
-

@@ -43,8 +43,9 @@ class ImageInput(InputPlan):
         return iter_items(x)
 
     def decode(self, payload: Any) -> Image.Image:
-        return decode_image(payload, max_pixels=self.limits.max_pixels, draft_size=self.draft_size,
-                            check_size=self.check_size)
+        return decode_image(
+            payload, max_pixels=self.limits.max_pixels, draft_size=self.draft_size, check_size=self.check_size
+        )
 
     def check_size(self, width: int, height: int) -> None:
         """Called with the image's size from its header; raise to refuse it before decoding."""

@@ -29,8 +29,6 @@ else in the package changes (``tests/preprocess/test_protocol.py`` checks each).
 
 from __future__ import annotations
 
-import dataclasses
-
 import abc
 import dataclasses
 import json
@@ -270,9 +268,14 @@ def _with_model_owned(explicit: InputSpec, bundled: InputSpec | None) -> tuple[I
     owned = getattr(type(explicit), "model_owned", ())
     if bundled is None or type(bundled) is not type(explicit) or not owned:
         return explicit, "explicit"
-    defaults = {f.name: f.default for f in dataclasses.fields(explicit)} if dataclasses.is_dataclass(explicit) else {}
-    taken = {name: getattr(bundled, name) for name in owned
-             if name in defaults and getattr(explicit, name) == defaults[name] != getattr(bundled, name)}
+    defaults: dict[str, Any] = (
+        {f.name: f.default for f in dataclasses.fields(explicit)} if dataclasses.is_dataclass(explicit) else {}
+    )
+    taken = {
+        name: getattr(bundled, name)
+        for name in owned
+        if name in defaults and getattr(explicit, name) == defaults[name] != getattr(bundled, name)
+    }
     if not taken:
         return explicit, "explicit"
     shown = ", ".join(f"{k} {v}" for k, v in taken.items())

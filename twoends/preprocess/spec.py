@@ -80,7 +80,9 @@ class ImageSpec(DataSpec):
         except ConfigError:
             raise
         except (TypeError, ValueError, OverflowError) as e:  # a hand-edited sidecar or spec dict: say which
-            raise ConfigError(f"invalid ImageSpec ({type(e).__name__}: {e}); see ImageSpec's fields and their types") from None
+            raise ConfigError(
+                f"invalid ImageSpec ({type(e).__name__}: {e}); see ImageSpec's fields and their types"
+            ) from None
 
     def _check(self) -> None:
         # Normalise lists (from JSON) to tuples so equality and hashing are exact.

@@ -20,8 +20,8 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Iterator, Mapping, NamedTuple
 
-from .files import open_regular_file
 from ..errors import ConfigError, DecodeError, InputError
+from .files import open_regular_file
 from .protocol import DataSpec, InputPlan, Limits, resolve_input_spec
 from .sources import Item
 
@@ -64,7 +64,9 @@ class TextSpec(DataSpec):
         if self.padding not in PADDINGS:
             raise ConfigError(f"padding must be one of {list(PADDINGS)}, got {self.padding!r}")
         if self.padding == "max_length" and self.max_length is None:
-            raise ConfigError("padding='max_length' needs max_length set, e.g. TextSpec(max_length=128, padding='max_length')")
+            raise ConfigError(
+                "padding='max_length' needs max_length set, e.g. TextSpec(max_length=128, padding='max_length')"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,7 +155,9 @@ def _read_text(path: str, max_chars: int | None) -> str:
             limit = -1 if max_chars is None else 4 * max_chars + 1
             return f.read(limit).decode("utf-8")
     except FileNotFoundError:
-        raise DecodeError(f"no such file: {path}; for a text model a str is the text itself, a Path is a file") from None
+        raise DecodeError(
+            f"no such file: {path}; for a text model a str is the text itself, a Path is a file"
+        ) from None
     except UnicodeDecodeError as e:
         raise DecodeError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); re-encode it as UTF-8") from None
     except IsADirectoryError:
@@ -183,9 +187,7 @@ def iter_texts(x: Any) -> Iterator[Item]:
 
 
 def _not_text(x: Any) -> str:
-    return (
-        f"a text model takes a str, a pathlib.Path to a text file, or a list of these; got {type(x).__name__}"
-    )
+    return f"a text model takes a str, a pathlib.Path to a text file, or a list of these; got {type(x).__name__}"
 
 
 def resolve_text_spec(explicit: Any = None, bundled: TextSpec | None = None) -> tuple[TextSpec, str]:

@@ -55,8 +55,10 @@ def choose(run: RunOptions, check: dict) -> tuple[str, str]:
     found = check.get("runtimes", {})
     if run.runtime in GRAPH_RUNTIMES:
         if run.runtime == "onnxruntime" and run.precision != "fp32":
-            raise ConfigError(f"runtime 'onnxruntime' runs float32 only, got precision={run.precision!r}: "
-                              "use runtime='openvino' (bf16 on CPUs that have it) or runtime='torch'")
+            raise ConfigError(
+                f"runtime 'onnxruntime' runs float32 only, got precision={run.precision!r}: "
+                "use runtime='openvino' (bf16 on CPUs that have it) or runtime='torch'"
+            )
         key = run.runtime if run.precision == "fp32" else f"{run.runtime}-{run.precision}"
         got = found.get(key)
         if got is None:
@@ -75,10 +77,15 @@ def choose(run: RunOptions, check: dict) -> tuple[str, str]:
         return "torch", "auto: no graph runtime matched PyTorch within the tolerance; PyTorch kept"
     best = max(passed, key=lambda k: passed[k].get("inputs_per_s", 0.0))
     if passed[best].get("inputs_per_s", 0.0) <= torch_speed:
-        return "torch", f"auto: PyTorch was the fastest at export ({torch_speed:g} vs {best} " \
-                        f"{passed[best].get('inputs_per_s')} inputs/s)"
-    return best, (f"auto: the fastest that matched PyTorch ({passed[best].get('inputs_per_s'):g} inputs/s vs "
-                  f"PyTorch {torch_speed:g} at export; {_result(passed[best])})")
+        return (
+            "torch",
+            f"auto: PyTorch was the fastest at export ({torch_speed:g} vs {best} "
+            f"{passed[best].get('inputs_per_s')} inputs/s)",
+        )
+    return best, (
+        f"auto: the fastest that matched PyTorch ({passed[best].get('inputs_per_s'):g} inputs/s vs "
+        f"PyTorch {torch_speed:g} at export; {_result(passed[best])})"
+    )
 
 
 def _result(got: dict) -> str:
@@ -112,8 +119,15 @@ def cached_backend(name: str, run: RunOptions, *, spec: Any, options: dict) -> A
 # --------------------------------------------------------------------------- after building: convert
 
 
-def convert(backend: Any, plan: Any, run: RunOptions, *, spec_key: Any = None, name: str | None = None,
-            fingerprint: tuple[str, str] | None = None) -> Any:
+def convert(
+    backend: Any,
+    plan: Any,
+    run: RunOptions,
+    *,
+    spec_key: Any = None,
+    name: str | None = None,
+    fingerprint: tuple[str, str] | None = None,
+) -> Any:
     """``backend`` run by the runtime ``run`` asks for (see the module docstring); others unchanged."""
     if not _is_torch(backend):
         if run.runtime in GRAPH_RUNTIMES and getattr(backend, "runtime", None) != run.runtime:
@@ -158,16 +172,24 @@ def weights_hash(backend: Any) -> str:
 
 def _export(backend: Any, plan: Any, key: dict) -> cache.Entry:
     model = key["model"]
-    say(f"exporting {model} to ONNX once for the faster runtimes, and checking it against PyTorch "
-        f"(cached in {cache.cache_dir()})...")
+    say(
+        f"exporting {model} to ONNX once for the faster runtimes, and checking it against PyTorch "
+        f"(cached in {cache.cache_dir()})..."
+    )
     started = time.perf_counter()
 
     def write(folder):
         from .check import export_and_check
 
         try:
-            record = export_and_check(backend, plan, folder, lambda rt, path, precision: _open(
-                rt, path, RunOptions(device="cpu", precision=precision, runtime=rt), backend.info, backend))
+            record = export_and_check(
+                backend,
+                plan,
+                folder,
+                lambda rt, path, precision: _open(
+                    rt, path, RunOptions(device="cpu", precision=precision, runtime=rt), backend.info, backend
+                ),
+            )
         except (ModelError, ImportError) as e:
             cache.write_refusal(folder, str(e)[:2000])
             return
@@ -190,17 +212,34 @@ def _write_sidecar(folder: Any, backend: Any, key: dict, record: dict) -> None:
 
     info = backend.info
     spec = info.spec.to_dict() if isinstance(info.spec, ImageSpec) else None  # an HF processor: in memory only
-    write_sidecar(folder / cache.SIDECAR, {
-        "model": info.name, "spec": spec, "labels": list(info.labels) if info.labels else None,
-        "activation": info.activation, "outputs": info.outputs, "input_name": "input", "output_name": "logits",
-        "opset": key["opset"], "exporter": record["exporter"], "source": backend.describe(),
-        "twoends_version": key["twoends_version"], "check": record, "notes": list(info.notes), "cache_key": key,
-    })
+    write_sidecar(
+        folder / cache.SIDECAR,
+        {
+            "model": info.name,
+            "spec": spec,
+            "labels": list(info.labels) if info.labels else None,
+            "activation": info.activation,
+            "outputs": info.outputs,
+            "input_name": "input",
+            "output_name": "logits",
+            "opset": key["opset"],
+            "exporter": record["exporter"],
+            "source": backend.describe(),
+            "twoends_version": key["twoends_version"],
+            "check": record,
+            "notes": list(info.notes),
+            "cache_key": key,
+        },
+    )
 
 
 def _keep_torch(backend: Any, run: RunOptions, why: str, entry: Any = None) -> Any:
-    backend.runtime_report = {"asked": run.runtime, "runtime": "torch", "why": why,
-                              "check": entry.check if entry is not None else None}
+    backend.runtime_report = {
+        "asked": run.runtime,
+        "runtime": "torch",
+        "why": why,
+        "check": entry.check if entry is not None else None,
+    }
     backend.info = dataclasses.replace(backend.info, notes=(*backend.info.notes, f"runtime: torch ({why})"))
     return backend
 
@@ -208,8 +247,13 @@ def _keep_torch(backend: Any, run: RunOptions, why: str, entry: Any = None) -> A
 def _graph_backend(runtime: str, entry: Any, run: RunOptions, why: str, *, info: Any, source: Any) -> Any:
     rt_run = RunOptions(device=run.device, precision=run.precision, runtime=runtime)
     backend = _open(runtime, entry.graph, rt_run, info, source)
-    backend.runtime_report = {"asked": run.runtime, "runtime": runtime, "why": why, "check": entry.check,
-                              "cache": str(entry.folder)}
+    backend.runtime_report = {
+        "asked": run.runtime,
+        "runtime": runtime,
+        "why": why,
+        "check": entry.check,
+        "cache": str(entry.folder),
+    }
     backend.info = dataclasses.replace(backend.info, notes=(*backend.info.notes, f"runtime: {runtime} ({why})"))
     return backend
 
@@ -217,14 +261,23 @@ def _graph_backend(runtime: str, entry: Any, run: RunOptions, why: str, *, info:
 def _open(runtime: str, path: Any, run: RunOptions, info: Any, source: Any) -> Any:
     """The runtime's backend for a graph: an image graph (its sidecar gives the two ends when ``info``
     is None), or a text graph fed by the source backend's tokenizer."""
-    module = __import__(f"twoends.backends.{'onnx' if runtime == 'onnxruntime' else 'openvino'}",
-                        fromlist=["from_path", "graph_runner"])
+    module = __import__(
+        f"twoends.backends.{'onnx' if runtime == 'onnxruntime' else 'openvino'}", fromlist=["from_path", "graph_runner"]
+    )
     if source is not None and hasattr(source, "tokenizer"):
         from ..backends.text_batches import TextGraphBackend
 
         run_graph, names, device = module.graph_runner(path, run=run)
-        return TextGraphBackend(run_graph, names, source.tokenizer, info=info, max_length=source.max_length,
-                                runtime=runtime, device=device, what=f"precision {run.precision}")
+        return TextGraphBackend(
+            run_graph,
+            names,
+            source.tokenizer,
+            info=info,
+            max_length=source.max_length,
+            runtime=runtime,
+            device=device,
+            what=f"precision {run.precision}",
+        )
     backend = module.from_path(path, run=run)
     if info is not None:  # the torch backend's own info (e.g. an HF processor spec no sidecar can hold)
         backend.info = dataclasses.replace(info, notes=(*info.notes, *backend.info.notes[-1:]))

@@ -58,8 +58,14 @@ def cache_key(model: str, weights: str, input_key: Any = None) -> dict[str, Any]
     """What an export depends on (stored in its sidecar as ``cache_key``)."""
     from .._version import __version__
 
-    return {"model": model, "weights": weights, "twoends_version": __version__, "opset": OPSET, "input": input_key,
-            "format": FORMAT}
+    return {
+        "model": model,
+        "weights": weights,
+        "twoends_version": __version__,
+        "opset": OPSET,
+        "input": input_key,
+        "format": FORMAT,
+    }
 
 
 def _folder(key: Mapping[str, Any]) -> Path:

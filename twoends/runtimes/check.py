@@ -115,8 +115,12 @@ def export_and_check(backend: Any, plan: Any, folder: Path, open_graph: Callable
     t = time.perf_counter()
     exporter, failed = export_any(backend, graph, values)
     record: dict[str, Any] = {
-        "against": f"PyTorch float32 on {what}", "batch": len(values), "tolerance": TOLERANCE,
-        "exporter": exporter, "exporters_failed": failed, "export_seconds": round(time.perf_counter() - t, 1),
+        "against": f"PyTorch float32 on {what}",
+        "batch": len(values),
+        "tolerance": TOLERANCE,
+        "exporter": exporter,
+        "exporters_failed": failed,
+        "export_seconds": round(time.perf_counter() - t, 1),
         "runtimes": {"torch": {"inputs_per_s": round(torch_speed, 1)}},
     }
     for runtime in GRAPH_RUNTIMES:

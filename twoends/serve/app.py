@@ -40,8 +40,14 @@ log = logging.getLogger("twoends.serve")
 STATIC = files("twoends.serve") / "static"
 
 
-def create_app(clf: Classifier, config: ServeConfig | None = None, *, grpc_port: int | None = None,
-               grpc_host: str = "127.0.0.1", **limits: Any) -> FastAPI:
+def create_app(
+    clf: Classifier,
+    config: ServeConfig | None = None,
+    *,
+    grpc_port: int | None = None,
+    grpc_host: str = "127.0.0.1",
+    **limits: Any,
+) -> FastAPI:
     """A FastAPI app serving ``clf``. ``limits`` are ``ServeConfig`` fields (max_batch_size, ...).
 
     With ``grpc_port``, the same model is also served over gRPC (the KServe / Triton
@@ -83,8 +89,14 @@ def create_app(clf: Classifier, config: ServeConfig | None = None, *, grpc_port:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     _add_page_routes(app, service)
     add_v1_routes(app, service)
-    add_v2_routes(app, service, {"required": True, "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}}})
+    add_v2_routes(
+        app,
+        service,
+        {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}},
+        },
+    )
     app.openapi = lambda: _openapi(app, service)
     return app
 
@@ -134,8 +146,13 @@ def _add_page_routes(app: FastAPI, service: Service) -> None:
     async def index() -> HTMLResponse:
         return HTMLResponse(page)
 
-    @app.get("/metrics", tags=["server"], response_class=Response, summary="Prometheus metrics",
-             responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}})
+    @app.get(
+        "/metrics",
+        tags=["server"],
+        response_class=Response,
+        summary="Prometheus metrics",
+        responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
@@ -166,8 +183,10 @@ def _openapi(app: FastAPI, service: Service) -> dict:
         body = "V1ErrorOut" if nested_for(path) else "ErrorOut"
         for op in operations.values():
             if "422" in op.get("responses", {}):
-                op["responses"]["422"] = {"description": "A parameter out of range or of the wrong type",
-                                          "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}}
+                op["responses"]["422"] = {
+                    "description": "A parameter out of range or of the wrong type",
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+                }
             for params in op.get("parameters", []):
                 if params.get("in") == "path" and params["name"] == "version":
                     params["schema"] = {"type": "string", "enum": [oip.MODEL_VERSION]}
@@ -184,37 +203,80 @@ def _infer_request_schema(service: Service) -> dict:
     tensors = []
     for t in oip.model_metadata(service)["inputs"]:
         if t["datatype"] == "BYTES":
-            data = {"type": "array", "minItems": 1, "maxItems": n, "items": {"type": "string"},
-                    "description": "the texts" if service.kind == "text" else f"base64-encoded {service.kind} files"}
-            shape = {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "integer", "minimum": 1, "maximum": n}}
+            data = {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": n,
+                "items": {"type": "string"},
+                "description": "the texts" if service.kind == "text" else f"base64-encoded {service.kind} files",
+            }
+            shape = {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 1,
+                "items": {"type": "integer", "minimum": 1, "maximum": n},
+            }
         else:
-            data = {"type": "array", "items": {"type": "number"},
-                    "description": "B x " + " x ".join(map(str, t["shape"][1:])) + " numbers, row-major"}
+            data = {
+                "type": "array",
+                "items": {"type": "number"},
+                "description": "B x " + " x ".join(map(str, t["shape"][1:])) + " numbers, row-major",
+            }
             dims = [{"const": d} for d in t["shape"][1:]]
-            shape = {"type": "array", "prefixItems": [{"type": "integer", "minimum": 1, "maximum": n}, *dims],
-                     "minItems": len(t["shape"]), "maxItems": len(t["shape"])}
-        tensors.append({"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
-            "name": {"const": t["name"]}, "datatype": {"const": t["datatype"]}, "shape": shape, "data": data,
-            "parameters": {"type": ["object", "null"]}}})
+            shape = {
+                "type": "array",
+                "prefixItems": [{"type": "integer", "minimum": 1, "maximum": n}, *dims],
+                "minItems": len(t["shape"]),
+                "maxItems": len(t["shape"]),
+            }
+        tensors.append(
+            {
+                "type": "object",
+                "required": ["name", "shape", "datatype", "data"],
+                "properties": {
+                    "name": {"const": t["name"]},
+                    "datatype": {"const": t["datatype"]},
+                    "shape": shape,
+                    "data": data,
+                    "parameters": {"type": ["object", "null"]},
+                },
+            }
+        )
     classes = oip.model_metadata(service)["outputs"][0]["shape"][1]
     count = {"type": "integer", "minimum": 1, **({"maximum": classes} if classes > 0 else {})}
-    output = {"type": "object", "required": ["name"], "properties": {
-        "name": {"enum": list(oip.OUTPUT_NAMES)},
-        "parameters": {"type": ["object", "null"], "properties": {"classification": count, "binary_data": {"type": "boolean"}}}}}
-    example = {"id": "example", "inputs": [{"name": service.kind, "shape": [1], "datatype": "BYTES",
-                                            "data": [_example_input(service)]}],
-               "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}]}
+    output = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"enum": list(oip.OUTPUT_NAMES)},
+            "parameters": {
+                "type": ["object", "null"],
+                "properties": {"classification": count, "binary_data": {"type": "boolean"}},
+            },
+        },
+    }
+    example = {
+        "id": "example",
+        "inputs": [{"name": service.kind, "shape": [1], "datatype": "BYTES", "data": [_example_input(service)]}],
+        "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}],
+    }
     return {
-        "type": "object", "title": "InferenceRequest", "required": ["inputs"],
+        "type": "object",
+        "title": "InferenceRequest",
+        "required": ["inputs"],
         **({"examples": [example]} if _example_input(service) is not None else {}),
         "description": "One input tensor. Binary tensor data (the Inference-Header-Content-Length header) is "
-                       "accepted too: Triton's and KServe's clients send it by default.",
+        "accepted too: Triton's and KServe's clients send it by default.",
         "properties": {
             # null is read as absent, as the protocol's optional fields
             "id": {"type": ["string", "null"]},
-            "parameters": {"type": ["object", "null"], "properties": {
-                "temperature": {"type": ["number", "null"], "minimum": lo, "maximum": hi},
-                "binary_data_output": {"type": "boolean"}}},
+            "parameters": {
+                "type": ["object", "null"],
+                "properties": {
+                    "temperature": {"type": ["number", "null"], "minimum": lo, "maximum": hi},
+                    "binary_data_output": {"type": "boolean"},
+                },
+            },
             "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"oneOf": tensors}},
             "outputs": {"type": ["array", "null"], "items": output},
         },

@@ -29,9 +29,20 @@ __all__ = ["GrpcServer", "start_grpc"]
 log = logging.getLogger("twoends.serve")
 
 # datatype -> the typed field of InferTensorContents that carries it
-_CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
-             "INT64": "int64_contents", "UINT8": "uint_contents", "UINT16": "uint_contents", "UINT32": "uint_contents",
-             "UINT64": "uint64_contents", "FP32": "fp32_contents", "FP64": "fp64_contents", "BYTES": "bytes_contents"}
+_CONTENTS = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
 
 
 class GrpcServer:
@@ -45,14 +56,15 @@ class GrpcServer:
 async def start_grpc(service: Service, host: str, port: int) -> GrpcServer:
     """Start serving ``service`` over gRPC on host:port (0: a free port); call inside the running loop."""
     limit = service.config.max_body_bytes
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
-                                      ("grpc.max_send_message_length", -1)])
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", -1)])
     rpcs = _Rpcs(service)
     handlers = {}
     for name, (request, response) in _METHODS.items():
         handlers[name] = grpc.unary_unary_rpc_method_handler(
             _guarded(service, name, getattr(rpcs, name)),
-            request_deserializer=message(request).FromString, response_serializer=message(response).SerializeToString)
+            request_deserializer=message(request).FromString,
+            response_serializer=message(response).SerializeToString,
+        )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
@@ -118,8 +130,12 @@ class _Rpcs:
         meta = oip.model_metadata(self.service)
         Tensor = message("ModelMetadataResponse").TensorMetadata
         return message("ModelMetadataResponse")(
-            name=meta["name"], versions=meta["versions"], platform=meta["platform"],
-            inputs=[Tensor(**t) for t in meta["inputs"]], outputs=[Tensor(**t) for t in meta["outputs"]])
+            name=meta["name"],
+            versions=meta["versions"],
+            platform=meta["platform"],
+            inputs=[Tensor(**t) for t in meta["inputs"]],
+            outputs=[Tensor(**t) for t in meta["outputs"]],
+        )
 
     async def ModelConfig(self, request):
         oip.check_model(self.service, request.name, request.version)
@@ -151,8 +167,10 @@ def to_call(request) -> oip.Call:
     """A ModelInferRequest as a Call; runs in the decode pool (typed contents are converted here)."""
     raw = list(request.raw_input_contents)
     if raw and len(raw) != len(request.inputs):
-        raise HTTPError(f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} inputs; "
-                        "send one per input, in order, or none")
+        raise HTTPError(
+            f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} inputs; "
+            "send one per input, in order, or none"
+        )
     inputs = []
     for i, t in enumerate(request.inputs):
         tensor = oip.InTensor(t.name, t.datatype, list(t.shape), {k: _param(v) for k, v in t.parameters.items()})
@@ -176,8 +194,14 @@ def to_call(request) -> oip.Call:
             parameters["temperature"] = float(t)
         except ValueError:
             pass  # refused, with the range, by the protocol check
-    return oip.Call(request.model_name, inputs, model_version=request.model_version, id=request.id or None,
-                    parameters=parameters, outputs=outputs or None)
+    return oip.Call(
+        request.model_name,
+        inputs,
+        model_version=request.model_version,
+        id=request.id or None,
+        parameters=parameters,
+        outputs=outputs or None,
+    )
 
 
 def to_response(answer: oip.Answer):
@@ -185,7 +209,9 @@ def to_response(answer: oip.Answer):
     Param = message("InferParameter")
     response = Response(model_name=answer.model_name, model_version=answer.model_version, id=answer.id or "")
     for key, value in answer.parameters.items():
-        response.parameters[key].CopyFrom(Param(string_param=value) if isinstance(value, str) else Param(double_param=float(value)))
+        response.parameters[key].CopyFrom(
+            Param(string_param=value) if isinstance(value, str) else Param(double_param=float(value))
+        )
     for o in answer.outputs:
         response.outputs.add(name=o.name, datatype=o.datatype, shape=o.shape)
         blob = to_bytes_tensor(o.value) if o.datatype == "BYTES" else np.ascontiguousarray(o.value, "<f4").tobytes()

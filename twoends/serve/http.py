@@ -65,7 +65,11 @@ def uvicorn_config(app: Any, host: str, port: int, config: ServeConfig, **kw: An
     """A uvicorn.Config for ``app`` with the limits of ``config``."""
     protocol = type("HeaderTimeoutH11", (HeaderTimeoutH11,), {"header_timeout_s": float(config.header_timeout_s)})
     return uvicorn.Config(
-        app, host=host, port=port, http=protocol, lifespan="on",
+        app,
+        host=host,
+        port=port,
+        http=protocol,
+        lifespan="on",
         timeout_keep_alive=max(1, round(config.keep_alive_s)),
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         timeout_graceful_shutdown=kw.pop("timeout_graceful_shutdown", 5),

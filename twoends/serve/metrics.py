@@ -157,12 +157,15 @@ class ServerMetrics(Registry):
 
     def __init__(self, queue_depth: Callable[[], float] = lambda: 0):
         self.requests = Counter(
-            "twoends_requests_total", "HTTP requests answered, by route, method and status code.",
+            "twoends_requests_total",
+            "HTTP requests answered, by route, method and status code.",
             ("route", "method", "status"),
         )
         self.latency = Histogram(
-            "twoends_request_duration_seconds", "Time from request to response, by route.",
-            LATENCY_BUCKETS, ("route",),
+            "twoends_request_duration_seconds",
+            "Time from request to response, by route.",
+            LATENCY_BUCKETS,
+            ("route",),
         )
         self.batch_size = Histogram("twoends_batch_size", "Inputs per model forward pass.", BATCH_BUCKETS)
         self.batch_seconds = Histogram(
@@ -172,4 +175,6 @@ class ServerMetrics(Registry):
         self.inputs = Counter(
             "twoends_inputs_total", "Inputs run through the model, by outcome (ok or error).", ("outcome",)
         )
-        super().__init__([self.requests, self.latency, self.batch_size, self.batch_seconds, self.queue_depth, self.inputs])
+        super().__init__(
+            [self.requests, self.latency, self.batch_size, self.batch_seconds, self.queue_depth, self.inputs]
+        )

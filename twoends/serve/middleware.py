@@ -52,20 +52,31 @@ class Guard:
             headers = scope.get("headers", ())
             size = sum(len(k) + len(v) + 4 for k, v in headers)
             if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:
-                await _send_error(send_status, HTTPError(
-                    f"the request has {len(headers)} headers, {size} bytes in all; the limits are {MAX_HEADERS} "
-                    f"headers and {MAX_HEADER_BYTES} bytes: send fewer or smaller headers (cookies?)",
-                    status=431, kind="HeadersTooLarge"), nested)
+                await _send_error(
+                    send_status,
+                    HTTPError(
+                        f"the request has {len(headers)} headers, {size} bytes in all; the limits are {MAX_HEADERS} "
+                        f"headers and {MAX_HEADER_BYTES} bytes: send fewer or smaller headers (cookies?)",
+                        status=431,
+                        kind="HeadersTooLarge",
+                    ),
+                    nested,
+                )
                 return
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body:
-                await _send_error(send_status, BodyTooLarge(self._too_large(f"{declared} bytes (Content-Length)")), nested)
+                await _send_error(
+                    send_status, BodyTooLarge(self._too_large(f"{declared} bytes (Content-Length)")), nested
+                )
                 return
             await self.app(scope, self._limited(receive), send_status)
         except asyncio.CancelledError:
             if not answered:  # the server is stopping past its grace period
-                await _send_error(send_status, ServerStopping(
-                    "the server stopped before this request was answered; retry (on another replica)"), nested)
+                await _send_error(
+                    send_status,
+                    ServerStopping("the server stopped before this request was answered; retry (on another replica)"),
+                    nested,
+                )
             raise
         finally:
             route = scope.get("route")
@@ -108,10 +119,15 @@ def _content_length(scope) -> int | None:
 
 async def _send_error(send, exc: HTTPError, nested: bool) -> None:
     body = json.dumps(error_body(exc, nested=nested)).encode()
-    await send({
-        "type": "http.response.start",
-        "status": exc.status_code,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close")],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -27,8 +27,20 @@ from .schemas import TEMPERATURE_RANGE
 from .service import Service
 from .tensors import TENSOR_DATATYPES, check_shape, from_bytes_tensor, numeric
 
-__all__ = ["Answer", "Call", "InTensor", "OutTensor", "OUTPUT_NAMES", "TEMPERATURE_RANGE", "infer",
-           "model_config", "model_metadata", "server_metadata", "check_model", "temperature_param"]
+__all__ = [
+    "Answer",
+    "Call",
+    "InTensor",
+    "OutTensor",
+    "OUTPUT_NAMES",
+    "TEMPERATURE_RANGE",
+    "infer",
+    "model_config",
+    "model_metadata",
+    "server_metadata",
+    "check_model",
+    "temperature_param",
+]
 
 OUTPUT_NAMES = ("logits", "probabilities")
 MODEL_VERSION = "1"
@@ -84,10 +96,15 @@ class Answer:
 
 def check_model(service: Service, name: str, version: str | None = "") -> None:
     if name != service.name:
-        raise HTTPError(f"unknown model {name!r}: this server serves {service.name!r}", status=404, kind="ModelNotFound")
+        raise HTTPError(
+            f"unknown model {name!r}: this server serves {service.name!r}", status=404, kind="ModelNotFound"
+        )
     if version not in (None, "", MODEL_VERSION):
-        raise HTTPError(f"unknown version {version!r} of model {name!r}: the only version is {MODEL_VERSION!r}",
-                        status=404, kind="ModelNotFound")
+        raise HTTPError(
+            f"unknown version {version!r} of model {name!r}: the only version is {MODEL_VERSION!r}",
+            status=404,
+            kind="ModelNotFound",
+        )
 
 
 def server_metadata() -> dict:
@@ -98,8 +115,13 @@ def _inputs(service: Service) -> list[dict]:
     clf, out = service.clf, []
     # a preprocessed tensor, as the model's input plan makes it (an ensemble's members each make their own: none)
     if service.kind == "image" and clf.plan.output_shape is not None:
-        out.append({"name": "input", "datatype": TENSOR_DATATYPES.get(clf.spec.dtype, "FP32"),
-                    "shape": [-1, *clf.plan.output_shape]})
+        out.append(
+            {
+                "name": "input",
+                "datatype": TENSOR_DATATYPES.get(clf.spec.dtype, "FP32"),
+                "shape": [-1, *clf.plan.output_shape],
+            }
+        )
     out.append({"name": service.kind, "datatype": "BYTES", "shape": [-1]})  # raw inputs: files, or texts
     return out
 
@@ -111,22 +133,40 @@ def _classes(service: Service) -> int:
 
 def model_metadata(service: Service) -> dict:
     outputs = [{"name": o, "datatype": "FP32", "shape": [-1, _classes(service)]} for o in OUTPUT_NAMES]
-    return {"name": service.name, "versions": [MODEL_VERSION], "platform": f"twoends/{type(service.clf.backend).__name__}",
-            "inputs": _inputs(service), "outputs": outputs}
+    return {
+        "name": service.name,
+        "versions": [MODEL_VERSION],
+        "platform": f"twoends/{type(service.clf.backend).__name__}",
+        "inputs": _inputs(service),
+        "outputs": outputs,
+    }
 
 
 def model_config(service: Service) -> dict:
     """A Triton-style model configuration: dims without the batch dimension, max_batch_size beside them."""
+
     def tensor(t: dict, extra: dict) -> dict:
-        return {"name": t["name"], "data_type": "TYPE_STRING" if t["datatype"] == "BYTES" else f"TYPE_{t['datatype']}",
-                **extra, "dims": t["shape"][1:] or [1]}
+        return {
+            "name": t["name"],
+            "data_type": "TYPE_STRING" if t["datatype"] == "BYTES" else f"TYPE_{t['datatype']}",
+            **extra,
+            "dims": t["shape"][1:] or [1],
+        }
 
     inputs = [tensor(t, {"format": "FORMAT_NCHW" if t["name"] == "input" else "FORMAT_NONE"}) for t in _inputs(service)]
     outputs = [tensor({"name": o, "datatype": "FP32", "shape": [-1, _classes(service)]}, {}) for o in OUTPUT_NAMES]
-    return {"name": service.name, "platform": f"twoends/{type(service.clf.backend).__name__}", "backend": "twoends",
-            "max_batch_size": service.max_inputs, "input": inputs, "output": outputs,
-            "dynamic_batching": {"max_queue_delay_microseconds": int(service.config.max_delay_ms * 1000),
-                                 "preferred_batch_size": [service.config.max_batch_size]}}
+    return {
+        "name": service.name,
+        "platform": f"twoends/{type(service.clf.backend).__name__}",
+        "backend": "twoends",
+        "max_batch_size": service.max_inputs,
+        "input": inputs,
+        "output": outputs,
+        "dynamic_batching": {
+            "max_queue_delay_microseconds": int(service.config.max_delay_ms * 1000),
+            "preferred_batch_size": [service.config.max_batch_size],
+        },
+    }
 
 
 # --- parameters -------------------------------------------------------------------------------
@@ -139,8 +179,11 @@ def temperature_param(value: Any, where: str = "parameters.temperature") -> floa
     lo, hi = TEMPERATURE_RANGE
     # compared before float(): a 400-digit integer is out of range, not an OverflowError
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise HTTPError(f"{where} must be a number from {lo:g} to {hi:g} (1 leaves the logits unchanged), got {_short(value)}",
-                        status=422, kind="ValidationError")
+        raise HTTPError(
+            f"{where} must be a number from {lo:g} to {hi:g} (1 leaves the logits unchanged), got {_short(value)}",
+            status=422,
+            kind="ValidationError",
+        )
     return float(value)
 
 
@@ -148,8 +191,11 @@ def _count_param(value: Any, where: str, most: int) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # JSON Schema counts 44.0 as an integer, and so do JSON clients
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
-        raise HTTPError(f"{where} must be a whole number from 1 to {most} (the number of classes), got {_short(value)}",
-                        status=422, kind="ValidationError")
+        raise HTTPError(
+            f"{where} must be a whole number from 1 to {most} (the number of classes), got {_short(value)}",
+            status=422,
+            kind="ValidationError",
+        )
     return int(value)
 
 
@@ -174,8 +220,11 @@ def _wanted(service: Service, call: Call) -> list[OutRequest]:
     for o in call.outputs:
         params = o.parameters = dict(o.parameters or {})
         if "classification" in params:
-            params["classification"] = _count_param(params["classification"], f"outputs[{o.name!r}].parameters.classification",
-                                                    classes if classes > 0 else 10**6)
+            params["classification"] = _count_param(
+                params["classification"],
+                f"outputs[{o.name!r}].parameters.classification",
+                classes if classes > 0 else 10**6,
+            )
         if "binary_data" in params:
             _bool_param(params["binary_data"], f"outputs[{o.name!r}].parameters.binary_data")
     return call.outputs
@@ -204,14 +253,21 @@ async def infer(service: Service, call: Call) -> Answer:
         bad = next((p for p in prepared if p.error is not None), None)
         if bad is not None:
             kind = error_body(bad.error)["error"]["type"]
-            raise HTTPError(f"{bad.id}: {error_body(bad.error)['error']['message']}", status=status_for(bad.error), kind=kind)
+            raise HTTPError(
+                f"{bad.id}: {error_body(bad.error)['error']['message']}", status=status_for(bad.error), kind=kind
+            )
     preds = service.rehead(await service.infer(prepared), temperature=temperature)
     failed = next((p for p in preds if not p.ok), None)
     if failed is not None:
         raise HTTPError(f"{failed.input}: {failed.error['message']}", status=422, kind=failed.error["type"])
     outputs = await service.offload(_outputs, service, preds, wanted)
-    return Answer(service.name, MODEL_VERSION, call.id,
-                  {"activation": preds[0].activation, "temperature": preds[0].temperature}, outputs)
+    return Answer(
+        service.name,
+        MODEL_VERSION,
+        call.id,
+        {"activation": preds[0].activation, "temperature": preds[0].temperature},
+        outputs,
+    )
 
 
 def _prepare_call(service: Service, inp: InTensor, shape: list[int], rid: str) -> list:
@@ -229,7 +285,8 @@ def _prepare_call(service: Service, inp: InTensor, shape: list[int], rid: str) -
         if len(shape) != 1 + len(expected) or shape[1:] != expected or shape[0] < 1:
             raise HTTPError(
                 f"input {inp.name!r} must have shape [B, {', '.join(map(str, expected))}] (the model's preprocessed "
-                f"input, B >= 1), got {shape}; send a preprocessed batch, or image files as the BYTES input 'image'")
+                f"input, B >= 1), got {shape}; send a preprocessed batch, or image files as the BYTES input 'image'"
+            )
         _check_count(service, shape[0], inp.name)
         rows = numeric(inp.name, inp.datatype, shape, data=inp.data, raw=inp.raw)
         return [Prepared(f"{rid}[{i}]", rows[i]) for i in range(shape[0])]
@@ -242,8 +299,10 @@ def _prepare_call(service: Service, inp: InTensor, shape: list[int], rid: str) -
 
 def _check_count(service: Service, count: int, name: str) -> None:
     if count > service.max_inputs:
-        raise BodyTooLarge(f"input {name!r} holds {count} inputs; the limit per request is {service.max_inputs}: "
-                      "split the batch into smaller requests (the server batches concurrent requests itself)")
+        raise BodyTooLarge(
+            f"input {name!r} holds {count} inputs; the limit per request is {service.max_inputs}: "
+            "split the batch into smaller requests (the server batches concurrent requests itself)"
+        )
 
 
 def _bytes_elements(inp: InTensor, count: int, as_text: bool) -> list:

@@ -128,7 +128,7 @@ def compile_proto() -> bytes:
 
 def _regenerate() -> None:
     text = base64.b64encode(compile_proto()).decode()
-    lines = "".join(f'    "{text[i:i + 96]}"\n' for i in range(0, len(text), 96))
+    lines = "".join(f'    "{text[i : i + 96]}"\n' for i in range(0, len(text), 96))
     source = Path(__file__).read_text(encoding="utf-8")
     start = source.index("DESCRIPTOR = (\n") + len("DESCRIPTOR = (\n")
     end = source.index(")\n# --- end of generated")

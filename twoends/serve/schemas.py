@@ -39,8 +39,9 @@ __all__ = [
     "ServerReady",
 ]
 
-Datatype = Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-                   "FP16", "FP32", "FP64", "BYTES"]
+Datatype = Literal[
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"
+]
 
 
 # --- errors -------------------------------------------------------------------------
@@ -105,8 +106,11 @@ class RequestInput(BaseModel):
     shape: list[int]
     datatype: Datatype
     parameters: Optional[dict[str, Any]] = None
-    data: Any = Field(default=None, description="Row-major tensor data, flat or nested. BYTES: base64-encoded "
-                      "image files. Left out when parameters.binary_data_size says the data follows the JSON.")
+    data: Any = Field(
+        default=None,
+        description="Row-major tensor data, flat or nested. BYTES: base64-encoded "
+        "image files. Left out when parameters.binary_data_size says the data follows the JSON.",
+    )
 
 
 class RequestOutput(BaseModel):
@@ -170,8 +174,12 @@ class PredictJSON(BaseModel):
     text: Optional[str] = Field(default=None, description="The text, for text classifiers.")
     id: Optional[str] = Field(default=None, description='Echoed back as the prediction\'s "input".')
     top_k: Optional[int] = Field(default=None, ge=1, le=10000)
-    temperature: Optional[float] = Field(default=None, ge=TEMPERATURE_RANGE[0], le=TEMPERATURE_RANGE[1],
-                                         description="Divide logits by T before the activation.")
+    temperature: Optional[float] = Field(
+        default=None,
+        ge=TEMPERATURE_RANGE[0],
+        le=TEMPERATURE_RANGE[1],
+        description="Divide logits by T before the activation.",
+    )
     include_logits: Optional[bool] = None
 
 

@@ -59,8 +59,10 @@ class ServeConfig:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
         if not self.timeout_s > 0 or not self.max_body_mb > 0 or not self.header_timeout_s > 0:
-            raise ConfigError(f"timeout_s, max_body_mb and header_timeout_s must be > 0, got {self.timeout_s!r}, "
-                              f"{self.max_body_mb!r} and {self.header_timeout_s!r}")
+            raise ConfigError(
+                f"timeout_s, max_body_mb and header_timeout_s must be > 0, got {self.timeout_s!r}, "
+                f"{self.max_body_mb!r} and {self.header_timeout_s!r}"
+            )
         for name in ("max_inputs", "max_json_elements"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -76,7 +78,9 @@ class Service:
 
     def __init__(self, clf: Classifier, config: ServeConfig | None = None):
         if not isinstance(clf, Classifier):
-            raise ConfigError(f"serve needs a twoends Classifier (twoends.load / twoends.wrap), got {type(clf).__name__}")
+            raise ConfigError(
+                f"serve needs a twoends Classifier (twoends.load / twoends.wrap), got {type(clf).__name__}"
+            )
         self.clf = clf
         self.config = config or ServeConfig()
         self.metrics = ServerMetrics(queue_depth=lambda: self.batcher.depth)
@@ -114,8 +118,12 @@ class Service:
         if self.config.warmup and self.clf.plan.warmup_input() is not None:
             await self._warmup()
         self.ready = True
-        log.info("twoends: %s ready (max batch %d, max delay %g ms)", self.name,
-                 self.config.max_batch_size, self.config.max_delay_ms)
+        log.info(
+            "twoends: %s ready (max batch %d, max delay %g ms)",
+            self.name,
+            self.config.max_batch_size,
+            self.config.max_delay_ms,
+        )
 
     async def stop(self) -> None:
         self.ready = False
@@ -186,15 +194,19 @@ class Service:
             raise HTTPError(
                 f"the request body did not arrive within {self.config.timeout_s:g} s; "
                 "send the whole body (check Content-Length), or start the server with a larger --timeout-s",
-                status=408, kind="BodyTimeout",
+                status=408,
+                kind="BodyTimeout",
             ) from None
 
-    def rehead(self, preds: Sequence[Prediction], *, temperature: float | None = None, top_k: int | None = None) -> list[Prediction]:
+    def rehead(
+        self, preds: Sequence[Prediction], *, temperature: float | None = None, top_k: int | None = None
+    ) -> list[Prediction]:
         return rehead(self.clf, preds, temperature=temperature, top_k=top_k)
 
 
-def rehead(clf: Classifier, preds: Sequence[Prediction], *, temperature: float | None = None,
-           top_k: int | None = None) -> list[Prediction]:
+def rehead(
+    clf: Classifier, preds: Sequence[Prediction], *, temperature: float | None = None, top_k: int | None = None
+) -> list[Prediction]:
     """The same predictions at another temperature or top-k, from their logits.
 
     A copy of the classifier's head with those settings (``Head.replace``) is run
@@ -202,8 +214,9 @@ def rehead(clf: Classifier, preds: Sequence[Prediction], *, temperature: float |
     other's settings and the shared head is never changed.
     """
     base = clf.head
-    changes = {k: v for k, v in (("temperature", temperature), ("top_k", top_k))
-               if v is not None and v != getattr(base, k)}
+    changes = {
+        k: v for k, v in (("temperature", temperature), ("top_k", top_k)) if v is not None and v != getattr(base, k)
+    }
     if not changes:
         return list(preds)
     return base.replace(**changes).rerun(preds, num_outputs=clf.backend.info.num_outputs)

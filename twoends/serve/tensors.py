@@ -21,8 +21,18 @@ __all__ = ["NUMPY_TYPES", "TENSOR_DATATYPES", "check_shape", "from_bytes_tensor"
 
 #: Open Inference Protocol datatype -> NumPy dtype (little-endian, as the binary extension sends them)
 NUMPY_TYPES = {
-    "BOOL": "|b1", "UINT8": "|u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8", "INT8": "|i1",
-    "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8",
+    "BOOL": "|b1",
+    "UINT8": "|u1",
+    "UINT16": "<u2",
+    "UINT32": "<u4",
+    "UINT64": "<u8",
+    "INT8": "|i1",
+    "INT16": "<i2",
+    "INT32": "<i4",
+    "INT64": "<i8",
+    "FP16": "<f2",
+    "FP32": "<f4",
+    "FP64": "<f8",
 }
 #: ImageSpec dtype -> Open Inference Protocol datatype
 TENSOR_DATATYPES = {"float32": "FP32", "float16": "FP16", "uint8": "UINT8"}
@@ -31,8 +41,11 @@ MAX_DIMS = 8
 
 def check_shape(shape: Any, name: str) -> list[int]:
     """A shape of whole numbers >= 0, at most ``MAX_DIMS`` of them."""
-    ok = isinstance(shape, (list, tuple)) and len(shape) <= MAX_DIMS and all(
-        isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**31 for d in shape)
+    ok = (
+        isinstance(shape, (list, tuple))
+        and len(shape) <= MAX_DIMS
+        and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**31 for d in shape)
+    )
     if not ok:
         raise HTTPError(f"input {name!r}: shape must be a list of at most {MAX_DIMS} whole numbers >= 0, got {shape!r}")
     return [int(d) for d in shape]
@@ -75,9 +88,13 @@ def from_bytes_tensor(name: str, count: int, raw: Any) -> list[bytes]:
     view, offset, out = memoryview(raw), 0, []
     while offset < len(view):
         if len(out) == count:
-            raise HTTPError(f"input {name!r}: {len(view) - offset} bytes are left after the {count} elements the shape declares")
+            raise HTTPError(
+                f"input {name!r}: {len(view) - offset} bytes are left after the {count} elements the shape declares"
+            )
         if offset + 4 > len(view):
-            raise HTTPError(f"input {name!r}: element {len(out)} is cut short: a BYTES element starts with a 4-byte length")
+            raise HTTPError(
+                f"input {name!r}: element {len(out)} is cut short: a BYTES element starts with a 4-byte length"
+            )
         (length,) = struct.unpack_from("<I", view, offset)
         offset += 4
         if offset + length > len(view):
@@ -85,7 +102,7 @@ def from_bytes_tensor(name: str, count: int, raw: Any) -> list[bytes]:
                 f"input {name!r}: element {len(out)} declares {length} bytes but only {len(view) - offset} remain; "
                 "each BYTES element is a 4-byte little-endian length followed by that many bytes"
             )
-        out.append(bytes(view[offset:offset + length]))
+        out.append(bytes(view[offset : offset + length]))
         offset += length
     if len(out) != count:
         raise HTTPError(f"input {name!r}: the shape declares {count} elements, the binary data holds {len(out)}")

@@ -35,7 +35,10 @@ def add_v1_routes(app: FastAPI, service: Service) -> None:
             "takes": service.kind,
             "top_k": clf.head.top_k,
             "num_outputs": clf.backend.info.num_outputs,
-            "server": {k: getattr(service.config, k) for k in ("max_batch_size", "max_delay_ms", "max_body_mb", "timeout_s", "max_queue")},
+            "server": {
+                k: getattr(service.config, k)
+                for k in ("max_batch_size", "max_delay_ms", "max_body_mb", "timeout_s", "max_queue")
+            },
         }
 
     @app.post(
@@ -43,20 +46,36 @@ def add_v1_routes(app: FastAPI, service: Service) -> None:
         tags=["v1"],
         summary="Classify one image (multipart upload, raw image body, or JSON with base64) or one text",
         # an input error is a whole Prediction error row, which has the V1ErrorOut shape too
-        responses={200: {"model": schemas.PredictionOut},
-                   **{s: {"model": schemas.V1ErrorOut} for s in (400, 408, 413, 415, 422, 503, 504)}},
-        openapi_extra={"requestBody": {"required": True, "content": {
-            "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
-                                               "properties": {"file": {"type": "string", "format": "binary"}}}},
-            "application/json": {"schema": {"$ref": "#/components/schemas/PredictJSON"}},
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-        }}},
+        responses={
+            200: {"model": schemas.PredictionOut},
+            **{s: {"model": schemas.V1ErrorOut} for s in (400, 408, 413, 415, 422, 503, 504)},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                        }
+                    },
+                    "application/json": {"schema": {"$ref": "#/components/schemas/PredictJSON"}},
+                    "image/*": {"schema": {"type": "string", "format": "binary"}},
+                },
+            }
+        },
     )
     async def predict(
         request: Request,
         top_k: int | None = Query(None, ge=1, le=10000, description="Classes in top_k (default: the server's)."),
-        temperature: float | None = Query(None, ge=TEMPERATURE_RANGE[0], le=TEMPERATURE_RANGE[1],
-                                          description="Divide logits by T before the activation."),
+        temperature: float | None = Query(
+            None,
+            ge=TEMPERATURE_RANGE[0],
+            le=TEMPERATURE_RANGE[1],
+            description="Divide logits by T before the activation.",
+        ),
         include_logits: bool = Query(False, description="Also return the full logits and probabilities."),
     ) -> JSONResponse:
         item, params = await service.reading(_read_predict_body(request, service))
@@ -101,8 +120,10 @@ async def _read_predict_body(request: Request, service: Service) -> tuple[Item, 
             _needs_images(service)
             return Item(body.id or "<image>", b64_bytes(body.image)), params
         if service.kind == "audio":
-            raise HTTPError(f"{service.name} classifies audio clips, got \"text\"; upload the audio file "
-                            "(multipart field 'file', or the raw file as the body)")
+            raise HTTPError(
+                f'{service.name} classifies audio clips, got "text"; upload the audio file '
+                "(multipart field 'file', or the raw file as the body)"
+            )
         if service.kind == "image":
             raise HTTPError(f'{service.name} classifies images, got "text"; send {{"image": <base64 image file>}}')
         return Item(body.id or "<text>", body.text), params
@@ -116,7 +137,7 @@ async def _read_predict_body(request: Request, service: Service) -> tuple[Item, 
         )
     raise UnsupportedMediaType(
         f"expected an image as multipart/form-data (field 'file'), a raw image body ({IMAGE_MEDIA}) or "
-        f"application/json with a base64 \"image\"; got Content-Type {media or '(none)'}"
+        f'application/json with a base64 "image"; got Content-Type {media or "(none)"}'
     )
 
 

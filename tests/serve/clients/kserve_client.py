@@ -28,8 +28,12 @@ MODEL = "efficientnet_lite0"
 
 def _request(photos, *, outputs=None, parameters=None, name=MODEL, as_json=False) -> InferRequest:
     if as_json:  # JSON cannot carry bytes: the protocol's JSON form of an image is its base64 text
-        image = InferInput(name="image", shape=[len(photos)], datatype="BYTES",
-                           data=[base64.b64encode(Path(p).read_bytes()).decode() for p in photos])
+        image = InferInput(
+            name="image",
+            shape=[len(photos)],
+            datatype="BYTES",
+            data=[base64.b64encode(Path(p).read_bytes()).decode() for p in photos],
+        )
     else:
         image = InferInput(name="image", shape=[len(photos)], datatype="BYTES")
         image.set_data_from_numpy(np.array([Path(p).read_bytes() for p in photos], dtype=np.object_))
@@ -40,7 +44,11 @@ def _tensors(response) -> dict:
     out = {}
     for o in response.outputs:
         array = o.as_numpy()
-        out[o.name] = [[e.decode() if isinstance(e, bytes) else e for e in row] for row in array] if o.datatype == "BYTES" else array.tolist()
+        out[o.name] = (
+            [[e.decode() if isinstance(e, bytes) else e for e in row] for row in array]
+            if o.datatype == "BYTES"
+            else array.tolist()
+        )
     return out
 
 
@@ -65,13 +73,19 @@ async def _errors(infer, tiny) -> dict:
 async def rest(port: int) -> dict:
     client = InferenceRESTClient(RESTConfig(protocol="v2", timeout=120))
     base = f"http://127.0.0.1:{port}"
-    report = {"live": await client.is_server_live(base), "ready": await client.is_server_ready(base),
-              "model_ready": await client.is_model_ready(base, MODEL)}
+    report = {
+        "live": await client.is_server_live(base),
+        "ready": await client.is_server_ready(base),
+        "model_ready": await client.is_model_ready(base, MODEL),
+    }
     binary = await client.infer(base, _request(PHOTOS), model_name=MODEL)
     report["binary"] = _tensors(binary)
     report["json"] = _tensors(await client.infer(base, _request(PHOTOS, as_json=True), model_name=MODEL))
-    classified = await client.infer(base, _request(PHOTOS, outputs=[RequestedOutput(
-        "probabilities", parameters={"classification": 3})]), model_name=MODEL)
+    classified = await client.infer(
+        base,
+        _request(PHOTOS, outputs=[RequestedOutput("probabilities", parameters={"classification": 3})]),
+        model_name=MODEL,
+    )
     report["classification"] = _tensors(classified)
     report["errors"] = await _errors(lambda r: client.infer(base, r, model_name=r.model_name), 1e-300)
     await client.close()
@@ -80,11 +94,15 @@ async def rest(port: int) -> dict:
 
 async def grpc(port: int) -> dict:
     client = InferenceGRPCClient(url=f"127.0.0.1:{port}", timeout=120)
-    report = {"live": await client.is_server_live(), "ready": await client.is_server_ready(),
-              "model_ready": await client.is_model_ready(MODEL)}
+    report = {
+        "live": await client.is_server_live(),
+        "ready": await client.is_server_ready(),
+        "model_ready": await client.is_model_ready(MODEL),
+    }
     report["binary"] = _tensors(await client.infer(_request(PHOTOS)))
-    classified = await client.infer(_request(PHOTOS, outputs=[RequestedOutput(
-        "probabilities", parameters={"classification": 3})]))
+    classified = await client.infer(
+        _request(PHOTOS, outputs=[RequestedOutput("probabilities", parameters={"classification": 3})])
+    )
     report["classification"] = _tensors(classified)
     # KServe's gRPC parameters are str, bool or int: a whole temperature, or a decimal as text
     report["hot"] = _tensors(await client.infer(_request(PHOTOS, parameters={"temperature": 2})))
