@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 
 from twoends.backends.base import ModelInfo
 from twoends.backends.hub_access import offline_hint, offline_when_unreachable
-from twoends.backends.text_batches import SORT_BATCHES, Tokenized, pad, run_sorted, tokenize
+from twoends.backends.text_batches import Tokenized, pad, run_sorted, sort_window, tokenize
 from twoends.backends.torch import TorchBackend, info_from_module
 from twoends.errors import ConfigError, ModelError
 from twoends.options import RunOptions
@@ -207,7 +207,7 @@ class HFTextBackend(TorchBackend):
         self.batch_size = int(batch_size)
 
     def inputs_per_call(self, batch_size: int) -> int:
-        return batch_size * SORT_BATCHES
+        return sort_window(batch_size)
 
     def collate(self, inputs: Any) -> Tokenized:
         return tokenize(self.tokenizer, inputs, self.info.spec, self.max_length)
