@@ -82,6 +82,18 @@ def test_bf16_is_opt_in_and_never_chosen_for_float32():
         choose(RunOptions(runtime="onnxruntime", precision="bf16"), check)
 
 
+def test_export_speeds_are_timed_in_turn_round_after_round():
+    # auto's choice compares runtimes measured under the same conditions: interleaved, not one after another
+    from twoends.runtimes.check import inputs_per_s
+
+    calls = []
+    rates = inputs_per_s(
+        {"torch": lambda: calls.append("torch"), "openvino": lambda: calls.append("openvino")}, 8, rounds=3
+    )
+    assert calls == ["torch", "openvino"] * 4  # one warm-up each, then 3 rounds in turn
+    assert set(rates) == {"torch", "openvino"} and all(r > 0 for r in rates.values())
+
+
 def test_runtime_option_and_environment_default(monkeypatch):
     monkeypatch.delenv("TWOENDS_RUNTIME", raising=False)
     assert RunOptions().runtime == "auto"
