@@ -10,11 +10,19 @@ process (model loading and the graph's export untimed), modes in turn, round aft
   pipeline bs=8      the pipeline with batch_size=8 (batches in input order, padded to their longest)
   twoends torch      twoends.wrap(..., runtime="torch"): batches of 8 sorted by length
   twoends auto       runtime="auto": the graph exported once (cached), run by the fastest runtime
+  twoends openvino   OpenVINO float32
   twoends ov-bf16    OpenVINO bfloat16 (opt-in numbers)
 
-Also printed: the largest |probability difference| of each twoends mode from the pipeline.
+Also printed: the largest |probability difference| of each twoends mode from the pipeline, the
+CPU seconds each mode's process spent per text (all its threads), the forward calls and the
+tokens they computed (batch size x padded length, summed; the texts hold the "real" tokens).
+On a shared machine the wall-clock rates swing with the load; ``--cores 1`` pins every mode to
+one core (all runtimes follow the affinity mask), so the CPU seconds per text measure the work
+each mode does whatever else runs, and their ratios are the comparison that does not need a
+quiet machine.
 
     python bench/text.py --rounds 3
+    python bench/text.py --rounds 3 --cores 1
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CACHE = os.path.join(os.environ.get("TMPDIR", "/tmp"), "twoends-bench-cache")
-MODES = ["pipeline bs=1", "pipeline bs=8", "twoends torch", "twoends auto", "twoends ov-bf16"]
+MODES = ["pipeline bs=1", "pipeline bs=8", "twoends torch", "twoends auto", "twoends openvino", "twoends ov-bf16"]
 
 
 def texts(limit: int) -> list[str]:
@@ -72,7 +80,9 @@ def model():
     )
 
 
-def run_mode(mode: str, n: int) -> dict:
+def run_mode(mode: str, n: int, cores: int | None) -> dict:
+    if cores:  # before any runtime starts its threads: they size their pools from the affinity mask
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
     from twoends.process import tune_process
 
     tune_process()
@@ -80,6 +90,9 @@ def run_mode(mode: str, n: int) -> dict:
 
     items = texts(n)
     net, tokenizer = model()
+    shapes: list[tuple[int, int]] = []  # [batch, padded length] of every forward call
+    net.register_forward_pre_hook(lambda m, a, kw: shapes.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    runtime = "pipeline"
     if mode.startswith("pipeline"):
         from transformers import pipeline
 
@@ -107,31 +120,54 @@ def run_mode(mode: str, n: int) -> dict:
             precision="bf16" if setting == "ov-bf16" else "fp32",
         )
 
+        runtime = (clf.describe()["runtime"] or {}).get("runtime", "torch")
+        if hasattr(clf.backend, "run_graph"):  # an exported graph: count its calls where they are made
+            run_graph = clf.backend.run_graph
+            clf.backend.run_graph = lambda feed: shapes.append(feed["input_ids"].shape) or run_graph(feed)
+
         def fn():
             return [p.probabilities.tolist() for p in clf.predict(items)]
 
     probs = fn()  # warm-up
-    t = time.perf_counter()
+    shapes.clear()
+    cpu, t = time.process_time(), time.perf_counter()
     fn()
-    return {"rate": len(items) / (time.perf_counter() - t), "probs": probs}
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    return {
+        "rate": len(items) / wall,
+        "cpu_ms": 1000 * cpu / len(items),
+        "probs": probs,
+        "runtime": runtime,
+        "calls": len(shapes),
+        "tokens": int(sum(b * length for b, length in shapes)),
+        "real_tokens": int(sum(len(ids) for ids in tokenizer(items, truncation=True)["input_ids"])),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--texts", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cores", type=int, help="pin every mode to this many cores (default: all)")
+    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated, from: " + ", ".join(MODES))
     ap.add_argument("--mode", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.mode:
-        print(json.dumps(run_mode(args.mode, args.texts)))
+        print(json.dumps(run_mode(args.mode, args.texts, args.cores)))
         return
+    modes = [m.strip() for m in args.modes.split(",")]
+    if "pipeline bs=1" not in modes or any(m not in MODES for m in modes):
+        raise SystemExit(f"--modes: from {MODES}, with 'pipeline bs=1' (the reference)")
     env = {**os.environ, "TWOENDS_CACHE_DIR": CACHE, "TWOENDS_KEEP_MEMORY": "1"}
-    rates: dict[str, list[float]] = {m: [] for m in MODES}
+    rates: dict[str, list[float]] = {m: [] for m in modes}
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
     probs: dict[str, np.ndarray] = {}
+    last: dict[str, dict] = {}
+    pinned = ["--cores", str(args.cores)] if args.cores else []
     for r in range(args.rounds):
-        for mode in MODES:
+        for mode in modes:
             out = subprocess.run(
-                [sys.executable, __file__, "--mode", mode, "--texts", str(args.texts)],
+                [sys.executable, __file__, "--mode", mode, "--texts", str(args.texts), *pinned],
                 capture_output=True,
                 text=True,
                 env=env,
@@ -141,25 +177,41 @@ def main() -> None:
                 raise SystemExit(f"{mode} failed: {out.stderr[-3000:]}")
             got = json.loads(out.stdout.strip().splitlines()[-1])
             rates[mode].append(got["rate"])
-            probs[mode] = np.array(got["probs"])
-            print(f"  round {r + 1}: {mode:16} {got['rate']:7.1f} texts/s", file=sys.stderr, flush=True)
+            cpu[mode].append(got["cpu_ms"])
+            probs[mode], last[mode] = np.array(got["probs"]), got
+            print(
+                f"  round {r + 1}: {mode:16} {got['rate']:7.1f} texts/s {got['cpu_ms']:6.1f} CPU ms/text",
+                file=sys.stderr,
+                flush=True,
+            )
     lengths = [len(t.split()) for t in texts(args.texts)]
+    where = f"pinned to {args.cores} core(s)" if args.cores else f"{os.cpu_count()} cores"
     print(
         f"# {len(lengths)} docstring paragraphs ({min(lengths)}-{max(lengths)} words, median "
-        f"{statistics.median(lengths):.0f}); {args.rounds} rounds; {os.cpu_count()} cores"
+        f"{statistics.median(lengths):.0f}; {last['pipeline bs=1']['real_tokens']} tokens); {args.rounds} rounds "
+        f"interleaved; {where}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
-    base = statistics.median(rates["pipeline bs=1"])
-    best_pipe = max(statistics.median(rates["pipeline bs=1"]), statistics.median(rates["pipeline bs=8"]))
+    pipes = [m for m in modes if m.startswith("pipeline")]
+    base, base_cpu = statistics.median(rates["pipeline bs=1"]), statistics.median(cpu["pipeline bs=1"])
+    best = max(statistics.median(rates[m]) for m in pipes)
+    best_cpu = min(statistics.median(cpu[m]) for m in pipes)
     print(
-        f"{'mode':17} {'texts/s':>8} {'(min-max)':>12} {'x pipeline bs=1':>15} {'x best pipeline':>15} {'max |dp|':>9}"
+        f"{'mode':17} {'runtime':11} {'texts/s':>8} {'(min-max)':>11} {'x bs=1':>7} {'x best':>7} "
+        f"{'CPU ms/text':>11} {'x bs=1':>7} {'x best':>7} {'calls':>5} {'tokens':>7} {'max |dp|':>9}"
     )
-    for mode, v in rates.items():
-        med = statistics.median(v)
+    for mode in modes:
+        med, med_cpu = statistics.median(rates[mode]), statistics.median(cpu[mode])
         dp = np.abs(probs[mode] - probs["pipeline bs=1"]).max()
+        v, got = rates[mode], last[mode]
         print(
-            f"{mode:17} {med:8.1f} {f'({min(v):.0f}-{max(v):.0f})':>12} {med / base:15.2f} {med / best_pipe:15.2f} "
-            f"{dp:9.1e}"
+            f"{mode:17} {got['runtime']:11} {med:8.1f} {f'({min(v):.0f}-{max(v):.0f})':>11} {med / base:7.2f} "
+            f"{med / best:7.2f} {med_cpu:11.1f} {base_cpu / med_cpu:7.2f} {best_cpu / med_cpu:7.2f} "
+            f"{got['calls']:5} {got['tokens']:7} {dp:9.1e}"
         )
+    print(
+        "x bs=1 / x best: throughput (texts/s) and CPU work (CPU s per text, inverted) relative to the pipeline "
+        "at batch size 1 and to the pipeline's best batch size in this run"
+    )
 
 
 if __name__ == "__main__":

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import itertools
 
 import numpy as np
 import pytest
 
-from twoends.backends.text_batches import length_groups
+from twoends.backends.text_batches import CALL_TOKENS, length_groups
 
 pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
@@ -23,9 +24,39 @@ torch = pytest.importorskip("torch")
 def test_length_groups_sort_and_cover_every_index_once():
     lengths = [5, 1, 9, 1, 7, 3, 3]
     groups = length_groups(lengths, 3)
-    assert [len(g) for g in groups] == [3, 3, 1]
+    assert all(1 <= len(g) <= 3 for g in groups)
     assert sorted(i for g in groups for i in g) == list(range(7))
-    assert [[lengths[i] for i in g] for g in groups] == [[1, 1, 3], [3, 5, 7], [9]]
+    flat = [lengths[i] for g in groups for i in g]
+    assert flat == sorted(lengths)  # shortest first
+    assert length_groups([], 8) == [] and length_groups([4], 8) == [[0]]
+
+
+def test_a_long_text_among_short_ones_gets_a_batch_of_its_own():
+    # cut every 8 the seven short texts would be padded to 300 tokens: 2,400 tokens instead of 370
+    assert length_groups([10] * 7 + [300], 8) == [list(range(7)), [7]]
+    assert length_groups([10] * 8, 8) == [list(range(8))]  # like lengths: one full batch, not eight calls
+
+
+def cut_cost(lengths, groups, call_tokens=CALL_TOKENS):
+    return sum(call_tokens + len(g) * max(lengths[i] for i in g) for g in groups)
+
+
+def test_length_groups_is_the_cheapest_cut_found_by_trying_every_cut():
+    # the reference: every way to cut the length-sorted texts into runs of at most `size`
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        lengths = [int(x) for x in rng.integers(2, 200, size=int(rng.integers(1, 11)))]
+        size = int(rng.integers(1, 5))
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        cheapest = min(
+            cut_cost(lengths, [order[a:b] for a, b in zip((0, *cuts), (*cuts, len(order)))])
+            for k in range(len(order))
+            for cuts in itertools.combinations(range(1, len(order)), k)
+            if all(b - a <= size for a, b in zip((0, *cuts), (*cuts, len(order))))
+        )
+        groups = length_groups(lengths, size)
+        assert all(len(g) <= size for g in groups)
+        assert cut_cost(lengths, groups) == cheapest
 
 
 def docstring_sentences() -> list[str]:
