@@ -185,7 +185,9 @@ def _need_pyarrow():
     import importlib.util
 
     if importlib.util.find_spec("pyarrow") is None:
-        fail("Parquet output needs pyarrow: pip install pyarrow (or write .jsonl / .csv)")
+        from ..extras import missing
+
+        fail(str(missing("Parquet output", "pyarrow", alternative="or write .jsonl / .csv")))
 
 
 def _ray_engine():
