@@ -8,6 +8,7 @@ writer, which are the same code for every model.
 
     python bench/memory.py                  # 1,000 and 20,000 inputs, a tiny model
     python bench/memory.py --model efficientnet_lite0   # the default model on 640x480 photos
+    # (with its runtime: auto by default, TWOENDS_RUNTIME=torch for PyTorch; torch is imported only if used)
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from pathlib import Path
 
 CHILD = r"""
 import itertools, os, resource, sys
-import torch, twoends
+import twoends
 from twoends.process import keep_freed_memory
 from twoends.writers import JsonLinesWriter
 folder, n, model = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 keep_freed_memory()  # as the twoends commands run: freed memory is kept, so the peak is what counts
 if model == "tiny":
+    import torch
+
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(48, 10))
     spec = twoends.ImageSpec(input_size=(32, 32), resize_mode="exact", crop="none")
