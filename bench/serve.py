@@ -13,6 +13,7 @@ from its /metrics), and the ratio of batched to unbatched throughput.
 
     python bench/serve.py                      # 32 clients, 320 requests per run, 2 rounds
     python bench/serve.py --clients 8 --requests 80 --rounds 1
+    python bench/serve.py --runtime torch      # PyTorch instead of the default runtime
 """
 
 from __future__ import annotations
@@ -132,10 +133,11 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=32)
     ap.add_argument("--model", default="efficientnet_lite0")
     ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--runtime", default="auto", help="auto (the default), torch, onnxruntime or openvino")
     ap.add_argument("--workers", type=int, default=None, help="the server's decoding threads")
     args = ap.parse_args()
 
-    common = ["--model", args.model, "--precision", args.precision]
+    common = ["--model", args.model, "--precision", args.precision, "--runtime", args.runtime]
     if args.workers:
         common += ["--workers", str(args.workers)]
     modes = {
@@ -159,7 +161,7 @@ def main() -> None:
                 )
 
     print(
-        f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.model} {args.precision}; "
+        f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.model} {args.precision} ({args.runtime}); "
         f"{args.clients} clients, {args.requests} requests per run, {args.rounds} round(s), 640x480 JPEGs; "
         f"load average {os.getloadavg()[0]:.1f} at the end\n"
     )
