@@ -65,6 +65,45 @@ def test_auto_takes_the_fastest_runtime_that_passed():
     assert choose(RunOptions(runtime="auto"), check)[0] == "torch"
 
 
+def test_of_two_runtimes_about_as_fast_auto_takes_the_one_that_starts_sooner():
+    def timed(speed, start):
+        return {**ok(speed), "start_seconds": start}
+
+    check = record(torch={"inputs_per_s": 100}, onnxruntime=timed(250, 0.05), openvino=timed(262, 0.25))
+    runtime, why = choose(RunOptions(runtime="auto"), check)
+    assert runtime == "onnxruntime"  # 5% slower, 0.2 s sooner
+    assert "openvino (262 inputs/s) is within 10%" in why and "0.25 s" in why and "0.05 s" in why
+    check["runtimes"]["openvino"] = timed(300, 0.25)  # 20% faster: worth its start
+    assert choose(RunOptions(runtime="auto"), check)[0] == "openvino"
+    check["runtimes"]["openvino"] = timed(262, 0.01)  # as fast and sooner
+    assert choose(RunOptions(runtime="auto"), check)[0] == "openvino"
+    del check["runtimes"]["onnxruntime"]["start_seconds"]  # an older record: the fastest, as before
+    assert choose(RunOptions(runtime="auto"), check)[0] == "openvino"
+
+
+def test_weights_digests_are_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"a" * 5000)
+    real = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert cache.file_sha256(weights) == real
+    # the second read comes from the record: prove it by planting a different digest under the same stamp
+    record_file = tmp_path / "cache" / cache.DIGESTS
+    planted = json.loads(record_file.read_text())
+    planted[os.path.realpath(weights)]["sha256"] = "planted"
+    record_file.write_text(json.dumps(planted))
+    assert cache.file_sha256(weights) == "planted"
+    # same size, new content and time: hashed again
+    weights.write_bytes(b"b" * 5000)
+    os.utime(weights, ns=(1, 10**18))
+    assert cache.file_sha256(weights) == hashlib.sha256(b"b" * 5000).hexdigest()
+    # a damaged record is not an error, only a slower start
+    record_file.write_text("not json")
+    assert cache.file_sha256(weights) == hashlib.sha256(b"b" * 5000).hexdigest()
+
+
 def test_an_explicit_runtime_that_failed_its_check_keeps_torch_with_the_reason():
     check = record(torch={"inputs_per_s": 100}, onnxruntime=ok(250, dp=2e-3))
     runtime, why = choose(RunOptions(runtime="onnxruntime"), check)

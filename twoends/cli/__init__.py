@@ -5,6 +5,11 @@ Each command lives in its own module and is added to the group here.
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
+import threading
+
 import click
 
 from .._version import __version__
@@ -36,4 +41,36 @@ def _add_commands() -> None:
 
 _add_commands()
 
-__all__ = ["main"]
+
+def run() -> None:
+    """The console entry point: ``main`` as a command, then a quick exit.
+
+    Once a command has returned, its outputs are written and closed; what Python would
+    still do is tear the interpreter down (runtime sessions, thread pools, hundreds of
+    modules), 60 ms of a 0.4 s one-photo run here. The exit handlers still run (Ray's
+    shutdown, thread-pool joins), the streams are flushed, then the process ends. With a
+    non-daemon thread still running, Python's own exit waits for it as usual.
+    """
+    try:
+        main.main(prog_name="twoends")
+        code: object = 0
+    except SystemExit as stop:
+        code = stop.code
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if others:
+        sys.exit(code)
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # SystemExit("message"): printed, status 1, as Python does
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # a reader that left early, or a closed stream
+            pass
+    os._exit(code)
+
+
+__all__ = ["main", "run"]

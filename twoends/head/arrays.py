@@ -16,7 +16,58 @@ from array_api_compat import array_namespace, is_numpy_array, is_torch_array
 
 from ..errors import ConfigError
 
-__all__ = ["namespace", "compute_dtype", "check_temperature", "to_numpy"]
+__all__ = ["namespace", "array_api", "compute_dtype", "check_temperature", "to_numpy"]
+
+
+class _NumPyNamespace:
+    """NumPy's own namespace as the array API, for NumPy arrays.
+
+    NumPy 2's main namespace is the array API for everything the head uses except four
+    signatures, given here as array_api_compat gives them. array_api_compat's own NumPy
+    namespace holds the same functions, but importing it reads every attribute of NumPy,
+    which imports each lazily loaded submodule (f2py, testing, ma, polynomial): 40 ms of
+    every one-photo run, for nothing.
+    """
+
+    __name__ = "numpy"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(np, name)
+
+    @staticmethod
+    def argsort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        kind: Any = "stable" if stable else None
+        if not descending:
+            return np.argsort(x, axis=axis, kind=kind)
+        # reversed, sorted stably, reversed back: equal values keep their order, as a true descending sort
+        res = np.flip(np.argsort(np.flip(x, axis=axis), axis=axis, kind=kind), axis=axis)
+        return (x.shape[axis] - 1) - res
+
+    @staticmethod
+    def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
+        return np.take_along_axis(x, indices, axis=axis)
+
+    @staticmethod
+    def astype(x: Any, dtype: Any, /, *, copy: bool = True) -> Any:
+        return x.astype(dtype=dtype, copy=copy)
+
+    @staticmethod
+    def finfo(type_: Any, /) -> Any:
+        try:
+            return np.finfo(type_)
+        except (ValueError, TypeError):
+            return np.finfo(type_.dtype)
+
+
+_NUMPY = _NumPyNamespace()
+_NUMPY_IS_ARRAY_API = hasattr(np, "isdtype") and hasattr(np, "concat")  # NumPy >= 2.0
+
+
+def array_api(x: Any) -> Any:
+    """array_api_compat's ``array_namespace(x)``, with NumPy's own namespace for NumPy arrays."""
+    if _NUMPY_IS_ARRAY_API and isinstance(x, (np.ndarray, np.generic)):
+        return _NUMPY
+    return array_namespace(x)
 
 
 def namespace(x: Any):
@@ -29,7 +80,7 @@ def namespace(x: Any):
         x = np.asarray(x)
         x = x.astype(np.float32) if x.dtype.name == "bfloat16" else x
     try:
-        return array_namespace(x), x
+        return array_api(x), x
     except TypeError as exc:
         raise ConfigError(
             f"expected an array of logits (NumPy, PyTorch, JAX or any array-API library), "
@@ -86,7 +137,7 @@ def to_numpy(x) -> np.ndarray:
     """
     if is_numpy_array(x):
         return x
-    xp = array_namespace(x)
+    xp = array_api(x)
     if xp.isdtype(x.dtype, "real floating") and xp.finfo(x.dtype).bits < 32:
         x = xp.astype(x, xp.float32)
     if is_torch_array(x):

@@ -9,9 +9,10 @@ the exponentials on the same pass (see the comment above ``_block_length``).
 from __future__ import annotations
 
 import numpy as np
-from array_api_compat import array_namespace, is_jax_array, is_numpy_array, is_torch_array
+from array_api_compat import is_jax_array, is_numpy_array, is_torch_array
 
 from .activations import logsumexp
+from .arrays import array_api
 
 __all__ = ["select_top"]
 
@@ -96,7 +97,7 @@ def _select_jax(x, k, axis):
 
 def _select_generic(x, k, axis):
     # any other array-API library: a full stable sort is the portable fallback
-    xp = array_namespace(x)
+    xp = array_api(x)
     idx = xp.argsort(x, axis=axis, descending=True, stable=True)
     idx = xp.take(idx, xp.arange(k), axis=axis)
     return xp.take_along_axis(x, idx, axis=axis), idx
@@ -332,7 +333,7 @@ def _select_in_blocks(kernels, x2, k, length, gm):
     if full < c:
         cand = kernels.concat([cand, x2[:, full:]])
     vals, local = kernels.select(cand, k)
-    xp = array_namespace(local)
+    xp = array_api(local)
     in_block = local < k * length
     slot = xp.where(in_block, local // length, xp.zeros_like(local))  # tail entries: any valid slot
     block = xp.take_along_axis(blocks, slot, axis=1)
@@ -341,7 +342,7 @@ def _select_in_blocks(kernels, x2, k, length, gm):
 
 
 def _finish_logsumexp(kernels, x2, row_max, acc, t):
-    xp = array_namespace(x2)
+    xp = array_api(x2)
     work = kernels.work(x2)
     with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf: an all -inf row
         lse = xp.astype(xp.log(acc), work)

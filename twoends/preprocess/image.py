@@ -129,12 +129,14 @@ def _from_file(fp: Any, name: str, limits: tuple, draft_size: Any, owns_fp: bool
     try:
         _check_size(check_size, name, *image.size)
         draft = _draft(image, draft_size) if draft_size is not None else None
-        rgb = _finish(_loaded(image, name, max_pixels), name)
+        rgb = _finish(_loaded(image, name, max_pixels), name, copy=False)
         if draft is not None:
             rgb.info[DRAFT_INFO_KEY] = {"size": rgb.size, **draft}
+        if rgb is image:  # decoded pixels kept as they are: let go of the file, not of the pixels
+            image.fp = None
         return rgb
     finally:
-        if owns_fp:  # Pillow's close() closes fp too: never a file object the caller owns
+        if owns_fp and image.fp is not None:  # Pillow's close() closes fp too: never a file the caller owns
             image.close()
 
 
@@ -245,13 +247,19 @@ def _loaded(image: Image.Image, name: str, max_pixels: int | None, first_frame: 
     return image
 
 
-def _finish(image: Image.Image, name: str) -> Image.Image:
-    """Apply EXIF orientation and convert to RGB; always returns a new, detached image."""
+def _finish(image: Image.Image, name: str, copy: bool = True) -> Image.Image:
+    """Apply EXIF orientation and convert to RGB. With ``copy`` (an image the caller owns) the
+    result is always a new image; without, an upright RGB image is returned as it is (copying
+    a decoded photo costs a third of decoding it)."""
     try:
-        upright = ImageOps.exif_transpose(image)  # a copy, even when nothing rotates
+        orientation = image.getexif().get(ImageOps.ExifTags.Base.Orientation, 1)
+        if orientation in (2, 3, 4, 5, 6, 7, 8):
+            upright = ImageOps.exif_transpose(image)  # a new image, orientation tag removed
+        else:
+            upright = image.copy() if copy else image
     except _DECODE_ERRORS:
         # A broken EXIF block should not lose an otherwise good photo.
-        upright = image.copy()
+        upright = image.copy() if copy else image
     try:
         return to_rgb(upright)
     except (ValueError, OSError) as e:

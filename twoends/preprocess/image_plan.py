@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ConfigError, ImageTooLargeError, InputError
+from .crop_resize import resize_crop
 from .image import DRAFT_INFO_KEY, decode_image, to_rgb
 from .protocol import InputPlan, Limits, stack_inputs
 from .sources import Item, is_single, iter_items
@@ -121,7 +122,14 @@ class ImagePlan(ImageInput):
             # decoded at reduced scale: size as the full image would, read the whole of it
             (full_w, full_h), box = draft["full_size"], draft["box"]
         th, tw = spec.resize_target(full_h, full_w)
-        if box is not None or image.size != (tw, th):  # torchvision skips an identity resize
+        identity = box is None and image.size == (tw, th)  # torchvision skips an identity resize
+        if spec.crop == "center" and not identity:
+            ch, cw = spec.input_size
+            if ch <= th and cw <= tw:  # resample only the pixels the crop keeps (crop_resize.py)
+                top, left = _crop_offsets(th, tw, ch, cw)
+                full_box = box if box is not None else (0.0, 0.0, float(image.width), float(image.height))
+                return resize_crop(image, (tw, th), self._resample, full_box, (left, top, left + cw, top + ch))
+        if not identity:
             image = image.resize((tw, th), self._resample, box=box)
         if spec.crop == "center":
             image = _center_crop(image, *spec.input_size)
@@ -193,6 +201,10 @@ def _center_crop(image: Image.Image, ch: int, cw: int) -> Image.Image:
         image, (w, h) = canvas, canvas.size
         if (w, h) == (cw, ch):
             return image
-    top = int(round((h - ch) / 2.0))
-    left = int(round((w - cw) / 2.0))
+    top, left = _crop_offsets(h, w, ch, cw)
     return image.crop((left, top, left + cw, top + ch))
+
+
+def _crop_offsets(h: int, w: int, ch: int, cw: int) -> tuple[int, int]:
+    """torchvision's center_crop offsets: round((size - crop) / 2)."""
+    return int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))

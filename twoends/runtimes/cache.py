@@ -18,6 +18,7 @@ library only: nothing here imports a framework.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ __all__ = ["CACHE_ENV", "OPSET", "cache_dir", "cache_key", "Entry", "find", "sto
 
 CACHE_ENV = "TWOENDS_CACHE_DIR"
 OPSET = 20  # the opset the dynamo exporter writes by default in torch 2.14; part of the key
-FORMAT = 2  # of the folder and its check record: part of the key, so an older layout is exported again
+FORMAT = 3  # of the folder and its check record: part of the key, so an older layout is exported again
 GRAPH, SIDECAR, REFUSED = "model.onnx", "model.onnx.json", "refused.json"
 
 
@@ -46,12 +47,53 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "twoends"
 
 
+DIGESTS = "digests.json"
+
+
 def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, remembered in the cache folder by its path, device, inode, size and
+    modification time (nanoseconds), as git's index does: hashing a named model's 18 MB
+    weights costs 30 ms of every start, reading this back well under one."""
+    st = os.stat(path)
+    real = os.path.realpath(path)
+    stamp = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+    known = _read_digests()
+    entry = known.get(real)
+    if isinstance(entry, dict) and entry.get("stat") == stamp and isinstance(entry.get("sha256"), str):
+        return entry["sha256"]
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    known[real] = {"stat": stamp, "sha256": digest}
+    _write_digests(known)
+    return digest
+
+
+def _read_digests() -> dict[str, Any]:
+    try:
+        found = json.loads((cache_dir() / DIGESTS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _write_digests(known: dict[str, Any]) -> None:
+    """Atomically, and never fatally: a read-only cache only means hashing again next time."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".digests-", suffix=".tmp")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(dict(list(known.items())[-256:]), f)  # the newest 256 files: it cannot grow without end
+        os.replace(tmp, folder / DIGESTS)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def cache_key(model: str, weights: str, input_key: Any = None) -> dict[str, Any]:
