@@ -291,6 +291,13 @@ def _open(runtime: str, path: Any, run: RunOptions, info: Any, source: Any) -> A
     module = __import__(
         f"twoends.backends.{'onnx' if runtime == 'onnxruntime' else 'openvino'}", fromlist=["from_path", "graph_runner"]
     )
+    if runtime == "openvino":  # its compiled models live beside the exports
+        blobs = cache.cache_dir() / "openvino"
+        try:
+            blobs.mkdir(parents=True, exist_ok=True)
+            module.keep_compiled_models(str(blobs))
+        except OSError:  # a read-only cache only means compiling each time
+            pass
     if source is not None and hasattr(source, "tokenizer"):
         from ..backends.text_batches import TextGraphBackend
 
