@@ -12,6 +12,11 @@ Every run is a fresh process timed from the outside (wall clock) with its peak m
 
     python bench/whole.py                       # 300 photos and 1 photo, 3 rounds
     python bench/whole.py --photos 300 --rounds 5
+    python bench/whole.py --rounds 5 --baseline d917edb   # also `twoends predict` as it was at that commit
+
+--baseline REF adds a mode "torch@REF": `twoends predict` from a git worktree of REF (its default, PyTorch,
+then), run with the same Python and packages - e.g. the commit issue 15 was filed against, so that "today's
+PyTorch default" is measured in the same run rather than taken from an older one.
 """
 
 from __future__ import annotations
@@ -71,7 +76,29 @@ MODES = {
 }
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
+#: where each mode's `twoends` is imported from (a --baseline worktree, else this checkout)
+PYTHONPATHS: dict[str, str] = {}
+
+
+def baseline_worktree(ref: str) -> str:
+    """A detached git worktree of ``ref`` in a temporary folder (removed when the benchmark ends)."""
+    import atexit
+    import shutil
+
+    folder = tempfile.mkdtemp(prefix="twoends-baseline-")
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", folder, ref], check=True, capture_output=True
+    )
+
+    def remove() -> None:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", folder], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    atexit.register(remove)
+    return folder
+
+
+def timed(cmd: list[str], pythonpath: str = str(ROOT)) -> tuple[float, float]:
     """(seconds, peak MB) of one fresh process running ``cmd``: a small wrapper process starts it, times
     it and reads its peak RSS (RUSAGE_CHILDREN of the wrapper is that one child's)."""
     code = (
@@ -80,13 +107,20 @@ def timed(cmd: list[str]) -> tuple[float, float]:
         "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)\n"
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    env = {**os.environ, "TWOENDS_CACHE_DIR": BENCH_CACHE, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "TWOENDS_CACHE_DIR": BENCH_CACHE, "PYTHONPATH": pythonpath}
     env.pop("TWOENDS_RUNTIME", None)
     # a user's Python keeps compiled bytecode (.pyc) between runs; without it every run
     # compiles torch, numpy and twoends from source again (0.5 s for a one-photo run here)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     out = subprocess.run(
-        [sys.executable, "-c", code, *cmd], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+        # run from ``pythonpath`` too: Python puts the working directory first on sys.path, so from this
+        # checkout a baseline's `python -m twoends` would import this checkout's twoends
+        [sys.executable, "-c", code, *cmd],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=pythonpath,
+        check=True,
     )
     seconds, kb = out.stdout.split()
     return float(seconds), int(kb) / 1024
@@ -97,17 +131,22 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "twoends-bench-photos"))
+    ap.add_argument("--baseline", metavar="REF", help="also `twoends predict` from this commit (its default then)")
     args = ap.parse_args()
+    if args.baseline:
+        mode = f"torch@{args.baseline}"
+        PYTHONPATHS[mode] = baseline_worktree(args.baseline)
+        MODES[mode] = lambda paths: [sys.executable, "-m", "twoends", "predict", *paths, "--format", "jsonl"]
     paths = [str(p) for p in make_photos(Path(args.cache), args.photos)]
     _export_once()
     for label, chosen in ((f"{len(paths)} photos", paths), ("1 photo", paths[:1])):
         secs: dict[str, list[float]] = {m: [] for m in MODES}
         peaks: dict[str, list[float]] = {m: [] for m in MODES}
-        for cmd in MODES.values():  # one untimed run each: bytecode written, files in the page cache
-            timed(cmd(chosen[:1]))
+        for mode, cmd in MODES.items():  # one untimed run each: bytecode written, files in the page cache
+            timed(cmd(chosen[:1]), PYTHONPATHS.get(mode, str(ROOT)))
         for r in range(args.rounds):
             for mode, cmd in MODES.items():
-                seconds, peak = timed(cmd(chosen))
+                seconds, peak = timed(cmd(chosen), PYTHONPATHS.get(mode, str(ROOT)))
                 secs[mode].append(seconds)
                 peaks[mode].append(peak)
                 print(
@@ -117,13 +156,19 @@ def main() -> None:
                 )
         seed = statistics.median(secs["seed"])
         print(f"# {label}: whole process, median of {args.rounds} rounds (min-max); {os.cpu_count()} cores")
-        print(f"{'mode':9} {'seconds':>8} {'(min-max)':>14} {'x seed time':>11} {'images/s':>9} {'peak MB':>8}")
+        print(f"{'mode':14} {'seconds':>8} {'(min-max)':>14} {'x seed time':>11} {'images/s':>9} {'peak MB':>8}")
         for mode in MODES:
             s = statistics.median(secs[mode])
             print(
-                f"{mode:9} {s:8.2f} {f'({min(secs[mode]):.2f}-{max(secs[mode]):.2f})':>14} {s / seed:11.2f} "
+                f"{mode:14} {s:8.2f} {f'({min(secs[mode]):.2f}-{max(secs[mode]):.2f})':>14} {s / seed:11.2f} "
                 f"{len(chosen) / s:9.1f} {statistics.median(peaks[mode]):8.0f}"
             )
+        against = ["seed", *(m for m in MODES if m.startswith("torch"))]
+        for mode in ("auto", "ov-bf16"):
+            speedups = ", ".join(
+                f"{statistics.median(secs[b]) / statistics.median(secs[mode]):.2f}x {b}" for b in against
+            )
+            print(f"{mode} is {speedups}")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ class GatedBackend(Backend):
     def __init__(self, outputs: str = "logits", n: int = 4):
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()  # set when a batch is in forward (waiting at the gate)
         self.info = ModelInfo(
             name="gated",
             spec=SPEC,
@@ -45,6 +46,7 @@ class GatedBackend(Backend):
         self.n = n
 
     def forward(self, batch):
+        self.entered.set()
         assert self.gate.wait(20), "the test never opened the gate"
         means = np.asarray(batch, dtype=np.float64).mean(axis=(2, 3))  # [B, 3]
         logits = np.concatenate([means * 3.0, means.mean(axis=1, keepdims=True)], axis=1)[:, : self.n]
@@ -87,7 +89,12 @@ def test_overload_is_a_503_at_once(backend):
     app = create_app(Classifier(backend), timeout_s=20, max_batch_size=1, max_queue=2, warmup=False)
     with Running(app) as client, ThreadPoolExecutor(3) as pool:
         backend.gate.clear()
-        held = [pool.submit(client.post_file, "/v1/predict", f"{i}.jpg", _jpeg()) for i in range(3)]
+        backend.entered.clear()
+        # one in the model first: sent together, a loaded machine may queue all three before the
+        # batcher takes the first, and the third is then rightly refused (the queue holds two)
+        held = [pool.submit(client.post_file, "/v1/predict", "0.jpg", _jpeg())]
+        assert backend.entered.wait(10), "the first request never reached the model"
+        held += [pool.submit(client.post_file, "/v1/predict", f"{i}.jpg", _jpeg()) for i in (1, 2)]
         deadline = time.monotonic() + 10
         while app.state.service.batcher.depth < 2:  # one in the model, two waiting
             assert time.monotonic() < deadline, "the requests never queued"
