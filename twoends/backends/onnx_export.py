@@ -14,7 +14,9 @@ so the file and its sidecar are all a user needs.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,24 @@ __all__ = ["EXPORTERS", "export_module", "export_any", "export_text_module", "em
 
 EXPORTERS = ("dynamo", "torchscript")
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
+
+
+#: torch.onnx's notes that a user cannot act on: "torchvision is not installed. Skipping torchvision::nms" (four
+#: lines on every first export where torchvision is absent: a classifier has no detection ops to register)
+_CHATTY_LOGGERS = ("torch.onnx._internal.exporter._registration",)
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    loggers = [logging.getLogger(name) for name in _CHATTY_LOGGERS]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, saved):
+            lg.setLevel(level)
 
 
 def export_module(
@@ -47,7 +67,7 @@ def export_module(
         raise ConfigError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
     module = backend.module.to("cpu").float().eval()
     x = torch.from_numpy(np.ascontiguousarray(sample, dtype=np.float32))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_exporter():
         warnings.simplefilter("ignore")  # the exporters' progress chatter and deprecation notes
         try:
             if exporter == "dynamo":
@@ -92,10 +112,11 @@ def export_any(backend: Any, path: Path, values: list) -> tuple[str, list[str]]:
     errors = []
     for exporter in EXPORTERS:
         try:
-            if text:
-                export_text_module(backend, path, values[:2], exporter=exporter)
-            else:
-                export_module(backend, path, np.stack([np.asarray(v) for v in values[:2]]), exporter=exporter)
+            with _quiet_exporter():
+                if text:
+                    export_text_module(backend, path, values[:2], exporter=exporter)
+                else:
+                    export_module(backend, path, np.stack([np.asarray(v) for v in values[:2]]), exporter=exporter)
             return exporter, errors
         except ModelError as e:
             errors.append(str(e)[:500])
