@@ -122,6 +122,7 @@ def _quantize(path: Path, fields: dict, rep: np.ndarray, checks: np.ndarray, cal
 
     from .backends.onnx import from_path
     from .backends.onnx_quantize import quantize_int8
+    from .runtimes.check import inputs_per_s
 
     with tempfile.TemporaryDirectory(prefix="twoends-export-") as tmp:
         float32 = Path(tmp) / "float32.onnx"
@@ -134,7 +135,9 @@ def _quantize(path: Path, fields: dict, rep: np.ndarray, checks: np.ndarray, cal
         got = from_path(path, device="cpu", sidecar=False)
         zf = np.concatenate([want.forward(checks[i : i + 8]) for i in range(0, len(checks), 8)])
         zq = np.concatenate([got.forward(checks[i : i + 8]) for i in range(0, len(checks), 8)])
-        speed = _speeds({"float32": want, "int8": got}, checks[:8])
+        batch = checks[:8]
+        rates = inputs_per_s({"float32": lambda: want.forward(batch), "int8": lambda: got.forward(batch)}, len(batch))
+        speed = {key: round(rate, 1) for key, rate in rates.items()}
     pf, pq = _probabilities(zf, fields["activation"]), _probabilities(zq, fields["activation"])
     what = (
         f"the {len(checks)} images in {check_dir}"
@@ -154,26 +157,10 @@ def _quantize(path: Path, fields: dict, rep: np.ndarray, checks: np.ndarray, cal
 
 
 def _probabilities(z: np.ndarray, activation: str) -> np.ndarray:
+    from .head.activations import sigmoid, softmax
+
     z = np.asarray(z, dtype=np.float64)
-    if activation == "sigmoid":
-        return 1 / (1 + np.exp(-z))
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _speeds(backends: dict[str, Any], batch: np.ndarray, rounds: int = 5) -> dict[str, float]:
-    """Inputs/s of each backend on one batch: warm, in turn round after round, each one's best."""
-    import time
-
-    for b in backends.values():
-        b.forward(batch)
-    best = dict.fromkeys(backends, float("inf"))
-    for _ in range(rounds):
-        for key, b in backends.items():
-            t = time.perf_counter()
-            b.forward(batch)
-            best[key] = min(best[key], time.perf_counter() - t)
-    return {key: round(len(batch) / max(t, 1e-9), 1) for key, t in best.items()}
+    return sigmoid(z) if activation == "sigmoid" else softmax(z, axis=1)
 
 
 def _sample(clf: Any, n: int, seed: int = 0) -> np.ndarray:
